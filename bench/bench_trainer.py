@@ -1,0 +1,98 @@
+"""Foundation benchmark: this package's trainer vs Hugging Face ``Trainer`` on SQuAD-1k, side by side.
+
+Setting (issue 2): MiniLM; 1,000 training questions (seed 0) of the first 38 SQuAD dev articles,
+evaluation on all questions of the last 10; max length 256, stride 64; batch 16; 2 epochs; lr 1e-4
+with 10 % warm-up; seed 0. Three runs on identical features: ours (dynamic padding + length
+grouping), ours padded to max length, and ``Trainer``. All are scored by the same evaluation code.
+
+    python bench/bench_trainer.py [--epochs 2] [--n-eval N] [--device cuda] [--out bench/out/trainer.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import common  # noqa: F401  (puts the repo on sys.path)
+import torch
+
+from itft_utils.encoding import encode
+from itft_utils.finetune import evaluate
+from itft_utils.models import build_model, load_tokenizer, quiet_transformers
+from itft_utils.runtime import set_seed
+from itft_utils.training import TrainConfig, train
+
+MAX_LENGTH, STRIDE = 256, 64
+
+
+def run_ours(task, tokenizer, features, eval_examples, args, pad_to=None) -> dict:
+    set_seed(args.seed)
+    model = build_model(args.model, "qa")
+    config = TrainConfig(learning_rate=1e-4, epochs=args.epochs, batch_size=16, warmup_ratio=0.1, seed=args.seed,
+                         pad_to=pad_to, device=args.device, progress=True)
+    history = train(model, features, config, tokenizer.pad_token_id)
+    scores = evaluate(model, tokenizer, task, eval_examples, MAX_LENGTH, STRIDE, device=args.device)
+    return {**scores, "train_seconds": history.train_seconds, "features_per_second": history.features_per_second}
+
+
+def run_hf_trainer(task, tokenizer, features, eval_examples, args) -> dict:
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    set_seed(args.seed)
+    model = build_model(args.model, "qa")
+    rows = [{k: features[k][i] for k in ("input_ids", "token_type_ids", "attention_mask", "start_positions", "end_positions")}
+            for i in range(len(features["input_ids"]))]
+    steps = -(-len(rows) // 16) * args.epochs
+    cpu = not (args.device or "").startswith("cuda") and not torch.cuda.is_available()
+    training_args = TrainingArguments(
+        output_dir=str(Path(args.out).parent / "hf_trainer"), per_device_train_batch_size=16, num_train_epochs=args.epochs,
+        learning_rate=1e-4, warmup_steps=int(0.1 * steps), weight_decay=0.01, max_grad_norm=1.0, lr_scheduler_type="linear",
+        seed=args.seed, save_strategy="no", eval_strategy="no", report_to=[], logging_steps=50, use_cpu=cpu,
+        bf16=not cpu and torch.cuda.is_bf16_supported(), dataloader_num_workers=0,
+    )
+    with quiet_transformers():
+        trainer = Trainer(model=model, args=training_args, train_dataset=rows, data_collator=DataCollatorWithPadding(tokenizer))
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    scores = evaluate(trainer.model, tokenizer, task, eval_examples, MAX_LENGTH, STRIDE, device=args.device)
+    return {**scores, "train_seconds": seconds, "features_per_second": len(rows) * args.epochs / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--n-train", type=int, default=1000)
+    parser.add_argument("--n-eval", type=int, default=None, help="subsample the evaluation set (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--runs", default="ours,hf_trainer,ours_padded", help="comma-separated subset")
+    parser.add_argument("--out", default="bench/out/trainer.json")
+    args = parser.parse_args()
+    task, train_examples, eval_examples = common.squad_1k(common.data_dir_or_exit(), args.n_train, args.seed, args.n_eval)
+    tokenizer = load_tokenizer(args.model)
+    features = encode("qa", train_examples, tokenizer, MAX_LENGTH, STRIDE, train=True)
+    print(f"{len(train_examples)} training questions -> {len(features['input_ids'])} features; {len(eval_examples)} evaluation questions")
+    results = {"machine": common.machine(), "setting": vars(args), "n_features": len(features["input_ids"])}
+    runners = {"ours": lambda: run_ours(task, tokenizer, features, eval_examples, args),
+               "ours_padded": lambda: run_ours(task, tokenizer, features, eval_examples, args, pad_to=MAX_LENGTH),
+               "hf_trainer": lambda: run_hf_trainer(task, tokenizer, features, eval_examples, args)}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for name in args.runs.split(","):
+        results[name] = runners[name]()
+        print(name, json.dumps(results[name]), flush=True)
+        out.write_text(json.dumps(results, indent=2))
+    if "ours" in results and "hf_trainer" in results:
+        ours, hf = results["ours"], results["hf_trainer"]
+        print(f"F1 ours {ours['f1']:.1f} vs Trainer {hf['f1']:.1f}; throughput ratio ours/Trainer "
+              f"{ours['features_per_second'] / hf['features_per_second']:.2f}x")
+    if "ours" in results and "ours_padded" in results:
+        print(f"dynamic padding speed-up over padding to {MAX_LENGTH}: "
+              f"{results['ours']['features_per_second'] / results['ours_padded']['features_per_second']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

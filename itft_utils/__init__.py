@@ -1,0 +1,8 @@
+"""itft: a course package for intermediate-task fine-tuning, multi-task learning and task embeddings.
+
+Submodules, one job each: ``runtime`` (device, seed, mode), ``models`` (presets, heads, encoder
+hand-over), ``data`` (tasks from hub, local files or generated), ``qa`` (windows and spans),
+``encoding`` (features and batching), ``training`` (the loop), ``finetune`` (task-level train and
+evaluate), ``metrics``, ``mtl`` (losses, schedules, samplers), ``plots``.
+"""
+__version__ = "0.1.0"

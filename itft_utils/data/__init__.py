@@ -1,0 +1,9 @@
+"""Tasks and their data: one example schema, three sources (hub, local files, generated)."""
+from .registry import GENERATED_TASKS, default_data_dir, generate_task, load_task, task_names
+from .splits import split_by_article, subsample
+from .task import TASK_FAMILIES, TASK_TYPES, DataFormatError, Task
+
+__all__ = [
+    "GENERATED_TASKS", "TASK_FAMILIES", "TASK_TYPES", "DataFormatError", "Task", "default_data_dir",
+    "generate_task", "load_task", "split_by_article", "subsample", "task_names",
+]

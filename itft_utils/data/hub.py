@@ -1,0 +1,98 @@
+"""Hub datasets (what Colab users get), converted to the package's example schema.
+
+Only data-only (Parquet) repositories are named, because datasets 4 removed loading scripts.
+Each converter takes rows as the hub serves them, so tests can feed them rows without a network.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .task import Task
+
+
+@dataclass(frozen=True)
+class HubSpec:
+    path: str
+    config: str | None
+    task_type: str
+    splits: dict[str, str]  # our split name -> hub split name
+    convert: Callable[[dict, int], dict]
+    label_names: list[str] | None = None
+    description: str = ""
+    domain: str = ""
+    label_field: str = "label"  # where the hub keeps class or tag ids (their names come from its features)
+
+
+def _qa(row: dict, i: int) -> dict:
+    answers = row["answers"]
+    return {
+        "id": str(row.get("id", i)),
+        "title": row.get("title", ""),
+        "context": row["context"],
+        "question": row["question"],
+        "answers": {"text": list(answers["text"]), "answer_start": [int(s) for s in answers["answer_start"]]},
+    }
+
+
+def _glue(text: str, pair: str | None = None, regression: bool = False) -> Callable[[dict, int], dict]:
+    def convert(row: dict, i: int) -> dict:
+        out = {"id": str(row.get("idx", i)), "text": row[text]}
+        if pair:
+            out["text_pair"] = row[pair]
+        out["label"] = float(row["label"]) if regression else int(row["label"])
+        return out
+
+    return convert
+
+
+def _tagging(tag_field: str) -> Callable[[dict, int], dict]:
+    def convert(row: dict, i: int) -> dict:
+        return {"id": str(row.get("id", i)), "tokens": list(row["tokens"]), "tags": [int(t) for t in row[tag_field]]}
+
+    return convert
+
+
+_GLUE = "nyu-mll/glue"
+HUB_TASKS: dict[str, HubSpec] = {
+    "squad": HubSpec("rajpurkar/squad", None, "qa", {"train": "train", "validation": "validation"}, _qa,
+                     description="Extractive QA over Wikipedia paragraphs.", domain="Wikipedia"),
+    "sst2": HubSpec(_GLUE, "sst2", "classification", {"train": "train", "validation": "validation"}, _glue("sentence"),
+                    ["negative", "positive"], "Sentiment of movie-review phrases.", "movie reviews"),
+    "cola": HubSpec(_GLUE, "cola", "classification", {"train": "train", "validation": "validation"}, _glue("sentence"),
+                    ["unacceptable", "acceptable"], "Grammatical acceptability of a sentence.", "linguistics examples"),
+    "rte": HubSpec(_GLUE, "rte", "classification", {"train": "train", "validation": "validation"}, _glue("sentence1", "sentence2"),
+                   ["entailment", "not_entailment"], "Does the first text entail the second?", "news and Wikipedia"),
+    "mrpc": HubSpec(_GLUE, "mrpc", "classification", {"train": "train", "test": "test"}, _glue("sentence1", "sentence2"),
+                    ["not_equivalent", "equivalent"], "Are two news sentences paraphrases?", "news"),
+    "stsb": HubSpec(_GLUE, "stsb", "regression", {"train": "train", "validation": "validation"}, _glue("sentence1", "sentence2", True),
+                    None, "Semantic similarity of two sentences on a 0-5 scale.", "mixed"),
+    "qnli": HubSpec(_GLUE, "qnli", "classification", {"train": "train", "validation": "validation"}, _glue("question", "sentence"),
+                    ["entailment", "not_entailment"], "Does the sentence answer the question?", "Wikipedia"),
+    "conll2000": HubSpec("eriktks/conll2000", None, "tagging", {"train": "train", "test": "test"}, _tagging("chunk_tags"),
+                         None, "Chunking (IOB phrase tags) of Wall Street Journal text.", "news", "chunk_tags"),
+    "wnut17": HubSpec("leondz/wnut_17", None, "tagging", {"train": "train", "validation": "validation", "test": "test"},
+                      _tagging("ner_tags"), None, "Emerging named entities in social media text.", "social media", "ner_tags"),
+}
+
+
+def _label_names(dataset, field: str) -> list[str] | None:
+    feature = dataset.features.get(field)
+    inner = getattr(feature, "feature", feature)  # Sequence(ClassLabel) for tagging
+    return list(getattr(inner, "names", []) or []) or None
+
+
+def load_hub_task(name: str, load_dataset: Callable | None = None) -> Task:
+    """Download a named task from the hub; ``load_dataset`` is injectable for tests."""
+    if name not in HUB_TASKS:
+        raise KeyError(f"no hub source for task {name!r}; hub tasks: {sorted(HUB_TASKS)}")
+    spec = HUB_TASKS[name]
+    if load_dataset is None:
+        from datasets import load_dataset
+    splits, label_names = {}, spec.label_names
+    for ours, theirs in spec.splits.items():
+        data = load_dataset(spec.path, spec.config, split=theirs)
+        if label_names is None and spec.task_type in ("classification", "tagging"):
+            label_names = _label_names(data, spec.label_field)
+        splits[ours] = [spec.convert(row, i) for i, row in enumerate(data)]
+    return Task(name, spec.task_type, splits, label_names, spec.description, spec.domain)

@@ -1,0 +1,32 @@
+"""Seeded subsampling and leakage-free splits (train / validation / test stay apart)."""
+from __future__ import annotations
+
+import random
+
+
+def subsample(examples: list[dict], n: int | None, seed: int = 0) -> list[dict]:
+    """``n`` examples drawn without replacement under ``seed``, in their original order.
+
+    Keeping the original order makes a 1,000-question subset a stable, readable slice of the
+    source file; ``n=None`` or ``n >= len`` returns everything.
+    """
+    if n is None or n >= len(examples):
+        return list(examples)
+    if n < 0:
+        raise ValueError(f"cannot draw {n} examples")
+    keep = sorted(random.Random(seed).sample(range(len(examples)), n))
+    return [examples[i] for i in keep]
+
+
+def articles(examples: list[dict]) -> list[str]:
+    """Article titles in order of first appearance (SQuAD files are ordered by article)."""
+    return list(dict.fromkeys(ex["title"] for ex in examples))
+
+
+def split_by_article(examples: list[dict], n_first: int) -> tuple[list[dict], list[dict]]:
+    """Questions of the first ``n_first`` articles, and of the rest: no passage is in both."""
+    titles = articles(examples)
+    if not 0 < n_first < len(titles):
+        raise ValueError(f"cannot split {len(titles)} articles after the first {n_first}")
+    first = set(titles[:n_first])
+    return [ex for ex in examples if ex["title"] in first], [ex for ex in examples if ex["title"] not in first]

@@ -1,0 +1,108 @@
+"""Examples -> model features for every task type, and batching with dynamic padding.
+
+Features are a dict of equal-length lists (one entry per feature); ``collate`` pads a batch only
+to its own longest sequence (dynamic padding), and ``length_grouped_batches`` puts sequences of
+similar length together so that little padding is left at all.
+"""
+from __future__ import annotations
+
+import random
+
+import torch
+
+from . import qa
+
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+LABEL_KEYS = ("labels", "start_positions", "end_positions")
+IGNORE_INDEX = -100  # positions the loss skips (subword continuations, padding), as HF models expect
+
+
+def encode_classification(examples: list[dict], tokenizer, max_length: int) -> dict[str, list]:
+    """One or two texts per example; ``labels`` are ints (classification) or floats (regression)."""
+    pairs = [ex["text_pair"] for ex in examples] if examples and "text_pair" in examples[0] else None
+    enc = tokenizer([ex["text"] for ex in examples], pairs, truncation=True, max_length=max_length, padding=False)
+    features = dict(enc)
+    features["labels"] = [ex["label"] for ex in examples]
+    return features
+
+
+def encode_tagging(examples: list[dict], tokenizer, max_length: int) -> dict[str, list]:
+    """Word tags go on each word's first subword; other subwords get IGNORE_INDEX.
+
+    ``word_ids`` are kept so predictions can be read back per word.
+    """
+    enc = tokenizer([ex["tokens"] for ex in examples], is_split_into_words=True, truncation=True, max_length=max_length, padding=False)
+    labels, word_ids_all = [], []
+    for i, ex in enumerate(examples):
+        word_ids = enc.word_ids(i)
+        previous = None
+        row = []
+        for w in word_ids:
+            row.append(ex["tags"][w] if w is not None and w != previous else IGNORE_INDEX)
+            previous = w
+        labels.append(row)
+        word_ids_all.append(word_ids)
+    features = dict(enc)
+    features["labels"] = labels
+    features["word_ids"] = word_ids_all
+    return features
+
+
+def encode(task_type: str, examples: list[dict], tokenizer, max_length: int, doc_stride: int = 128, train: bool = True) -> dict[str, list]:
+    """Features for ``task_type``; QA evaluation features keep what post-processing needs."""
+    if task_type == "qa":
+        prepare = qa.prepare_train_features if train else qa.prepare_validation_features
+        return prepare(examples, tokenizer, max_length, doc_stride)
+    if task_type in ("classification", "regression"):
+        return encode_classification(examples, tokenizer, max_length)
+    if task_type == "tagging":
+        return encode_tagging(examples, tokenizer, max_length)
+    raise ValueError(f"unknown task_type {task_type!r}")
+
+
+def num_features(features: dict[str, list]) -> int:
+    return len(features["input_ids"])
+
+
+def collate(features: dict[str, list], indices: list[int], pad_token_id: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
+    """A padded batch of the model inputs and labels at ``indices``.
+
+    Pads to the batch's longest sequence, or to ``pad_to`` (the static padding that dynamic
+    padding is compared against).
+    """
+    length = pad_to or max(len(features["input_ids"][i]) for i in indices)
+    batch = {}
+    for key in MODEL_INPUTS + LABEL_KEYS:
+        if key not in features:
+            continue
+        rows = [features[key][i] for i in indices]
+        if isinstance(rows[0], list):  # per-token values: pad them
+            fill = pad_token_id if key == "input_ids" else IGNORE_INDEX if key == "labels" else 0
+            rows = [r + [fill] * (length - len(r)) for r in rows]
+        dtype = torch.float32 if isinstance(rows[0], float) else torch.long
+        batch[key] = torch.tensor(rows, dtype=dtype)
+    return batch
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, mega_batch_mult: int = 50) -> list[list[int]]:
+    """Shuffled batches of similar-length sequences (like HF's LengthGroupedSampler).
+
+    Shuffle, cut into mega-batches of ``batch_size * mega_batch_mult``, sort each by length, cut
+    into batches, shuffle the batches: random enough to train well, little padding per batch.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    mega = batch_size * mega_batch_mult
+    batches = []
+    for m in range(0, len(order), mega):
+        chunk = sorted(order[m : m + mega], key=lambda i: lengths[i], reverse=True)
+        batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def shuffled_batches(n: int, batch_size: int, seed: int) -> list[list[int]]:
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return [order[b : b + batch_size] for b in range(0, n, batch_size)]

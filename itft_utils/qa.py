@@ -1,0 +1,147 @@
+"""Extractive QA: examples -> tokenised windows (features) -> spans -> answer text.
+
+Vocabulary and steps follow Hugging Face's ``run_qa.py``/``utils_qa.py`` so that students who read
+those can read this: *examples* are questions over a context, *features* are the windows a long
+context is cut into (``max_length``, ``doc_stride``), ``offset_mapping`` ties tokens back to
+characters, ``example_id`` ties windows back to their question.
+"""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+
+def char_to_token_span(
+    offsets: list[tuple[int, int]], sequence_ids: list[int | None], start_char: int, end_char: int, cls_index: int = 0
+) -> tuple[int, int]:
+    """Token (start, end) of the answer characters [start_char, end_char) inside one window.
+
+    A window that does not contain the whole answer points both positions at the CLS token: the
+    model learns "not in this window" there, as BERT's SQuAD recipe does.
+    """
+    context = [i for i, s in enumerate(sequence_ids) if s == 1]
+    if not context:
+        return cls_index, cls_index
+    first, last = context[0], context[-1]
+    # The answer must lie wholly inside the context part of this window.
+    if not (offsets[first][0] <= start_char and offsets[last][1] >= end_char):
+        return cls_index, cls_index
+    start = first
+    while start <= last and offsets[start][0] <= start_char:
+        start += 1
+    end = last
+    while end >= first and offsets[end][1] >= end_char:
+        end -= 1
+    # The loops stop one past the answer's first/last token.
+    return start - 1, end + 1
+
+
+def _encode_windows(examples: list[dict], tokenizer, max_length: int, doc_stride: int):
+    if tokenizer.padding_side != "right":
+        raise ValueError("QA windows assume right padding (question first, then context)")
+    return tokenizer(
+        # Leading spaces in questions waste window space and break offsets in some tokenizers.
+        [ex["question"].lstrip() for ex in examples],
+        [ex["context"] for ex in examples],
+        truncation="only_second",
+        max_length=max_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=False,
+    )
+
+
+def prepare_train_features(examples: list[dict], tokenizer, max_length: int = 384, doc_stride: int = 128) -> dict[str, list]:
+    """Windows with ``start_positions``/``end_positions`` (the first gold answer, as in SQuAD training)."""
+    enc = _encode_windows(examples, tokenizer, max_length, doc_stride)
+    sample_map = enc.pop("overflow_to_sample_mapping")
+    offsets_all = enc.pop("offset_mapping")
+    starts, ends = [], []
+    for i, offsets in enumerate(offsets_all):
+        cls_index = enc["input_ids"][i].index(tokenizer.cls_token_id)
+        answers = examples[sample_map[i]]["answers"]
+        if not answers["answer_start"]:  # unanswerable question: every window points at CLS
+            starts.append(cls_index)
+            ends.append(cls_index)
+            continue
+        start_char = answers["answer_start"][0]
+        end_char = start_char + len(answers["text"][0])
+        s, e = char_to_token_span(offsets, enc.sequence_ids(i), start_char, end_char, cls_index)
+        starts.append(s)
+        ends.append(e)
+    features = dict(enc)
+    features["start_positions"] = starts
+    features["end_positions"] = ends
+    features["example_index"] = list(sample_map)
+    return features
+
+
+def prepare_validation_features(examples: list[dict], tokenizer, max_length: int = 384, doc_stride: int = 128) -> dict[str, list]:
+    """Windows with ``example_id`` and an ``offset_mapping`` that is None outside the context,
+    so post-processing can never pick a question token as an answer."""
+    enc = _encode_windows(examples, tokenizer, max_length, doc_stride)
+    sample_map = enc.pop("overflow_to_sample_mapping")
+    features = dict(enc)
+    features["example_id"] = [examples[j]["id"] for j in sample_map]
+    features["offset_mapping"] = [
+        [o if s == 1 else None for o, s in zip(offsets, enc.sequence_ids(i))] for i, offsets in enumerate(enc["offset_mapping"])
+    ]
+    return features
+
+
+def best_span(
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    offsets: list[tuple[int, int] | None],
+    n_best_size: int = 20,
+    max_answer_length: int = 30,
+) -> list[tuple[float, int, int]]:
+    """Valid (score, start_token, end_token) candidates of one window, best first.
+
+    Valid means: both tokens in the context (offset not None), start <= end, and at most
+    ``max_answer_length`` tokens long. Score is start logit + end logit.
+    """
+    start_idx = np.argsort(start_logits)[-1 : -n_best_size - 1 : -1]
+    end_idx = np.argsort(end_logits)[-1 : -n_best_size - 1 : -1]
+    candidates = []
+    for s in start_idx:
+        for e in end_idx:
+            if s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None:
+                continue
+            if e < s or e - s + 1 > max_answer_length:
+                continue
+            candidates.append((float(start_logits[s] + end_logits[e]), int(s), int(e)))
+    return sorted(candidates, reverse=True)
+
+
+def postprocess_qa_predictions(
+    examples: list[dict],
+    features: dict[str, list],
+    start_logits: list[np.ndarray],
+    end_logits: list[np.ndarray],
+    n_best_size: int = 20,
+    max_answer_length: int = 30,
+) -> dict[str, str]:
+    """The best valid span over all windows of each example, as text of the original context.
+
+    ``start_logits``/``end_logits`` hold one array per feature (lengths may differ: dynamic padding).
+    An example whose windows have no valid span gets the empty string.
+    """
+    n_features = len(features["example_id"])
+    if len(start_logits) != n_features or len(end_logits) != n_features:
+        raise ValueError(f"got {len(start_logits)} start and {len(end_logits)} end logits for {n_features} features")
+    by_example = collections.defaultdict(list)
+    for i, example_id in enumerate(features["example_id"]):
+        by_example[example_id].append(i)
+    predictions = {}
+    for ex in examples:
+        best = (-np.inf, "")
+        for i in by_example.get(ex["id"], []):
+            offsets = features["offset_mapping"][i]
+            for score, s, e in best_span(np.asarray(start_logits[i]), np.asarray(end_logits[i]), offsets, n_best_size, max_answer_length)[:1]:
+                if score > best[0]:
+                    best = (score, ex["context"][offsets[s][0] : offsets[e][1]])
+        predictions[ex["id"]] = best[1]
+    return predictions

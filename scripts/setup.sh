@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up (or refresh) the project's virtual environment in .venv: idempotent, offline-safe.
+# torch is installed first and pinned, because an unpinned torch pulls a multi-GB CUDA build on
+# machines without a GPU; ITFT_TORCH overrides the pin (e.g. ITFT_TORCH="torch>=2.6" on a GPU box).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+python -c "import torch" 2>/dev/null || python -m pip install -q "${ITFT_TORCH:-torch==2.13.0}"
+python -m pip install -q -e ".[dev]"
+echo "environment ready: $(python -c 'import torch, transformers; print("torch", torch.__version__, "| transformers", transformers.__version__)')"

