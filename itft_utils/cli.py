@@ -50,6 +50,36 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_release(args) -> int:
+    from autograder import release
+
+    if args.check:
+        problems = release.check()
+        for p in problems:
+            print(f"release check: {p}")
+        print("release check:", "FAILED" if problems else "notebooks/ is up to date and leaks nothing")
+        return 1 if problems else 0
+    for path in release.release(args.assignments or None):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from autograder.pipeline import grade_class, print_sheet
+
+    results = grade_class(Path(args.submissions), args.assignment, Path(args.out), workers=args.workers, timeout=args.timeout,
+                          memory_mb=args.memory_mb, pattern=args.pattern)
+    print_sheet(results)
+    print(f"grade sheet: {Path(args.out) / 'grades.csv'}; feedback: {Path(args.out) / 'feedback'}")
+    return 0
+
+
+def cmd_course(args) -> int:
+    from autograder.course_demo import run_course
+
+    return run_course(Path(args.out), workers=args.workers)
+
+
 def cmd_tasks(args) -> int:
     for name in task_names():
         print(name)
@@ -73,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default=None)
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(func=cmd_demo)
+    rel = sub.add_parser("release", help="regenerate notebooks/ from solutions/ (nbgrader generate_assignment)")
+    rel.add_argument("assignments", nargs="*", help="default: every notebook in solutions/")
+    rel.add_argument("--check", action="store_true", help="fail if notebooks/ is stale or leaks solutions")
+    rel.set_defaults(func=cmd_release)
+    grade = sub.add_parser("grade", help="autograde a class: a folder or zip of submissions as the LMS exports them")
+    grade.add_argument("submissions", help="folder or .zip, one file per student, student id in the file name")
+    grade.add_argument("--assignment", required=True, help="e.g. hw1_mtl")
+    grade.add_argument("--out", required=True, help="where originals, results, feedback and grades.csv go (resumable)")
+    grade.add_argument("--workers", type=int, default=None, help="parallel graders (default: one per core)")
+    grade.add_argument("--timeout", type=float, default=300, help="wall-time cap per submission, seconds")
+    grade.add_argument("--memory-mb", type=int, default=6144, help="memory cap per submission")
+    grade.add_argument("--pattern", default=None, help="regex with a (?P<student>...) group for the file names")
+    grade.set_defaults(func=cmd_grade)
+    course = sub.add_parser("course", help="the whole course offline: release, grade a sample class, print the sheet")
+    course.add_argument("--out", default="runs/course")
+    course.add_argument("--workers", type=int, default=None)
+    course.set_defaults(func=cmd_course)
     tasks = sub.add_parser("tasks", help="list the known task names")
     tasks.set_defaults(func=cmd_tasks)
     return parser

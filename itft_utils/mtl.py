@@ -470,6 +470,24 @@ class UncertaintyWeighting(nn.Module):
         s = self.log_vars.to(values.dtype)
         return (torch.exp(-s) * values + s).sum()
 
+    def task_loss(self, task: int | str, loss: Tensor) -> Tensor:
+        """One task's term ``exp(−s_k)·L_k + s_k``; the terms of all tasks sum to :meth:`forward`.
+
+        A trainer can backpropagate task by task with it, holding one task's activations at a time.
+        ``task`` is an index, or a name when the module was built with task names.
+        """
+        if isinstance(task, str):
+            if self.task_names is None or task not in self.task_names:
+                raise ValueError(f"unknown task {task!r}; this module's tasks are {self.task_names or self.num_tasks}")
+            k = self.task_names.index(task)
+        elif isinstance(task, numbers.Integral) and not isinstance(task, bool) and 0 <= task < self.num_tasks:
+            k = int(task)
+        else:
+            raise ValueError(f"task must be a name or an index in [0, {self.num_tasks}), got {task!r}")
+        _loss_list([loss])  # one scalar tensor, or an error that says what arrived
+        s = self.log_vars[k].to(loss.dtype)
+        return torch.exp(-s) * loss + s
+
     def weights(self) -> Tensor:
         """Current weights ``exp(−s_k)`` (detached), for logging."""
         return torch.exp(-self.log_vars.detach())

@@ -276,6 +276,21 @@ def test_uncertainty_weighting_converges_to_inverse_loss():
         uw(losses + [torch.tensor(1.0)])
 
 
+def test_uncertainty_task_terms_sum_to_forward_and_check_the_task():
+    uw = UncertaintyWeighting(["a", "b"])
+    with torch.no_grad():
+        uw.log_vars.copy_(torch.tensor([0.3, -0.7]))
+    losses = {"a": torch.tensor(2.0), "b": torch.tensor(0.5)}
+    by_term = uw.task_loss("a", losses["a"]) + uw.task_loss(1, losses["b"])
+    assert by_term.item() == pytest.approx(uw(losses).item())
+    with pytest.raises(ValueError, match="unknown task 'c'"):
+        uw.task_loss("c", losses["a"])
+    with pytest.raises(ValueError, match="index in \\[0, 2\\)"):
+        uw.task_loss(2, losses["a"])
+    with pytest.raises(ValueError, match="expected a scalar"):
+        uw.task_loss(0, torch.ones(3))
+
+
 # ----------------------------------------------------------------------------- GradNorm
 
 

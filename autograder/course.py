@@ -1,0 +1,61 @@
+"""A private nbgrader course folder, and running nbgrader in it.
+
+Every release or grading job works in its own folder (``source/``, ``release/``, a gradebook and a
+copy of ``nbgrader_config.py``), so that parallel workers never share a SQLite gradebook and the
+repository is never written to by nbgrader.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
+SOLUTIONS = REPO / "solutions"
+NOTEBOOKS = REPO / "notebooks"
+
+
+class NbgraderError(RuntimeError):
+    """nbgrader exited non-zero; the message carries the end of its log."""
+
+
+def assignments(solutions: Path = SOLUTIONS) -> list[str]:
+    """Assignment ids: one per solution notebook (``solutions/hw1_mtl.ipynb`` -> ``hw1_mtl``)."""
+    return sorted(p.stem for p in Path(solutions).glob("*.ipynb"))
+
+
+def make_course(root: Path, assignment: str, source_notebook: Path) -> Path:
+    """A course folder holding one assignment's source, ready for generate_assignment."""
+    root = Path(root)
+    (root / "source" / assignment).mkdir(parents=True, exist_ok=True)
+    shutil.copy(CONFIG, root / "nbgrader_config.py")
+    shutil.copy(source_notebook, root / "source" / assignment / f"{assignment}.ipynb")
+    return root
+
+
+def run_nbgrader(root: Path, *args: str, timeout: float | None = None, env: dict | None = None, preexec_fn=None) -> str:
+    """Run ``nbgrader ARGS`` in ``root``; return its log, or raise NbgraderError with the log's tail."""
+    cmd = [sys.executable, "-m", "nbgrader", *args, "--force", f"--CourseDirectory.root={root}"]
+    full_env = {**os.environ, **(env or {})}
+    # A session of its own, so a timeout can kill nbgrader *and* the kernel it started.
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=full_env, preexec_fn=preexec_fn, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    if proc.returncode != 0:
+        raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {proc.returncode}):\n{log[-3000:]}")
+    return log
+
+
+def generate_assignment(root: Path, assignment: str) -> Path:
+    """nbgrader's own generate_assignment; returns the student version it wrote."""
+    run_nbgrader(root, "generate_assignment", assignment)
+    return root / "release" / assignment / f"{assignment}.ipynb"

@@ -1,0 +1,48 @@
+"""The whole course, offline, in one command (``itft course``): the README's main job.
+
+Builds the release from ``solutions/`` and checks it against the committed ``notebooks/``, then for
+every homework grades a sample class (the solutions, the untouched student version and broken
+submissions) in grading mode and prints the grade sheets.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nbformat
+
+from .course import SOLUTIONS, assignments
+from .pipeline import grade_class, print_sheet
+from .release import check, release
+from .sample_class import write_sample_class
+
+
+def run_course(out: Path, workers: int | None = None, solutions: Path = SOLUTIONS) -> int:
+    out = Path(out)
+    names = assignments(solutions)
+    if not names:
+        print(f"no homework in {solutions}")
+        return 1
+    print(f"== release: {', '.join(names)}")
+    built = release(names, solutions, out / "release" / "notebooks", out / "release" / "manifests")
+    problems = check()
+    print("committed notebooks/ match the fresh release" if not problems else "\n".join(problems))
+    failures = len(problems)
+    for name, student in zip(names, built):
+        print(f"\n== {name}: grading a sample class")
+        source = nbformat.read(Path(solutions) / f"{name}.ipynb", as_version=4)
+        folder = write_sample_class(nbformat.read(student, as_version=4), source, out / name / "submissions")
+        started = time.perf_counter()
+        results = grade_class(folder, name, out / name / "grading", workers=workers, solutions=solutions)
+        print_sheet(results)
+        by_file = {r.file: r for r in results}
+        perfect, untouched = by_file["smith_1001_solution.ipynb"], by_file["jones_1002_untouched.ipynb"]
+        auto_max = sum(v for k, v in perfect.max_scores.items() if perfect.scores.get(k) is not None)
+        ok = perfect.total == auto_max and untouched.total == 0
+        failures += not ok
+        graded = [r for r in results if r.seconds]
+        per = sum(r.seconds for r in graded) / max(1, len(graded))
+        print(f"solution {perfect.total:g}/{auto_max:g} auto-graded points, untouched student version {untouched.total:g}: "
+              f"{'as expected' if ok else 'UNEXPECTED'}; {time.perf_counter() - started:.0f} s for {len(results)} files "
+              f"({per:.1f} s per graded notebook); sheet: {out / name / 'grading' / 'grades.csv'}")
+    return 1 if failures else 0

@@ -1,0 +1,39 @@
+"""nbgrader configuration of the itft course (used as it is; nothing here forks nbgrader).
+
+The grading pipeline (autograder/pipeline.py) copies this file into each private course folder it
+grades in; `root` is set there on the command line. Sized for *grading mode*: every homework
+switches to a tiny model and generated data when NBGRADER_EXECUTION is set.
+"""
+c = get_config()  # noqa: F821  (injected by traitlets)
+
+c.CourseDirectory.course_id = "itft"
+c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+# Homeworks are single notebooks named like their assignment: solutions/hw1_mtl.ipynb -> hw1_mtl.
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+
+# A grading-mode cell finishes in seconds; 120 s leaves room for a slow machine while still
+# stopping an infinite loop. The whole submission has a wall-time cap in the pipeline as well.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+c.Execute.allow_errors = True
+
+# Output limits: a flood of prints must not blow up the feedback or the grader's memory.
+c.LimitOutput.max_lines = 500
+c.LimitOutput.max_traceback = 60
+
+# Harmless stderr noise that would otherwise zero a test cell (nbgrader scores any stderr as 0).
+c.IgnorePattern.enabled = True
+# nbgrader drops a whole stderr chunk when this matches anywhere in it: library warnings and the
+# tokenizers fork notice only. Test failures are `error` outputs, never stderr, so they still count.
+c.IgnorePattern.pattern = r"(UserWarning|FutureWarning|DeprecationWarning|TqdmWarning|huggingface/tokenizers)"
+
+# Students in Colab can delete locked cells: put deleted grade cells back from the gradebook.
+c.OverwriteCells.add_missing_cells = True
+
+# Student stub for solution regions.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -1,0 +1,520 @@
+"""Multi-task fine-tuning: one shared encoder, one head per task, and the lecture's two ways to mix.
+
+* **weighting** (``MTLConfig(mode="weighting")``): every step takes one batch of *every* task and
+  minimises ``L = λ·L_target + (1 − λ)·L_aux`` (the auxiliary share split equally when there are
+  several). λ is a constant, follows a schedule over training (:mod:`itft_utils.mtl`: linear or
+  cosine annealing, or the step schedule, which *is* intermediate-task fine-tuning), or is learned
+  (``"uncertainty"``, Kendall et al. 2018).
+* **sampling** (``MTLConfig(mode="sampling")``): every step draws *one* task with a
+  :class:`~itft_utils.mtl.TaskSampler` (uniform, proportional, temperature, or annealed per epoch)
+  and takes a batch of it.
+
+An *epoch* processes as many batches in both modes: ``K × (batches of the target)`` for K tasks
+(weighting: one step per target batch, K batches a step; sampling: K times as many one-batch
+steps). Runs of the two modes are therefore compared at equal compute. Everything the run did per
+step (weights, which task had a batch, its loss) is logged in an :class:`MTLHistory` for plots;
+:func:`lambda_sweep` runs the homework's whole comparison in one call.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import default_data_dir, generate_task, load_task, split_by_article, subsample
+from .data.local import missing_files
+from .data.task import Task
+from .encoding import collate, encode, num_features
+from .finetune import evaluate
+from .models import build_model, load_tokenizer
+from .mtl import (
+    ConstantSchedule,
+    LambdaSchedule,
+    TaskSampler,
+    UncertaintyWeighting,
+    annealed_probs,
+    get_sampling_method,
+    two_task_weights,
+)
+from .runtime import get_device, is_grading, set_seed
+from .training import History, TrainConfig, epoch_batches, linear_schedule, make_optimizer, resolve_precision
+
+__all__ = [
+    "MultiTaskModel",
+    "MTLConfig",
+    "MTLHistory",
+    "MTLResult",
+    "fine_tune_multitask",
+    "task_shares",
+    "target_share",
+    "lambda_sweep",
+    "TaskPair",
+    "load_task_pair",
+]
+
+MODES = ("weighting", "sampling")
+
+
+# ---------------------------------------------------------------------------------------------
+# The model: Hugging Face head models that share one encoder object
+# ---------------------------------------------------------------------------------------------
+
+
+class MultiTaskModel(nn.Module):
+    """One Hugging Face head model per task (``AutoModelFor*``), all sharing one encoder object.
+
+    Each head model keeps its own forward and loss, so ``model.heads[task]`` is an ordinary model
+    that :func:`itft_utils.finetune.evaluate` accepts. Sharing is done by pointing every head model's
+    base-model attribute (``bert``, ``roberta``, … = ``base_model_prefix``) at the same module, so
+    ``parameters()`` lists the encoder once and the optimiser updates it once.
+    """
+
+    def __init__(self, heads: Mapping[str, nn.Module]):
+        super().__init__()
+        if not heads:
+            raise ValueError("heads is empty: need one head model per task")
+        bad = [name for name in heads if not name or "." in name]
+        if bad:
+            raise ValueError(f"task names must be non-empty and contain no '.', got {bad}")
+        models = list(heads.values())
+        kinds = {type(m.base_model).__name__ for m in models}
+        if len(kinds) != 1:
+            raise ValueError(f"head models must have the same encoder architecture to share it, got {sorted(kinds)}")
+        # Share an encoder that has a pooler if any has one: classification heads read the pooler,
+        # QA and tagging heads are loaded without it and simply ignore it.
+        shared = next((m.base_model for m in models if getattr(m.base_model, "pooler", None) is not None), models[0].base_model)
+        for m in models:
+            setattr(m, m.base_model_prefix, shared)
+        self.heads = nn.ModuleDict(dict(heads))
+
+    @classmethod
+    def build(cls, model: str, tasks: Sequence[Task], dtype: torch.dtype = torch.float32) -> MultiTaskModel:
+        """Fresh heads for ``tasks`` on the encoder ``model`` (a preset, hub name or encoder folder).
+
+        Heads are initialised in the order of ``tasks`` from the global torch generator: seed first.
+        """
+        return cls({t.name: build_model(model, t.task_type, t.num_labels, t.label_names, dtype) for t in tasks})
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The shared encoder (the same object in every head model)."""
+        return next(iter(self.heads.values())).base_model
+
+    @property
+    def task_names(self) -> list[str]:
+        return list(self.heads)
+
+    def forward(self, task: str, **batch):
+        """The head model of ``task`` on ``batch``; its output carries ``.loss`` when labels are given."""
+        if task not in self.heads:
+            raise KeyError(f"no head for task {task!r}; heads: {self.task_names}")
+        return self.heads[task](**batch)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration, history, result
+# ---------------------------------------------------------------------------------------------
+
+Weighting = float | LambdaSchedule | Callable[[int, int], float] | str
+
+
+@dataclass
+class MTLConfig:
+    """How the tasks are mixed; the optimiser, epochs, batch size and seed stay in :class:`TrainConfig`."""
+
+    target: str  # the task we care about: λ is its weight, "target_share" is measured for it
+    mode: str = "weighting"  # "weighting": a batch of every task each step, losses weighted; "sampling": one task a step
+    weighting: Weighting = 0.5  # weighting mode: a constant λ, a schedule (step, total) -> λ, or "uncertainty" (learned)
+    sampling: str = "proportional"  # sampling mode: uniform, proportional, temperature or annealed (new probabilities each epoch)
+    sampling_kwargs: dict = field(default_factory=dict)  # e.g. {"T": 2.0, "cap": 5000} for temperature sampling
+    steps_per_epoch: int | None = None  # None: equal compute in both modes (see the module docstring)
+    weight_learning_rate: float = 1e-2  # learned weights only: at the encoder's 3e-5 they would barely move in one run
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.mode == "sampling":
+            get_sampling_method(self.sampling)  # an unknown name lists the known ones
+        if isinstance(self.weighting, str) and self.weighting != "uncertainty":
+            raise ValueError(f"weighting must be a number, a schedule or 'uncertainty', got {self.weighting!r}")
+        if isinstance(self.weighting, (int, float)) and not isinstance(self.weighting, bool):
+            self.weighting = ConstantSchedule(self.weighting)  # checks 0 <= λ <= 1
+        elif not (isinstance(self.weighting, str) or callable(self.weighting)):
+            raise ValueError(f"weighting must be a number, a schedule or 'uncertainty', got {self.weighting!r}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be positive or None, got {self.steps_per_epoch}")
+
+    def describe(self) -> dict:
+        """A plain dict for logs and tables (schedules and samplers by their repr)."""
+        plain = (str, int, float, bool, type(None), dict)
+        return {k: v if isinstance(v, plain) else repr(v) for k, v in vars(self).items()}
+
+
+@dataclass
+class MTLHistory(History):
+    """A :class:`~itft_utils.training.History` whose step rows also carry the task mix.
+
+    Each row of ``steps``: ``step``, ``epoch``, ``loss`` (the combined loss), ``lr``, ``weights``
+    (``{task: weight}`` used in that step; 1 for the sampled task, 0 for the others) and
+    ``losses`` (``{task: loss}`` for the tasks that had a batch). ``evals`` rows have keys
+    ``"<task>/<metric>"``. ``task_probs`` holds the sampling probabilities of each epoch.
+    """
+
+    tasks: list[str] = field(default_factory=list)
+    target: str = ""
+    task_probs: list[dict] = field(default_factory=list)
+    mix: dict = field(default_factory=dict)
+
+
+@dataclass
+class MTLResult:
+    model: MultiTaskModel
+    tokenizer: object
+    history: MTLHistory
+    metrics: dict[str, dict[str, float]]  # {task: {metric: value}} after the last epoch
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+class _BatchStream:
+    """Endless batches of one task: pass after pass, each pass ordered as ``epoch_batches`` orders it.
+
+    The target's stream uses the run's own config, so its batches are exactly those single-task
+    :func:`~itft_utils.training.train` would see; the others get seeds of their own.
+    """
+
+    def __init__(self, features: dict[str, list], config: TrainConfig):
+        self.features, self.config = features, config
+        self.passes = 0
+        self._queue: deque[list[int]] = deque()
+
+    def next(self) -> list[int]:
+        if not self._queue:
+            self._queue.extend(epoch_batches(self.features, self.config, self.passes))
+            self.passes += 1
+        return self._queue.popleft()
+
+
+def _task_weights(schedule: Callable[[int, int], float], step: int, total: int, target: str, names: list[str]) -> dict[str, float]:
+    """λ on the target, ``1 − λ`` shared equally by the auxiliary tasks."""
+    lam, rest = two_task_weights(schedule(step, total))
+    if len(names) == 1:
+        return {target: 1.0}
+    return {n: lam if n == target else rest / (len(names) - 1) for n in names}
+
+
+def _sampler(mix: MTLConfig, sizes: dict[str, int], epoch: int, epochs: int, seed: int) -> TaskSampler:
+    """This epoch's sampler; its own seed per epoch, so draws never depend on the model."""
+    if mix.sampling == "annealed":
+        probs = annealed_probs(list(sizes.values()), epoch, epochs)
+        return TaskSampler(list(sizes), probs, seed=seed * 1000 + epoch)
+    return TaskSampler.from_sizes(sizes, mix.sampling, seed=seed * 1000 + epoch, **mix.sampling_kwargs)
+
+
+def _check_inputs(tasks: Sequence[Task], train_examples: Mapping, eval_examples: Mapping, mix: MTLConfig, config: TrainConfig) -> None:
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"task names must be unique, got {names}")
+    if mix.target not in names:
+        raise ValueError(f"target {mix.target!r} is not among the tasks {names}")
+    missing = [n for n in names if not train_examples.get(n)]
+    if missing:
+        raise ValueError(f"no training examples for tasks {missing}; train_examples has {sorted(train_examples)}")
+    unknown = sorted(set(eval_examples) - set(names))
+    if unknown:
+        raise ValueError(f"eval_examples names tasks {unknown} that are not among the tasks {names}")
+    if config.grad_accum_steps != 1:
+        raise ValueError("the multi-task trainer does not accumulate gradients (grad_accum_steps must be 1); "
+                         "every weighting step already holds one batch of each task")
+
+
+def fine_tune_multitask(
+    model: str | MultiTaskModel,
+    tasks: Sequence[Task],
+    train_examples: Mapping[str, list[dict]],
+    eval_examples: Mapping[str, list[dict]] | None = None,
+    mix: MTLConfig | None = None,
+    config: TrainConfig | None = None,
+    tokenizer=None,
+    max_length: int = 384,
+    doc_stride: int = 128,
+) -> MTLResult:
+    """Fine-tune one shared encoder on several tasks at once; evaluate after every epoch.
+
+    ``model`` is a preset, hub name or encoder folder (heads are built fresh, the target's first),
+    or a :class:`MultiTaskModel` with its ``tokenizer``. ``train_examples`` / ``eval_examples`` map
+    task names to examples; only the tasks in ``eval_examples`` are evaluated. ``mix`` defaults to
+    ``MTLConfig(target=tasks[0].name)`` (λ = 0.5 weighting).
+
+    A task whose weight is 0 in a step gets no batch in that step: it would add no gradient. So with
+    a constant λ = 1 the run *is* single-task training on the target, batch for batch.
+    """
+    config = config or TrainConfig()
+    mix = mix or MTLConfig(target=tasks[0].name)
+    eval_examples = {k: v for k, v in (eval_examples or {}).items() if v}
+    _check_inputs(tasks, train_examples, eval_examples, mix, config)
+    by_name = {t.name: t for t in tasks}
+    names = [mix.target] + [t.name for t in tasks if t.name != mix.target]  # target first: its head is built first
+    if isinstance(model, str):
+        set_seed(config.seed)  # the heads' initial weights are part of the run
+        tokenizer = tokenizer or load_tokenizer(model)
+        model = MultiTaskModel.build(model, [by_name[n] for n in names])
+    elif tokenizer is None:
+        raise ValueError("pass the tokenizer along with a model object")
+    elif sorted(model.task_names) != sorted(names):
+        raise ValueError(f"the model has heads for {model.task_names}, the tasks are {names}")
+    features = {n: encode(by_name[n].task_type, train_examples[n], tokenizer, max_length, doc_stride, train=True) for n in names}
+
+    def evaluate_epoch(m: MultiTaskModel) -> dict[str, float]:
+        row = {}
+        for n in names:
+            if n in eval_examples:
+                scores = evaluate(m.heads[n], tokenizer, by_name[n], eval_examples[n], max_length, doc_stride, device=config.device)
+                row.update({f"{n}/{k}": v for k, v in scores.items()})
+        return row
+
+    history = _train_multitask(model, features, mix, config, tokenizer.pad_token_id, evaluate_epoch if eval_examples else None)
+    final = history.evals[-1] if history.evals else {}
+    metrics: dict[str, dict[str, float]] = {}
+    for key, value in final.items():
+        if "/" in key:
+            task, metric = key.split("/", 1)
+            metrics.setdefault(task, {})[metric] = value
+    return MTLResult(model, tokenizer, history, metrics)
+
+
+def _train_multitask(
+    model: MultiTaskModel,
+    features: dict[str, dict[str, list]],
+    mix: MTLConfig,
+    config: TrainConfig,
+    pad_token_id: int,
+    evaluate: Callable[[MultiTaskModel], dict] | None,
+) -> MTLHistory:
+    """The loop. ``features`` is ordered target first; the target's batches follow ``config.seed``."""
+    set_seed(config.seed)  # dropout draws from the global generator, as in training.train
+    device = get_device(config.device)
+    model.to(device)
+    names = list(features)
+    k = len(names)
+    amp_dtype = resolve_precision(config.mixed_precision, device)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    target_batches = math.ceil(num_features(features[mix.target]) / config.batch_size)
+    sampling = mix.mode == "sampling"
+    steps_per_epoch = mix.steps_per_epoch or (k * target_batches if sampling else target_batches)
+    total = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps, steps_per_epoch * config.epochs)
+
+    learned = UncertaintyWeighting(names).to(device) if mix.weighting == "uncertainty" and not sampling else None
+    optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
+    if learned is not None:
+        optimizer.add_param_group({"params": list(learned.parameters()), "lr": mix.weight_learning_rate, "weight_decay": 0.0})
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(int(config.warmup_ratio * total), total))
+    streams = {n: _BatchStream(features[n], config if n == mix.target else replace(config, seed=config.seed + 7919 * i))
+               for i, n in enumerate(names)}
+    sizes = {n: num_features(features[n]) for n in names}
+    show = (not is_grading()) if config.progress is None else config.progress
+    history = MTLHistory(config=asdict(config), tasks=names, target=mix.target, mix=mix.describe())
+    step = 0
+    bar = tqdm(total=total, desc=f"multi-task ({mix.mode})", disable=not show, unit="step")
+    for epoch in range(config.epochs):
+        model.train()
+        started = time.perf_counter()
+        if sampling:
+            sampler = _sampler(mix, sizes, epoch, config.epochs, config.seed)
+            history.task_probs.append({"epoch": epoch, **sampler.task_probs})
+        for b in range(steps_per_epoch):
+            if sampling:
+                drawn = sampler.sample()
+                weights = {n: float(n == drawn) for n in names}
+            elif learned is not None:
+                weights = dict(zip(names, learned.weights().tolist()))
+            else:
+                weights = _task_weights(mix.weighting, step, total, mix.target, names)
+            step_loss, losses = 0.0, {}
+            for n in names:
+                if weights[n] == 0.0:
+                    continue  # no gradient to add: skip the forward (and λ = 1 stays exactly single-task)
+                indices = streams[n].next()
+                batch = {key: v.to(device) for key, v in collate(features[n], indices, pad_token_id, config.pad_to).items()}
+                autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+                with autocast:
+                    loss = model(n, **batch).loss
+                # Backpropagate task by task: the gradients add up to those of the combined loss,
+                # and only one task's activations are held in memory at a time.
+                term = learned.task_loss(n, loss.float()) if learned is not None else weights[n] * loss
+                (scaler.scale(term) if scaler else term).backward()
+                losses[n] = loss.item()
+                step_loss += term.item()
+                history.train_features += len(indices)
+            if scaler:
+                scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            history.steps.append({"step": step, "epoch": epoch + b / steps_per_epoch, "loss": step_loss,
+                                  "lr": scheduler.get_last_lr()[0], "weights": weights, "losses": losses})
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.3f}")
+            if step >= total:
+                break
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        history.train_seconds += time.perf_counter() - started
+        if evaluate is not None:
+            history.evals.append({"step": step, "epoch": epoch + 1, **evaluate(model)})
+        if step >= total:
+            break
+    bar.close()
+    return history
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the history
+# ---------------------------------------------------------------------------------------------
+
+
+def task_shares(history: MTLHistory, quantity: str = "batches", cumulative: bool = True) -> dict[str, np.ndarray]:
+    """Each task's share per step, ``{task: array(steps)}``; the shares of a step sum to 1.
+
+    ``quantity="batches"``: the share of the batches that came from the task (what a sampler
+    realises); ``"weights"``: the task's share of the loss weight (λ for the target). With
+    ``cumulative`` the share is over all steps so far, else per step.
+    """
+    if quantity not in ("batches", "weights"):
+        raise ValueError(f"quantity must be 'batches' or 'weights', got {quantity!r}")
+    if not history.steps:
+        raise ValueError("the history has no training steps")
+    names = history.tasks
+    if quantity == "batches":
+        raw = np.array([[float(n in row["losses"]) for n in names] for row in history.steps])
+    else:
+        raw = np.array([[row["weights"][n] for n in names] for row in history.steps])
+    if cumulative:
+        raw = np.cumsum(raw, axis=0)
+    shares = raw / raw.sum(axis=1, keepdims=True)
+    return {n: shares[:, i] for i, n in enumerate(names)}
+
+
+def target_share(history: MTLHistory) -> float:
+    """The target's share of the whole run: of the loss weight when weighting, of the batches when sampling."""
+    quantity = "batches" if history.mix.get("mode") == "sampling" else "weights"
+    return float(task_shares(history, quantity)[history.target][-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# The homework's experiment in one call
+# ---------------------------------------------------------------------------------------------
+
+
+def _sweep_runs(target: str, lambdas: Sequence[float], sampling: Mapping[str, dict], schedules: Mapping[str, Weighting]) -> list[tuple[str, float | None, MTLConfig]]:
+    runs = [(f"λ = {lam:g}", float(lam), MTLConfig(target, "weighting", float(lam))) for lam in lambdas]
+    for label, kwargs in sampling.items():
+        kwargs = dict(kwargs)
+        method = kwargs.pop("method", label)
+        runs.append((f"sampling: {label}", None, MTLConfig(target, "sampling", sampling=method, sampling_kwargs=kwargs)))
+    for label, weighting in schedules.items():
+        runs.append((label, None, MTLConfig(target, "weighting", weighting)))
+    return runs
+
+
+def lambda_sweep(
+    model: str,
+    target: Task,
+    auxiliary: Task | Sequence[Task],
+    train_examples: Mapping[str, list[dict]],
+    eval_examples: list[dict],
+    lambdas: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+    sampling: Mapping[str, dict] | None = None,
+    schedules: Mapping[str, Weighting] | None = None,
+    config: TrainConfig | None = None,
+    max_length: int = 384,
+    doc_stride: int = 128,
+    keep_histories: bool = False,
+) -> list[dict]:
+    """Train once per λ (constant weighting), per sampling method and per extra schedule; return a table.
+
+    ``sampling`` maps a label to the sampler's arguments, e.g. ``{"proportional": {},
+    "temperature T=2": {"method": "temperature", "T": 2.0}}`` (``method`` defaults to the label).
+    ``schedules`` maps a label to a weighting, e.g. ``{"intermediate (step at 50 %)":
+    StepSchedule(0.5)}``. Only the target is evaluated (on ``eval_examples``).
+
+    One row (a dict) per run: ``run``, ``mode``, ``lambda`` (constant weighting only),
+    ``target_share`` (the target's realised share of weight or batches: where the run sits on the λ
+    axis), the target's metrics, ``seconds``, and with ``keep_histories`` the run's ``history``
+    (for :func:`~itft_utils.plots.plot_task_shares`). λ = 1 is the baseline: the target alone.
+    """
+    aux = [auxiliary] if isinstance(auxiliary, Task) else list(auxiliary)
+    config = config or TrainConfig()
+    tokenizer = load_tokenizer(model)
+    rows = []
+    for label, lam, mix in _sweep_runs(target.name, lambdas, sampling or {}, schedules or {}):
+        started = time.perf_counter()
+        result = fine_tune_multitask(model, [target, *aux], train_examples, {target.name: eval_examples}, mix, config,
+                                     tokenizer, max_length, doc_stride)
+        rows.append({"run": label, "mode": mix.mode, "lambda": lam, "target_share": target_share(result.history),
+                     **result.metrics[target.name], "seconds": time.perf_counter() - started})
+        if keep_histories:
+            rows[-1]["history"] = result.history
+    return rows
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The homework's data, by mode
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskPair:
+    """A target task, an auxiliary task, their training examples and held-out target examples."""
+
+    target: Task
+    auxiliary: Task
+    train: dict[str, list[dict]]  # {task name: training examples}
+    eval: list[dict]  # held-out target examples (never trained on)
+    source: str  # one line: where the data came from
+
+
+def load_task_pair(mode: str, n_target: int, n_aux: int, n_eval: int, seed: int = 0, data_dir=None) -> TaskPair:
+    """The homework's QA pair for ``mode`` (see :mod:`itft_utils.runtime`), subsampled under ``seed``.
+
+    * ``grading``: the generated ``gen_qa`` (target) and ``gen_qa_aux`` (shares one relation with it);
+    * ``colab`` / ``online``: SQuAD from the hub (train / validation) and HotpotQA (MRQA's Parquet copy);
+    * ``offline``: SQuAD v1.1 dev split by article (no passage both trained on and evaluated on) and
+      PolicyQA from the data folder (``ITFT_DATA_DIR``) when both are there, else the generated pair.
+    """
+    data_dir = data_dir or default_data_dir()
+    if mode in ("colab", "online"):
+        squad, aux = load_task("squad", source="hub"), load_task("hotpotqa", source="hub")
+        train, held_out = squad.split("train"), squad.split("validation")
+        source = "hub: SQuAD (rajpurkar/squad) + HotpotQA (mrqa-workshop/mrqa, HotpotQA part)"
+    elif mode == "offline" and data_dir is not None and not (missing_files(data_dir, "squad") or missing_files(data_dir, "policyqa")):
+        squad, aux = load_task("squad", source="local", data_dir=data_dir), load_task("policyqa", source="local", data_dir=data_dir)
+        train, held_out = split_by_article(squad.split("all"), 38)
+        source = f"local files in {data_dir}: SQuAD v1.1 dev (38 articles to train, 10 to evaluate) + PolicyQA"
+    elif mode in ("grading", "offline"):
+        squad = generate_task("gen_qa", sizes={"train": n_target, "validation": n_eval}, seed=seed)
+        aux = generate_task("gen_qa_aux", sizes={"train": n_aux}, seed=seed)
+        train, held_out = squad.split("train"), squad.split("validation")
+        source = "generated: gen_qa + gen_qa_aux"
+    else:
+        raise ValueError(f"unknown mode {mode!r}; expected grading, colab, online or offline")
+    return TaskPair(squad, aux, {squad.name: subsample(train, n_target, seed), aux.name: subsample(aux.split("train"), n_aux, seed)},
+                    subsample(held_out, n_eval, seed), source)

@@ -1,0 +1,43 @@
+"""The ``itft`` command end to end on the tiny model, and a MiniLM smoke test (offline, few steps)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from itft_utils.cli import main
+
+
+def test_demo_writes_metrics_and_a_figure(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "--model", "tiny", "--n-train", "64", "--n-eval", "16", "--epochs", "1",
+                 "--lr", "3e-3", "--max-length", "96", "--doc-stride", "32", "--out", str(out)])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "gen_qa" and 0 <= metrics["f1"] <= 100
+    assert (out / "training_curve.png").stat().st_size > 10_000
+    assert "EM" in capsys.readouterr().out
+
+
+def test_tasks_command_lists_names(capsys):
+    assert main(["tasks"]) == 0
+    assert "gen_qa" in capsys.readouterr().out.split()
+
+
+@pytest.mark.slow
+def test_minilm_loads_offline_and_takes_training_steps(minilm_tokenizer):
+    from itft_utils.data import generate_task
+    from itft_utils.encoding import encode
+    from itft_utils.models import build_model
+    from itft_utils.training import TrainConfig, train
+
+    model = build_model("minilm", "qa")
+    assert model.config.num_hidden_layers == 6 and model.config.hidden_size == 384
+    task = generate_task("gen_qa", sizes={"train": 8})
+    features = encode("qa", task.split("train"), minilm_tokenizer, 128, 32)
+    before = model.qa_outputs.weight.detach().clone()
+    history = train(model, features, TrainConfig(batch_size=4, epochs=1, progress=False), minilm_tokenizer.pad_token_id)
+    assert len(history.steps) == 2
+    assert all(torch.isfinite(torch.tensor(s["loss"])) for s in history.steps)
+    assert not torch.equal(before, model.qa_outputs.weight)

@@ -1,0 +1,204 @@
+"""Class-scale grading on a small toy assignment: every kind of bad submission in one batch.
+
+The toy has two auto-graded exercises and one manually graded answer, so each nbgrader run takes a
+few seconds; the real homeworks go through the same pipeline in test_homeworks.py.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
+
+from autograder.normalize import normalize, scan_for_tampering  # noqa: E402
+from autograder.pipeline import grade_class, intake  # noqa: E402
+from autograder.release import student_version  # noqa: E402
+from autograder.sample_class import as_colab, copy_notebook, grade_cell, solved  # noqa: E402
+from toy_assignment import ASSIGNMENT, toy_solution  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """(solutions folder, the student version as released)."""
+    solutions = tmp_path_factory.mktemp("solutions")
+    nbformat.write(toy_solution(), solutions / f"{ASSIGNMENT}.ipynb")
+    settings = {"repo_url": "https://github.com/x/y", "branch": "main", "install_source": "itft-utils"}
+    return solutions, student_version(ASSIGNMENT, solutions / f"{ASSIGNMENT}.ipynb", settings)
+
+
+def build_batch(release, folder: Path) -> dict[str, tuple[str, float | None]]:
+    """Write the class's files; returns file -> (expected status prefix, expected auto score)."""
+    good = solved(release, toy_solution())
+    cases: dict[str, tuple[nbformat.NotebookNode | str | bytes, str, float | None]] = {}
+
+    def variant(edit):
+        nb = copy_notebook(good)
+        edit(nb)
+        return nb
+
+    cases["doe_1001_good.ipynb"] = (good, "graded", 5)
+    cases["roe_1002_untouched.ipynb"] = (release, "graded", 0)
+    cases["s_1003_syntax.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "add_code"), "source", "def add(a, b)\n    return a +")), "graded", 3)
+    cases["s_1004_loop.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "while True:\n    pass")), "graded", 2)
+    cases["s_1005_memory.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "hog = bytearray(64 * 2**30)")), "graded", 2)
+    cases["s_1006_sysexit.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "import sys\nsys.exit(3)")), "graded", 2)
+    cases["s_1007_osexit.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "import os\nos._exit(1)")), None, None)
+    cases["s_1008_deleted_test.ipynb"] = (variant(lambda nb: nb.cells.remove(grade_cell(nb, "add_tests"))), "graded_with_notes", 5)
+    cases["s_1009_edited_test.ipynb"] = (variant(lambda nb: (setattr(grade_cell(nb, "add_code"), "source", "def add(a, b):\n    return 0"),
+                                                             setattr(grade_cell(nb, "add_tests"), "source", "pass"))), "graded_with_notes", 3)
+
+    def duplicate(nb):
+        i = nb.cells.index(grade_cell(nb, "mean_tests"))
+        nb.cells.insert(i + 1, nbformat.from_dict(json.loads(json.dumps(nb.cells[i]))))
+
+    cases["s_1010_duplicated.ipynb"] = (variant(duplicate), "graded_with_notes", 5)
+
+    def strip(nb):
+        for cell in nb.cells:
+            cell.metadata.pop("nbgrader", None)
+
+    cases["s_1011_stripped.ipynb"] = (variant(strip), "graded_with_notes", 5)
+    cases["s_1012_colab.ipynb"] = (as_colab(good), "graded", 5)
+    cases["notes_without_id.ipynb"] = (good, "bad_filename", None)
+    cases["s_1013_corrupt.ipynb"] = ('{"cells": [', "corrupt_notebook", 0)
+    cases["s_1014_empty.ipynb"] = (b"", "empty_file", 0)
+    cases["s_1015_flood.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "add_code"), "source",
+                                                              "for i in range(200000):\n    print('spam', i)\ndef add(a, b):\n    return a + b")), "graded", 5)
+    cases["s_1016_tamper.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source",
+                                                               "import math\nmath.isclose = lambda *a, **k: True\ndef mean(xs):\n    return 0")), "flagged", None)
+    expected = {}
+    for name, (content, status, score) in cases.items():
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif isinstance(content, str):
+            path.write_text(content)
+        else:
+            nbformat.write(content, path)
+        expected[name] = (status, score)
+    return expected
+
+
+def _sheet(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def graded_batch(toy, tmp_path_factory):
+    solutions, release = toy
+    folder = tmp_path_factory.mktemp("submissions")
+    expected = build_batch(release, folder)
+    out = tmp_path_factory.mktemp("grading")
+    results = grade_class(folder, ASSIGNMENT, out, workers=2, timeout=90, memory_mb=4096, cell_timeout=8,
+                          solutions=solutions, progress=False)
+    return folder, out, expected, results
+
+
+def test_every_bad_submission_gets_a_clear_status(graded_batch):
+    _, out, expected, _ = graded_batch
+    rows = {r["file"]: r for r in _sheet(out / "grades.csv")}
+    assert set(rows) == set(expected)
+    for name, (status, score) in expected.items():
+        row = rows[name]
+        assert row["message"] or row["status"] == "graded", name
+        if status is not None:
+            assert row["status"] == status, (name, row)
+        if score is not None:
+            assert float(row["auto_score"]) == score, (name, row)
+    # A kernel killed by os._exit still yields a row: the cells after it cannot score.
+    assert rows["s_1007_osexit.ipynb"]["status"] in ("graded", "grading_error")
+    assert float(rows["s_1007_osexit.ipynb"]["auto_score"]) <= 2
+    assert "rebinds a module attribute" in rows["s_1016_tamper.ipynb"]["message"]
+    assert "deleted" in rows["s_1008_deleted_test.ipynb"]["message"]
+    assert "edited" in rows["s_1009_edited_test.ipynb"]["message"]
+    assert "duplicated" in rows["s_1010_duplicated.ipynb"]["message"]
+    assert "restored" in rows["s_1011_stripped.ipynb"]["message"]
+    # The answered analysis question waits for a human; the untouched one scores 0.
+    assert rows["doe_1001_good.ipynb"]["why_answer"] == "" and rows["doe_1001_good.ipynb"]["manual_pending"] == "1"
+    assert rows["roe_1002_untouched.ipynb"]["why_answer"] == "0"
+
+
+def test_no_file_is_lost_and_originals_are_byte_identical(graded_batch):
+    folder, out, _, _ = graded_batch
+    for path in folder.iterdir():
+        assert (out / "originals" / path.name).read_bytes() == path.read_bytes()
+    manifest = json.loads((out / "originals" / "manifest.json").read_text())
+    assert len(manifest) == len(list(folder.iterdir()))
+
+
+def test_feedback_for_graded_students_without_personal_data(graded_batch):
+    _, out, _, _ = graded_batch
+    html = (out / "feedback" / "1012.html").read_text()
+    assert "add_tests" in html or "Toy homework" in html
+    assert "Jane Student" not in html
+
+
+def test_scores_in_a_batch_equal_scores_alone(graded_batch, toy, tmp_path):
+    solutions, release = toy
+    folder, out, _, _ = graded_batch
+    alone_in = tmp_path / "alone"
+    alone_in.mkdir()
+    for name in ("doe_1001_good.ipynb", "s_1003_syntax.ipynb"):
+        (alone_in / name).write_bytes((folder / name).read_bytes())
+    grade_class(alone_in, ASSIGNMENT, tmp_path / "out", workers=1, timeout=90, cell_timeout=8, solutions=solutions, progress=False)
+    batch = {r["file"]: r for r in _sheet(out / "grades.csv")}
+    for row in _sheet(tmp_path / "out" / "grades.csv"):
+        assert {k: v for k, v in row.items()} == batch[row["file"]]
+
+
+def test_resume_skips_finished_and_regrading_gives_the_same_sheet(graded_batch, toy):
+    solutions, _ = toy
+    folder, out, _, _ = graded_batch
+    before = (out / "grades.csv").read_bytes()
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()}
+    grade_class(folder, ASSIGNMENT, out, workers=2, timeout=90, cell_timeout=8, solutions=solutions, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()} == stamps  # nothing regraded
+    assert (out / "grades.csv").read_bytes() == before
+
+
+def test_whole_submission_time_cap(toy, tmp_path):
+    solutions, release = toy
+    nb = solved(release, toy_solution())
+    grade_cell(nb, "add_code").source = "import time\ntime.sleep(600)"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    nbformat.write(nb, folder / "s_2001.ipynb")
+    results = grade_class(folder, ASSIGNMENT, tmp_path / "out", workers=1, timeout=12, solutions=solutions, progress=False)
+    assert results[0].status == "timeout" and results[0].total == 0
+
+
+def test_zip_intake_keeps_duplicate_names(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a/x_3001.ipynb", "{}")
+        zf.writestr("b/x_3001.ipynb", "{ }")
+        zf.writestr("readme.txt", "hello")
+    subs = intake(archive, tmp_path / "out")
+    assert len(subs) == 3
+    assert sorted(s.student_id or "-" for s in subs) == ["-", "3001", "3001__2"]
+    assert {p.name for p in (tmp_path / "out" / "originals").iterdir()} >= {"x_3001.ipynb", "dup_x_3001.ipynb", "readme.txt"}
+
+
+def test_normalize_restores_stripped_metadata_by_content_and_position(toy):
+    _, release = toy
+    nb = solved(release, toy_solution())
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    fixed = normalize(nbformat.writes(nb).encode(), "x.ipynb", release)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in fixed.notebook.cells]
+    assert [i for i in ids if i] == [c.metadata["nbgrader"]["grade_id"] for c in release.cells if "nbgrader" in c.metadata]
+    assert grade_cell(fixed.notebook, "add_code").source == "def add(a, b):\n    return a + b"
+
+
+def test_tamper_scan_ignores_honest_code():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import numpy as np\nx = np.zeros(3)\nresult = np.mean(x) == 0")]
+    assert scan_for_tampering(nb) == []
+    nb.cells.append(nbformat.v4.new_code_cell("import builtins\nbuiltins.print = lambda *a: None"))
+    assert len(scan_for_tampering(nb)) == 1

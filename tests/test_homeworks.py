@@ -1,0 +1,44 @@
+"""Every homework through nbgrader itself: the release is current and leaks nothing, the solutions
+earn full marks on every auto-graded cell, and the unedited student version earns zero on each."""
+from __future__ import annotations
+
+import csv
+
+import nbformat
+import pytest
+
+pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
+
+from autograder.course import NOTEBOOKS, SOLUTIONS, assignments  # noqa: E402
+from autograder.pipeline import grade_class  # noqa: E402
+from autograder.release import check  # noqa: E402
+from autograder.sample_class import solved  # noqa: E402
+
+HOMEWORKS = assignments()
+pytestmark = pytest.mark.skipif(not HOMEWORKS, reason="no homework in solutions/ yet")
+
+
+def test_release_is_current_and_leaks_nothing():
+    assert check() == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", HOMEWORKS)
+def test_solution_full_marks_and_student_version_zero(name, tmp_path):
+    release = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    source = nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    nbformat.write(solved(release, source), folder / "a_1001.ipynb")
+    nbformat.write(release, folder / "b_1002.ipynb")
+    grade_class(folder, name, tmp_path / "out", workers=2, timeout=600, progress=False)
+    with open(tmp_path / "out" / "grades.csv") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    auto = [c.metadata["nbgrader"] for c in release.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
+    assert auto, "a homework needs auto-graded cells"
+    for meta in auto:
+        gid = meta["grade_id"]
+        assert float(rows["1001"][gid]) == float(meta["points"]), (gid, rows["1001"]["message"])
+        assert float(rows["1002"][gid]) == 0.0, gid
+    assert rows["1001"]["status"] == "graded" and rows["1002"]["status"] == "graded"

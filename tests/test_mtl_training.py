@@ -1,0 +1,198 @@
+"""The multi-task trainer: a really shared encoder, samplers and schedules that do what the log says,
+λ = 1 as single-task training, determinism, and the sweep + plots the homework calls."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from itft_utils.data import generate_task
+from itft_utils.data.hub import load_hub_task
+from itft_utils.encoding import encode
+from itft_utils.models import load_tokenizer
+from itft_utils.mtl import LinearAnneal, StepSchedule, TaskSampler, proportional_probs
+from itft_utils.mtl_training import (
+    MTLConfig,
+    MultiTaskModel,
+    fine_tune_multitask,
+    lambda_sweep,
+    load_task_pair,
+    target_share,
+    task_shares,
+)
+from itft_utils.plots import plot_lambda_sweep, plot_task_shares
+from itft_utils.training import TrainConfig, train
+
+MAX_LENGTH, STRIDE = 96, 32
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """Target gen_qa (16 training questions: 2 batches of 8) and a 3x larger auxiliary task."""
+    return load_task_pair("grading", n_target=16, n_aux=48, n_eval=8)
+
+
+def _config(**overrides) -> TrainConfig:
+    return TrainConfig(**{"learning_rate": 3e-3, "epochs": 2, "batch_size": 8, "progress": False, **overrides})
+
+
+def _run(pair, mix: MTLConfig, evaluate: bool = False, **config):
+    tasks = [pair.target, pair.auxiliary]
+    eval_examples = {pair.target.name: pair.eval} if evaluate else None
+    return fine_tune_multitask("tiny", tasks, pair.train, eval_examples, mix, _config(**config), max_length=MAX_LENGTH, doc_stride=STRIDE)
+
+
+def test_heads_share_one_encoder_object_and_it_is_trained():
+    qa = generate_task("gen_qa", sizes={"train": 8})
+    sentiment = generate_task("gen_sentiment", sizes={"train": 8})
+    torch.manual_seed(0)
+    model = MultiTaskModel.build("tiny", [qa, sentiment])
+    a, b = model.heads["gen_qa"], model.heads["gen_sentiment"]
+    assert a.base_model is b.base_model is model.encoder
+    # The classification head reads the pooler, so the shared encoder is the one that has it.
+    assert model.encoder.pooler is not None
+    head_params = sum(p.numel() for m in (a.qa_outputs, b.classifier) for p in m.parameters())
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in model.encoder.parameters()) + head_params
+    with pytest.raises(KeyError, match="no head for task 'nope'"):
+        model("nope")
+
+
+def test_training_updates_the_one_shared_encoder(pair):
+    result = _run(pair, MTLConfig(pair.target.name, "weighting", 0.5), epochs=1)
+    heads = list(result.model.heads.values())
+    embeddings = [h.base_model.embeddings.word_embeddings.weight for h in heads]
+    assert embeddings[0] is embeddings[1]  # one tensor, updated once per step by both tasks
+    rows = result.history.steps
+    assert len(rows) == 2 and all(set(r["losses"]) == {pair.target.name, pair.auxiliary.name} for r in rows)
+    assert rows[0]["weights"] == pytest.approx({pair.target.name: 0.5, pair.auxiliary.name: 0.5})
+
+
+def test_lambda_one_is_single_task_training_batch_for_batch(pair):
+    mtl = _run(pair, MTLConfig(pair.target.name, "weighting", 1.0))
+    # The same run through the single-task loop: same seed, same head initialisation, same batches.
+    tokenizer = load_tokenizer("tiny")
+    from itft_utils.models import build_model
+    from itft_utils.runtime import set_seed
+
+    config = _config()
+    set_seed(config.seed)
+    single = build_model("tiny", "qa")
+    features = encode("qa", pair.train[pair.target.name], tokenizer, MAX_LENGTH, STRIDE)
+    history = train(single, features, config, tokenizer.pad_token_id)
+    assert [r["loss"] for r in mtl.history.steps] == pytest.approx([r["loss"] for r in history.steps], abs=1e-6)
+    target_head = mtl.model.heads[pair.target.name]
+    for (name, p), q in zip(target_head.named_parameters(), single.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5, msg=name)
+    # The auxiliary head never had a batch, so it never got a gradient.
+    assert all(r["losses"].keys() == {pair.target.name} for r in mtl.history.steps)
+    assert all(p.grad is None for p in mtl.model.heads[pair.auxiliary.name].qa_outputs.parameters())
+
+
+def test_realised_tasks_are_the_samplers_draws(pair):
+    result = _run(pair, MTLConfig(pair.target.name, "sampling", sampling="proportional"))
+    history = result.history
+    sizes = {pair.target.name: 16, pair.auxiliary.name: 48}  # generated questions are one window each
+    assert len(history.steps) == 2 * 2 * 2  # K tasks × 2 target batches × 2 epochs: equal compute
+    for epoch in range(2):
+        rows = [r for r in history.steps if int(r["epoch"]) == epoch]
+        drawn = TaskSampler.from_sizes(sizes, "proportional", seed=0 * 1000 + epoch).sample_n(len(rows))
+        assert [next(iter(r["losses"])) for r in rows] == drawn
+        assert history.task_probs[epoch] == pytest.approx({"epoch": epoch, **dict(zip(sizes, proportional_probs([16, 48])))})
+    shares = task_shares(history, "batches")
+    assert shares[pair.target.name][-1] == pytest.approx(target_share(history))
+    assert shares[pair.target.name][-1] + shares[pair.auxiliary.name][-1] == pytest.approx(1.0)
+
+
+def test_step_schedule_switches_from_auxiliary_to_target(pair):
+    result = _run(pair, MTLConfig(pair.target.name, "weighting", StepSchedule(0.5)))
+    tasks = [set(r["losses"]) for r in result.history.steps]
+    assert tasks == [{pair.auxiliary.name}] * 2 + [{pair.target.name}] * 2  # 4 steps, switch at half-way
+    lams = task_shares(result.history, "weights", cumulative=False)[pair.target.name]
+    assert lams.tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert target_share(result.history) == pytest.approx(0.5)
+
+
+def test_annealed_schedule_and_learned_weights_are_logged(pair):
+    linear = _run(pair, MTLConfig(pair.target.name, "weighting", LinearAnneal(0.5, 1.0)), epochs=1)
+    assert [r["weights"][pair.target.name] for r in linear.history.steps] == pytest.approx([0.5, 0.75])
+    learned = _run(pair, MTLConfig(pair.target.name, "weighting", "uncertainty"))
+    weights = [r["weights"][pair.auxiliary.name] for r in learned.history.steps]
+    assert weights[0] == 1.0 and weights[-1] != 1.0  # exp(−s) starts at 1 and is trained
+
+
+def test_same_seed_same_run_and_another_seed_another(pair):
+    mix = MTLConfig(pair.target.name, "sampling", sampling="temperature", sampling_kwargs={"T": 2.0})
+    a, b, c = _run(pair, mix), _run(pair, mix), _run(pair, mix, seed=1)
+    assert [r["loss"] for r in a.history.steps] == [r["loss"] for r in b.history.steps]
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    assert [r["loss"] for r in a.history.steps] != [r["loss"] for r in c.history.steps]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"mode": "mixing"}, "mode must be one of"),
+    ({"weighting": 1.5}, "must be in \\[0, 1\\]"),
+    ({"weighting": "learned"}, "'uncertainty'"),
+    ({"mode": "sampling", "sampling": "zipf"}, "unknown sampling method"),
+])
+def test_bad_mix_is_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MTLConfig("gen_qa", **kwargs)
+
+
+def test_bad_inputs_are_rejected(pair):
+    with pytest.raises(ValueError, match="target 'squad' is not among"):
+        _run(pair, MTLConfig("squad"))
+    with pytest.raises(ValueError, match="grad_accum_steps must be 1"):
+        _run(pair, MTLConfig(pair.target.name), grad_accum_steps=2)
+
+
+def test_lambda_sweep_table_and_its_plots(pair):
+    table = lambda_sweep(
+        "tiny", pair.target, pair.auxiliary, pair.train, pair.eval, lambdas=(0.5, 1.0),
+        sampling={"temperature T=2": {"method": "temperature", "T": 2.0}},
+        schedules={"intermediate": StepSchedule(0.5)}, config=_config(epochs=1),
+        max_length=MAX_LENGTH, doc_stride=STRIDE, keep_histories=True,
+    )
+    assert [r["run"] for r in table] == ["λ = 0.5", "λ = 1", "sampling: temperature T=2", "intermediate"]
+    assert [r["lambda"] for r in table] == [0.5, 1.0, None, None]
+    assert all(0 <= r["f1"] <= 100 and 0 <= r["target_share"] <= 1 for r in table)
+    fig = plot_lambda_sweep(table, "f1")
+    ax = fig.axes[0]
+    assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel() == "target f1"
+    assert any("target only" in t.get_text() for t in ax.get_legend().get_texts())
+    plt.close(fig)
+    fig = plot_task_shares(table[2]["history"])
+    assert fig.axes[0].get_ylabel() == "share of batches so far"
+    plt.close(fig)
+
+
+class _FakeSplit(list):
+    def __getitem__(self, key):
+        return [row[key] for row in self] if isinstance(key, str) else super().__getitem__(key)
+
+    def select(self, indices):
+        return _FakeSplit(self[i] for i in indices)
+
+
+def test_hotpotqa_hub_rows_become_squad_examples():
+    calls = []
+    context = "[TLE] A [SEP] Anna lives in Paris. [PAR] [TLE] B [SEP] Paris is big."
+
+    def fake_load_dataset(path, config, split, data_files=None):
+        calls.append((path, split, data_files))
+        return _FakeSplit([
+            {"subset": "SQuAD", "qid": "s", "context": "x", "question": "?", "detected_answers": {"text": [], "char_spans": []}},
+            # datasets gives a sequence of structs as a dict of lists (inclusive ends in MRQA).
+            {"subset": "HotpotQA", "qid": "h1", "context": context, "question": "Where does Anna live?",
+             "detected_answers": {"text": ["Paris"], "char_spans": [{"start": [28, 55], "end": [32, 59]}]}},
+        ])
+
+    task = load_hub_task("hotpotqa", fake_load_dataset)
+    assert calls == [("mrqa-workshop/mrqa", "validation", {"validation": "plain_text/validation-*.parquet"})]
+    (example,) = task.split("train")
+    assert example["answers"] == {"text": ["Paris", "Paris"], "answer_start": [28, 55]}
+    assert "[SEP]" not in example["context"] and len(example["context"]) == len(context)

@@ -1,0 +1,77 @@
+"""The students' self-check (no nbgrader needed) on the toy assignment's release."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from itft_utils import selfcheck
+
+pytest.importorskip("nbgrader", reason="building a release needs nbgrader")
+
+from autograder.release import manifest, student_version  # noqa: E402
+from autograder.sample_class import copy_notebook, grade_cell, solved  # noqa: E402
+from toy_assignment import ASSIGNMENT, toy_solution  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sol")
+    nbformat.write(toy_solution(), folder / f"{ASSIGNMENT}.ipynb")
+    settings = {"repo_url": "https://github.com/x/y", "branch": "main", "install_source": "itft-utils"}
+    return student_version(ASSIGNMENT, folder / f"{ASSIGNMENT}.ipynb", settings)
+
+
+def _namespace(nb) -> dict:
+    namespace: dict = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution"):
+            try:
+                exec(cell.source, namespace)
+            except NotImplementedError:
+                pass
+    return namespace
+
+
+def test_unimplemented_exercises_are_reported_as_todo(release):
+    results = selfcheck.run_public_tests(manifest(release, ASSIGNMENT), _namespace(release))
+    assert [r.status for r in results] == ["not implemented", "not implemented"]
+
+
+def test_solved_notebook_passes_and_is_ready(release):
+    nb = solved(release, toy_solution())
+    report = selfcheck.SelfCheckReport(ASSIGNMENT, selfcheck.run_public_tests(manifest(release, ASSIGNMENT), _namespace(nb)),
+                                       selfcheck.check_metadata(json.loads(nbformat.writes(nb)), manifest(release, ASSIGNMENT)))
+    assert report.ready, str(report)
+    assert "Ready to submit" in str(report)
+
+
+def test_wrong_answer_fails_with_the_assertion(release):
+    nb = solved(release, toy_solution())
+    grade_cell(nb, "add_code").source = "def add(a, b):\n    return a - b"
+    results = selfcheck.run_public_tests(manifest(release, ASSIGNMENT), _namespace(nb), exercise="add")
+    assert [(r.grade_id, r.status) for r in results] == [("add_tests", "fail")]
+
+
+def test_metadata_problems_are_named(release):
+    nb = copy_notebook(release)
+    grade_cell(nb, "add_tests").source = "pass"
+    nb.cells.append(copy_notebook(release).cells[-2])  # a second copy of a grade cell
+    nb.cells.remove(grade_cell(nb, "mean_tests"))
+    problems = selfcheck.check_metadata(json.loads(nbformat.writes(nb)), manifest(release, ASSIGNMENT))
+    text = "\n".join(problems)
+    assert "'add_tests' was edited" in text and "'mean_tests' is missing" in text and "appears 2 times" in text
+
+
+def test_check_notebook_is_silent_under_grading(monkeypatch, capsys):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert selfcheck.check_notebook("anything") is None
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_unknown_assignment_lists_known_ones(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    with pytest.raises(FileNotFoundError, match="known"):
+        selfcheck.load_manifest("hw99")
