@@ -6,11 +6,13 @@ with 10 % warm-up; seed 0. Three runs on identical features: ours (dynamic paddi
 grouping), ours padded to max length, and ``Trainer``. All are scored by the same evaluation code.
 
     python bench/bench_trainer.py [--epochs 2] [--n-eval N] [--device cuda] [--out bench/out/trainer.json]
+    python bench/bench_trainer.py --throughput-rounds 3 --throughput-steps 20   # speed only, interleaved
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -26,17 +28,28 @@ from itft_utils.training import TrainConfig, train
 MAX_LENGTH, STRIDE = 256, 64
 
 
-def run_ours(task, tokenizer, features, eval_examples, args, pad_to=None) -> dict:
+def run_ours(task, tokenizer, features, eval_examples, args, pad_to=None, max_steps=None) -> dict:
     set_seed(args.seed)
     model = build_model(args.model, "qa")
     config = TrainConfig(learning_rate=1e-4, epochs=args.epochs, batch_size=16, warmup_ratio=0.1, seed=args.seed,
-                         pad_to=pad_to, device=args.device, progress=True)
+                         pad_to=pad_to, device=args.device, progress=max_steps is None, max_steps=max_steps)
     history = train(model, features, config, tokenizer.pad_token_id)
-    scores = evaluate(model, tokenizer, task, eval_examples, MAX_LENGTH, STRIDE, device=args.device)
-    return {**scores, "train_seconds": history.train_seconds, "features_per_second": history.features_per_second}
+    timing = {"train_seconds": history.train_seconds, "features_per_second": history.features_per_second}
+    if max_steps is not None:
+        return timing
+    return {**evaluate(model, tokenizer, task, eval_examples, MAX_LENGTH, STRIDE, device=args.device), **timing,
+            **_peak_memory()}
 
 
-def run_hf_trainer(task, tokenizer, features, eval_examples, args) -> dict:
+def _peak_memory() -> dict:
+    if not torch.cuda.is_available():
+        return {}
+    peak = torch.cuda.max_memory_allocated() / 2**20
+    torch.cuda.reset_peak_memory_stats()
+    return {"peak_gpu_memory_mib": peak}
+
+
+def run_hf_trainer(task, tokenizer, features, eval_examples, args, max_steps=None) -> dict:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     set_seed(args.seed)
@@ -49,15 +62,30 @@ def run_hf_trainer(task, tokenizer, features, eval_examples, args) -> dict:
         output_dir=str(Path(args.out).parent / "hf_trainer"), per_device_train_batch_size=16, num_train_epochs=args.epochs,
         learning_rate=1e-4, warmup_steps=int(0.1 * steps), weight_decay=0.01, max_grad_norm=1.0, lr_scheduler_type="linear",
         seed=args.seed, save_strategy="no", eval_strategy="no", report_to=[], logging_steps=50, use_cpu=cpu,
-        bf16=not cpu and torch.cuda.is_bf16_supported(), dataloader_num_workers=0,
+        bf16=not cpu and torch.cuda.is_bf16_supported(), dataloader_num_workers=0, max_steps=max_steps or -1,
+        disable_tqdm=max_steps is not None,
     )
     with quiet_transformers():
         trainer = Trainer(model=model, args=training_args, train_dataset=rows, data_collator=DataCollatorWithPadding(tokenizer))
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
-    scores = evaluate(trainer.model, tokenizer, task, eval_examples, MAX_LENGTH, STRIDE, device=args.device)
-    return {**scores, "train_seconds": seconds, "features_per_second": len(rows) * args.epochs / seconds}
+    seen = 16 * max_steps if max_steps else len(rows) * args.epochs
+    timing = {"train_seconds": seconds, "features_per_second": seen / seconds}
+    if max_steps is not None:
+        return timing
+    return {**evaluate(trainer.model, tokenizer, task, eval_examples, MAX_LENGTH, STRIDE, device=args.device), **timing,
+            **_peak_memory()}
+
+
+def interleaved_throughput(runners: dict, rounds: int) -> dict:
+    """Median features/s of each runner over ``rounds`` rounds run A, B, C, A, B, C, ...: whatever
+    else the machine does hits every runner alike, so the ratios stay fair on a busy machine."""
+    samples = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            samples[name].append(run()["features_per_second"])
+    return {name: {"features_per_second_median": statistics.median(v), "samples": v} for name, v in samples.items()}
 
 
 def main() -> None:
@@ -70,6 +98,9 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--runs", default="ours,hf_trainer,ours_padded", help="comma-separated subset")
     parser.add_argument("--out", default="bench/out/trainer.json")
+    parser.add_argument("--throughput-rounds", type=int, default=0,
+                        help="instead of full runs: time --throughput-steps steps of each runner, interleaved, this many rounds")
+    parser.add_argument("--throughput-steps", type=int, default=20)
     args = parser.parse_args()
     task, train_examples, eval_examples = common.squad_1k(common.data_dir_or_exit(), args.n_train, args.seed, args.n_eval)
     tokenizer = load_tokenizer(args.model)
@@ -81,6 +112,20 @@ def main() -> None:
                "hf_trainer": lambda: run_hf_trainer(task, tokenizer, features, eval_examples, args)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.throughput_rounds:
+        steps = args.throughput_steps
+        timed = {"ours": lambda: run_ours(task, tokenizer, features, eval_examples, args, max_steps=steps),
+                 "ours_padded": lambda: run_ours(task, tokenizer, features, eval_examples, args, pad_to=MAX_LENGTH, max_steps=steps),
+                 "hf_trainer": lambda: run_hf_trainer(task, tokenizer, features, eval_examples, args, max_steps=steps)}
+        results["throughput"] = interleaved_throughput({k: timed[k] for k in args.runs.split(",")}, args.throughput_rounds)
+        out.write_text(json.dumps(results, indent=2))
+        t = {k: v["features_per_second_median"] for k, v in results["throughput"].items()}
+        print(json.dumps(results["throughput"], indent=1))
+        if "hf_trainer" in t and "ours" in t:
+            print(f"throughput ratio ours/Trainer {t['ours'] / t['hf_trainer']:.2f}x")
+        if "ours_padded" in t and "ours" in t:
+            print(f"dynamic padding speed-up over padding to {MAX_LENGTH}: {t['ours'] / t['ours_padded']:.2f}x")
+        return
     for name in args.runs.split(","):
         results[name] = runners[name]()
         print(name, json.dumps(results[name]), flush=True)

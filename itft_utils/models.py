@@ -8,6 +8,7 @@ classes; hand-over saves only the encoder so the next task always starts with a 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -175,9 +176,18 @@ def save_encoder(model: PreTrainedModel, path: str | Path, tokenizer=None) -> Pa
     """Save only the shared encoder (``model.base_model``), so that the next task gets a fresh head."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    model.base_model.save_pretrained(str(path))
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(path))
+    encoder = model.base_model
+    with quiet_transformers():  # the shard-writing bar goes to stderr (nbgrader fails such a cell)
+        encoder.save_pretrained(str(path))
+        # The encoder shares its config with the head, so it still names the old task's labels and
+        # problem type: a QA head built from it would get the old label count (5 tags -> 5 outputs).
+        # Saved without them, the next head is sized by its own task only.
+        config = copy.deepcopy(encoder.config)
+        config.num_labels = 2  # transformers' default; also resets id2label/label2id
+        config.problem_type = None
+        config.save_pretrained(str(path))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(path))
     return path
 
 

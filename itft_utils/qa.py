@@ -38,6 +38,9 @@ def char_to_token_span(
 
 
 def _encode_windows(examples: list[dict], tokenizer, max_length: int, doc_stride: int):
+    if not 0 <= doc_stride < max_length // 2:
+        raise ValueError(f"doc_stride ({doc_stride}) must be below half of max_length ({max_length}): "
+                         "windows overlap by doc_stride tokens and must still advance through the context")
     if tokenizer.padding_side != "right":
         raise ValueError("QA windows assume right padding (question first, then context)")
     return tokenizer(

@@ -17,18 +17,15 @@ pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader
 
 from autograder.normalize import normalize, scan_for_tampering  # noqa: E402
 from autograder.pipeline import grade_class, intake  # noqa: E402
-from autograder.release import student_version  # noqa: E402
 from autograder.sample_class import as_colab, copy_notebook, grade_cell, solved  # noqa: E402
-from toy_assignment import ASSIGNMENT, toy_solution  # noqa: E402
+from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     """(solutions folder, the student version as released)."""
     solutions = tmp_path_factory.mktemp("solutions")
-    nbformat.write(toy_solution(), solutions / f"{ASSIGNMENT}.ipynb")
-    settings = {"repo_url": "https://github.com/x/y", "branch": "main", "install_source": "itft-utils"}
-    return solutions, student_version(ASSIGNMENT, solutions / f"{ASSIGNMENT}.ipynb", settings)
+    return solutions, release_toy(solutions)
 
 
 def build_batch(release, folder: Path) -> dict[str, tuple[str, float | None]]:

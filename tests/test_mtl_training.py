@@ -30,6 +30,16 @@ from itft_utils.training import TrainConfig, train
 MAX_LENGTH, STRIDE = 96, 32
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """The tiny model gains nothing from threads; on a busy 2-core machine two threads made these
+    tests ten times slower (they wait on each other). Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def pair():
     """Target gen_qa (16 training questions: 2 batches of 8) and a 3x larger auxiliary task."""

@@ -6,12 +6,11 @@ only counts.
 """
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
+from itft_utils.data import default_data_dir
 from itft_utils.data.local import (
     EXPECTED_FILES,
     LOCAL_LOADERS,
@@ -31,15 +30,7 @@ from itft_utils.data.local import (
 )
 
 
-def _data_dir() -> Path | None:
-    env = os.environ.get("ITFT_DATA_DIR")
-    if env:
-        return Path(env)
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return default if default.is_dir() else None
-
-
-DATA_DIR = _data_dir()
+DATA_DIR = default_data_dir()
 if DATA_DIR is None:
     pytest.skip("real data not found: set ITFT_DATA_DIR or place the shared data folder at ../shared/data",
                 allow_module_level=True)

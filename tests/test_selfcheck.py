@@ -10,17 +10,14 @@ from itft_utils import selfcheck
 
 pytest.importorskip("nbgrader", reason="building a release needs nbgrader")
 
-from autograder.release import manifest, student_version  # noqa: E402
+from autograder.release import manifest  # noqa: E402
 from autograder.sample_class import copy_notebook, grade_cell, solved  # noqa: E402
-from toy_assignment import ASSIGNMENT, toy_solution  # noqa: E402
+from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sol")
-    nbformat.write(toy_solution(), folder / f"{ASSIGNMENT}.ipynb")
-    settings = {"repo_url": "https://github.com/x/y", "branch": "main", "install_source": "itft-utils"}
-    return student_version(ASSIGNMENT, folder / f"{ASSIGNMENT}.ipynb", settings)
+    return release_toy(tmp_path_factory.mktemp("sol"))
 
 
 def _namespace(nb) -> dict:

@@ -33,3 +33,12 @@ def toy_solution() -> nbformat.NotebookNode:
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
+
+
+def release_toy(folder):
+    """Write the toy source into ``folder`` (a solutions folder) and return nbgrader's student version."""
+    from autograder.release import student_version
+
+    nbformat.write(toy_solution(), folder / f"{ASSIGNMENT}.ipynb")
+    settings = {"repo_url": "https://github.com/x/y", "branch": "main", "install_source": "itft-utils"}
+    return student_version(ASSIGNMENT, folder / f"{ASSIGNMENT}.ipynb", settings)
