@@ -38,6 +38,9 @@ from .normalize import SubmissionError, normalize
 #: The first run of 3+ digits between underscores (Canvas: name_12345_678_file.ipynb; Moodle:
 #: Name_12345_assignsubmission_file_x.ipynb; plain: 12345.ipynb). Override for other LMSs.
 DEFAULT_STUDENT_PATTERN = r"(?:^|_)(?P<student>\d{3,})(?=_|\.ipynb$)"
+# One thread per kernel: parallel workers share the cores instead of fighting over them (two torch
+# threads per kernel made tiny grading runs 5-50x slower on a loaded 2-core machine).
+GRADING_ENV = {"ITFT_MODE": "grading", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 STATUSES = {
     "graded": "graded",
     "graded_with_notes": "graded; the notebook was repaired first (see message)",
@@ -158,7 +161,7 @@ def grade_one(sub: Submission, assignment: str, master: Path, release_nb, out: P
         try:
             extra = [f"--Execute.timeout={cell_timeout}"] if cell_timeout else []
             log = run_nbgrader(root, "autograde", assignment, f"--student={sub.student_id}", "--create", *extra,
-                               timeout=timeout, env={"ITFT_MODE": "grading"}, preexec_fn=_limit_memory(memory_mb))
+                               timeout=timeout, env=GRADING_ENV, preexec_fn=_limit_memory(memory_mb))
             log += run_nbgrader(root, "generate_feedback", assignment, f"--student={sub.student_id}", timeout=120)
             scores, maxima = _read_scores(root, assignment, sub.student_id)
         except subprocess.TimeoutExpired:

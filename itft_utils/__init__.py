@@ -3,6 +3,8 @@
 Submodules, one job each: ``runtime`` (device, seed, mode), ``models`` (presets, heads, encoder
 hand-over), ``data`` (tasks from hub, local files or generated), ``qa`` (windows and spans),
 ``encoding`` (features and batching), ``training`` (the loop), ``finetune`` (task-level train and
-evaluate), ``metrics``, ``mtl`` (losses, schedules, samplers), ``plots``.
+evaluate), ``metrics``, ``mtl`` (losses, schedules, samplers), ``mtl_training`` (one encoder, several
+task heads: loss weighting or task sampling, the λ sweep), ``transfer`` (intermediate-task
+fine-tuning and the transfer matrix), ``plots``.
 """
 __version__ = "0.1.0"

@@ -29,7 +29,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import default_data_dir, generate_task, load_task, split_by_article, subsample
+from .data import (
+    default_data_dir,
+    generate_task,
+    load_task,
+    split_by_article,
+    subsample,
+)
 from .data.local import missing_files
 from .data.task import Task
 from .encoding import collate, encode, num_features
@@ -45,19 +51,28 @@ from .mtl import (
     two_task_weights,
 )
 from .runtime import get_device, is_grading, set_seed
-from .training import History, TrainConfig, epoch_batches, linear_schedule, make_optimizer, resolve_precision
+from .training import (
+    History,
+    TrainConfig,
+    epoch_batches,
+    finish_epoch,
+    linear_schedule,
+    make_optimizer,
+    optimizer_step,
+    resolve_precision,
+)
 
 __all__ = [
-    "MultiTaskModel",
     "MTLConfig",
     "MTLHistory",
     "MTLResult",
-    "fine_tune_multitask",
-    "task_shares",
-    "target_share",
-    "lambda_sweep",
+    "MultiTaskModel",
     "TaskPair",
+    "fine_tune_multitask",
+    "lambda_sweep",
     "load_task_pair",
+    "target_share",
+    "task_shares",
 ]
 
 MODES = ("weighting", "sampling")
@@ -148,7 +163,7 @@ class MTLConfig:
         if isinstance(self.weighting, (int, float)) and not isinstance(self.weighting, bool):
             self.weighting = ConstantSchedule(self.weighting)  # checks 0 <= λ <= 1
         elif not (isinstance(self.weighting, str) or callable(self.weighting)):
-            raise ValueError(f"weighting must be a number, a schedule or 'uncertainty', got {self.weighting!r}")
+            raise TypeError(f"weighting must be a number, a schedule or 'uncertainty', got {type(self.weighting).__name__}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be positive or None, got {self.steps_per_epoch}")
 
@@ -357,16 +372,7 @@ def _train_multitask(
                 losses[n] = loss.item()
                 step_loss += term.item()
                 history.train_features += len(indices)
-            if scaler:
-                scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(model, optimizer, scheduler, scaler, config.max_grad_norm)
             step += 1
             history.steps.append({"step": step, "epoch": epoch + b / steps_per_epoch, "loss": step_loss,
                                   "lr": scheduler.get_last_lr()[0], "weights": weights, "losses": losses})
@@ -374,11 +380,7 @@ def _train_multitask(
             bar.set_postfix(loss=f"{step_loss:.3f}")
             if step >= total:
                 break
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        history.train_seconds += time.perf_counter() - started
-        if evaluate is not None:
-            history.evals.append({"step": step, "epoch": epoch + 1, **evaluate(model)})
+        finish_epoch(history, model, device, started, step, epoch, evaluate)
         if step >= total:
             break
     bar.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .training import History
 
@@ -76,10 +77,16 @@ def plot_task_shares(history, quantity: str = "batches", cumulative: bool = True
     shares = task_shares(history, quantity, cumulative)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4))
-    epochs = np.array([row["epoch"] for row in history.steps])
-    ax.stackplot(epochs, *shares.values(), labels=list(shares), alpha=0.7, step="post" if not cumulative else None)
+    # Step rows carry the epoch at which the step began; a step ends where the next one begins.
+    starts = np.array([row["epoch"] for row in history.steps])
+    ends = np.append(starts[1:], starts[-1] + (starts[-1] - starts[-2] if len(starts) > 1 else 1.0))
+    if cumulative:  # the share after each step
+        ax.stackplot(ends, *shares.values(), labels=list(shares), alpha=0.7)
+    else:  # each step's share, held over the step
+        values = [np.append(v, v[-1]) for v in shares.values()]
+        ax.stackplot(np.append(starts, ends[-1]), *values, labels=list(shares), alpha=0.7, step="post")
     if quantity == "batches" and history.task_probs:
-        # The expected cumulative boundary between the first task and the rest, epoch by epoch.
+        # The expected share of the first task, epoch by epoch: the realised share should settle on it.
         first = history.tasks[0]
         for row in history.task_probs:
             ax.hlines(row[first], row["epoch"], row["epoch"] + 1, colors="black", linestyles="--", lw=1)
@@ -89,7 +96,100 @@ def plot_task_shares(history, quantity: str = "batches", cumulative: bool = True
     ax.set_ylabel(f"share of {what}" + (" so far" if cumulative else " in the step"))
     ax.set_ylim(0, 1)
     ax.set_title(title or f"Task mix over training ({history.mix.get('mode', '')})")
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize="small")  # below: the areas fill the axes
+    return ax.figure
+
+
+#: One colour per task family of Vu et al. (2020), so the plot shows whether a family helps.
+FAMILY_COLORS = {"qa": "tab:blue", "classification": "tab:orange", "regression": "tab:orange", "tagging": "tab:green"}
+
+
+def plot_transfer(cells: list[dict], target: str | None = None, metric: str | None = None, kind: str = "strip",
+                  title: str | None = None, ax=None):
+    """Target scores per intermediate (source) task, one dot per seed, with the no-intermediate
+    baseline as a horizontal line (its mean) and a band (± 1 std over seeds), as in Vu et al. 2020.
+
+    ``cells`` come from :func:`~itft_utils.transfer.run_transfer_matrix`; ``kind="violin"`` adds
+    each source's distribution (worth it with many seeds). Dots are coloured by task family.
+    """
+    from .data.task import TASK_FAMILIES
+
+    targets = list(dict.fromkeys(c["target"] for c in cells))
+    if not targets:
+        raise ValueError("no cells to plot: run run_transfer_matrix first")
+    if target is None and len(targets) > 1:
+        raise ValueError(f"the cells hold {len(targets)} targets: pass target= one of {targets}")
+    target = target or targets[0]
+    if target not in targets:
+        raise ValueError(f"no cells for target {target!r}; targets: {targets}")
+    cells = [c for c in cells if c["target"] == target]
+    metric = metric or cells[0]["metric"]
+    if kind not in ("strip", "violin"):
+        raise ValueError(f"kind must be 'strip' or 'violin'; got {kind!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4))
+    base = [c["metrics"][metric] for c in cells if c["source"] is None]
+    if base:
+        mean = float(np.mean(base))
+        ax.axhline(mean, color="black", ls="--", lw=1.2, label=f"no intermediate task (mean of {len(base)} seeds)")
+        if len(base) > 1:
+            std = float(np.std(base, ddof=1))
+            ax.axhspan(mean - std, mean + std, color="gray", alpha=0.2, label="baseline ± 1 std")
+    sources = list(dict.fromkeys(c["source"] for c in cells if c["source"] is not None))
+    rng = np.random.default_rng(0)  # jitter only; never the caller's RNG
+    seen = set()
+    for x, source in enumerate(sources):
+        rows = [c for c in cells if c["source"] == source]
+        scores = [c["metrics"][metric] for c in rows]
+        family = rows[0]["source_type"]
+        color = FAMILY_COLORS.get(family, "tab:gray")
+        if kind == "violin" and len(scores) > 1:
+            parts = ax.violinplot([scores], positions=[x], showextrema=False)
+            for body in parts["bodies"]:
+                body.set_facecolor(color)
+                body.set_alpha(0.25)
+        label = TASK_FAMILIES.get(family, family) if family not in seen else None
+        seen.add(family)
+        ax.scatter(x + rng.uniform(-0.08, 0.08, len(scores)), scores, color=color, s=36, zorder=3, label=label)
+        ax.hlines(np.mean(scores), x - 0.2, x + 0.2, color=color, lw=2.5, zorder=3)
+    ax.set_xticks(range(len(sources)))
+    ax.set_xticklabels(sources, rotation=20 if len(sources) > 4 else 0)
+    ax.set_xlim(-0.6, max(len(sources), 1) - 0.4)
+    ax.set_xlabel("intermediate task (dots: seeds, bar: mean)")
+    ax.set_ylabel(f"target {metric} on {target}")
+    ax.set_title(title or f"Intermediate-task transfer to {target}")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)  # below: dots fill the axes
+    return ax.figure
+
+
+def plot_transfer_curves(cells: list[dict], target: str | None = None, metric: str | None = None, title: str | None = None, ax=None):
+    """The target's score after each target epoch, mean over seeds, per intermediate task: does a
+    head start last, or does the baseline catch up with more target training?"""
+    targets = list(dict.fromkeys(c["target"] for c in cells))
+    if target is None and len(targets) != 1:
+        raise ValueError(f"pass target= one of {targets}" if targets else "no cells to plot: run run_transfer_matrix first")
+    target = target or targets[0]
+    cells = [c for c in cells if c["target"] == target and c.get("curve")]
+    if not cells:
+        raise ValueError(f"no cells with a per-epoch curve for target {target!r}")
+    metric = metric or cells[0]["metric"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4))
+    for source in dict.fromkeys(c["source"] for c in cells):
+        curves = [c["curve"] for c in cells if c["source"] == source]
+        epochs = [row["epoch"] for row in curves[0]]
+        mean = np.mean([[row[metric] for row in curve] for curve in curves], axis=0)
+        if source is None:
+            ax.plot(epochs, mean, "k--o", label="no intermediate task")
+        else:
+            ax.plot(epochs, mean, "-o", alpha=0.8, label=source)
+    ax.set_xlabel("target epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(f"target {metric} on {target} (mean over seeds)")
+    ax.set_title(title or "Target learning curves after each intermediate task")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     return ax.figure
 
 
@@ -99,3 +199,91 @@ def save_figure(fig, path: str | Path) -> Path:
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+# --- Task embeddings (Homework 3) -------------------------------------------------------------
+
+#: One colour per task family (Vu et al.'s three classes), the same in every figure.
+FAMILY_COLOURS = {"question answering": "tab:blue", "classification/regression": "tab:orange", "sequence labelling": "tab:green"}
+
+
+def project_2d(matrix: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray | None:
+    """Rows of ``matrix`` (one task each) in two dimensions; ``None`` when t-SNE is unavailable.
+
+    PCA is computed here (centred SVD; each axis's sign fixed so that its largest loading is
+    positive, so reruns draw the same picture). t-SNE needs scikit-learn; its perplexity must be
+    below the number of tasks, so it is set to (n − 1) / 3, at most 30.
+    """
+    x = np.asarray(matrix, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"need a (tasks, dims) matrix with at least two tasks; got shape {x.shape}")
+    if method == "pca":
+        centred = x - x.mean(0)
+        u, s, vt = np.linalg.svd(centred, full_matrices=False)
+        signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])
+        coords = (u * s * signs)[:, :2]
+        return np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))  # fewer than 3 tasks: one axis only
+    if method == "tsne":
+        try:
+            from sklearn.manifold import TSNE
+        except ImportError:
+            print("t-SNE skipped: scikit-learn is not installed (pip install scikit-learn); use method='pca'")
+            return None
+        import warnings
+
+        with warnings.catch_warnings():  # sklearn's version notices would land on stderr
+            warnings.simplefilter("ignore")
+            tsne = TSNE(n_components=2, perplexity=min(30.0, max(1.0, (len(x) - 1) / 3)), init="pca", random_state=seed)
+            return tsne.fit_transform(x)
+    raise ValueError(f"method must be 'pca' or 'tsne'; got {method!r}")
+
+
+def plot_task_map(vectors, families, method: str = "pca", title: str | None = None, ax=None, seed: int = 0):
+    """Tasks as points in 2-D (PCA or t-SNE of their embeddings), coloured by task family.
+
+    ``vectors``: {task: embedding}; ``families``: {task: family} (``data.TASK_FAMILIES`` of the task
+    type). Returns the figure, or ``None`` when t-SNE is unavailable (a message says so).
+    """
+    names = list(vectors)
+    coords = project_2d(np.stack([np.asarray(vectors[n], dtype=np.float64).ravel() for n in names]), method, seed)
+    if coords is None:
+        return None
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.8))
+    seen = set()
+    for (px, py), name in zip(coords, names):
+        family = families[name]
+        ax.scatter(px, py, s=60, color=FAMILY_COLOURS.get(family, "tab:gray"), label=None if family in seen else family)
+        seen.add(family)
+        ax.annotate(name, (px, py), textcoords="offset points", xytext=(5, 4), fontsize="small")
+    label = {"pca": "principal component", "tsne": "t-SNE dimension"}[method]
+    ax.set_xlabel(f"{label} 1")
+    ax.set_ylabel(f"{label} 2")
+    ax.set_title(title or f"Task map ({'PCA' if method == 'pca' else 't-SNE'})")
+    ax.legend(title="task family", fontsize="small")
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
+def plot_similarity_heatmap(names, similarity, title: str = "Cosine similarity of task embeddings", ax=None):
+    """The pairwise cosine similarities of tasks as a heat map, values written in the cells."""
+    sim = np.asarray(similarity, dtype=np.float64)
+    if sim.shape != (len(names), len(names)):
+        raise ValueError(f"similarity is {sim.shape}; expected ({len(names)}, {len(names)}) for {len(names)} names")
+    if ax is None:
+        size = 1.2 + 0.55 * len(names)
+        _, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(sim, cmap="viridis")
+    ax.figure.colorbar(image, ax=ax, label="cosine similarity")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("task")
+    ax.set_ylabel("task")
+    if len(names) <= 15:
+        middle = (np.nanmin(sim) + np.nanmax(sim)) / 2
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize="x-small",
+                        color="black" if sim[i, j] > middle else "white")
+    ax.set_title(title)
+    return ax.figure

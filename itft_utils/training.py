@@ -99,6 +99,33 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
     return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
 
 
+def optimizer_step(model: torch.nn.Module, optimizer, scheduler, scaler: torch.amp.GradScaler | None, max_grad_norm: float) -> None:
+    """Clip the accumulated gradients, step the optimiser and the schedule, clear the gradients.
+
+    With fp16 loss scaling the gradients are unscaled first, so clipping sees their true norm.
+    """
+    if scaler:
+        scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def finish_epoch(history: History, model: torch.nn.Module, device: torch.device, started: float, step: int, epoch: int,
+                 evaluate: Callable[[torch.nn.Module], dict] | None) -> None:
+    """Add the epoch's training time (after the GPU has finished its queued work) and evaluate."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    history.train_seconds += time.perf_counter() - started
+    if evaluate is not None:
+        history.evals.append({"step": step, "epoch": epoch + 1, **evaluate(model)})
+
+
 def epoch_batches(features: dict[str, list], config: TrainConfig, epoch: int) -> list[list[int]]:
     """The batches of one epoch; the order depends only on (seed, epoch), never on the model."""
     n, seed = num_features(features), config.seed * 1000 + epoch
@@ -145,16 +172,7 @@ def train(
             history.train_features += len(indices)
             if (b + 1) % config.grad_accum_steps and b + 1 != len(batches):
                 continue
-            if scaler:
-                scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(model, optimizer, scheduler, scaler, config.max_grad_norm)
             step += 1
             loss_value = loss.item() * config.grad_accum_steps
             history.steps.append({"step": step, "epoch": epoch + b / len(batches), "loss": loss_value, "lr": scheduler.get_last_lr()[0]})
@@ -162,11 +180,7 @@ def train(
             bar.set_postfix(loss=f"{loss_value:.3f}")
             if step >= total:
                 break
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        history.train_seconds += time.perf_counter() - started
-        if evaluate is not None:
-            history.evals.append({"step": step, "epoch": epoch + 1, **evaluate(model)})
+        finish_epoch(history, model, device, started, step, epoch, evaluate)
         if step >= total:
             break
     bar.close()

@@ -153,6 +153,11 @@ def test_bad_mix_is_rejected(kwargs, match):
         MTLConfig("gen_qa", **kwargs)
 
 
+def test_a_weighting_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="got list"):
+        MTLConfig("gen_qa", weighting=[0.5])
+
+
 def test_bad_inputs_are_rejected(pair):
     with pytest.raises(ValueError, match="target 'squad' is not among"):
         _run(pair, MTLConfig("squad"))

@@ -1,0 +1,56 @@
+"""Issue 4's real-data transfer matrix: MiniLM, SQuAD-1k target, PolicyQA / SubjQA / SST-2 / CoNLL-2000.
+
+Target: 1,000 questions (seed 0) of the first 38 SQuAD v1.1 dev articles, 4 epochs, evaluated on all
+questions of the last 10 articles; each source: 2,000 examples, 2 epochs; the foundation benchmark's
+settings otherwise (length 256, stride 64, batch 16, lr 1e-4, 10 % warm-up); baseline and sources on
+seeds 0, 1, 2. Resumable: every cell is a JSON file under --out; rerun the same command to continue.
+
+    python bench/bench_transfer.py [--seeds 0,1,2] [--sources policyqa,subjqa,sst2,conll2000] [--out bench/out/transfer]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import common
+
+from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
+from itft_utils.transfer import (
+    format_table,
+    real_data_experiment,
+    real_data_sources,
+    transfer_table,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--sources", default="policyqa,subjqa,sst2,conll2000", help="comma-separated subset")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--out", default="bench/out/transfer")
+    args = parser.parse_args()
+    wanted = args.sources.split(",")
+    sources = [s for s in real_data_sources() if s.name in wanted]
+    experiment = real_data_experiment(common.data_dir_or_exit(), [int(s) for s in args.seeds.split(",")], sources)
+    experiment.config.device = args.device
+    print(experiment)
+    started = time.perf_counter()
+    cells = experiment.run(args.out, progress=True)
+    out = Path(args.out)
+    table = format_table(transfer_table(cells))
+    source_seconds = {(c["source"], c["seed"]): c["source_seconds"] for c in cells if c["source"]}
+    summary = {"machine": common.machine(), "setting": vars(args), "seconds_this_call": time.perf_counter() - started,
+               "seconds_target_runs": sum(c["seconds"] for c in cells), "seconds_source_runs": sum(source_seconds.values()),
+               "table": table}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    save_figure(plot_transfer(cells), out / "transfer.png")
+    save_figure(plot_transfer_curves(cells), out / "transfer_curves.png")
+    print(table)
+    print(f"figures: {out / 'transfer.png'}, {out / 'transfer_curves.png'}; cells: {out / 'cells'}")
+
+
+if __name__ == "__main__":
+    main()

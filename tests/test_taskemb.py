@@ -1,0 +1,282 @@
+"""Task embeddings: the vectorised Fisher equals the per-example loop, the Fisher of a linear softmax
+model equals its closed form, batched layer features equal the loop, embeddings are reproducible and
+resume from their cache, and the selection metrics match hand-computed examples."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from itft_utils import taskemb as te
+from itft_utils.data import generate_task
+from itft_utils.encoding import collate, encode
+from itft_utils.models import build_model
+from itft_utils.training import TrainConfig
+
+TOLERANCE = 1e-5  # relative to each tensor's largest entry (the issue's criterion)
+
+
+@pytest.fixture(scope="module", params=["qa", "classification", "regression", "tagging"])
+def tiny_setup(request, tiny_tokenizer):
+    """A tiny model with a head for one task type, and 6 features of varied lengths (so batches pad)."""
+    name = {"qa": "gen_qa", "classification": "gen_pair", "regression": "gen_similarity", "tagging": "gen_tagging"}[request.param]
+    task = generate_task(name, sizes={"train": 6})
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_model("tiny", task.task_type, task.num_labels, task.label_names).eval()
+    features = encode(task.task_type, task.split("train"), tiny_tokenizer, 96, 32)
+    return task, model, features
+
+
+def test_vectorised_weight_fisher_equals_loop(tiny_setup):
+    task, model, features = tiny_setup
+    vectorised = te.weight_fisher(model, features, task.task_type, method="vmap", batch_size=3)
+    loop = te.weight_fisher(model, features, task.task_type, method="loop", batch_size=3)
+    # names relative to the base model, so they agree across heads; the pooler left out
+    assert set(vectorised) == {n.removeprefix("bert.") for n in te.encoder_parameter_names(model)}
+    assert not any(k.startswith("pooler.") for k in vectorised)
+    assert te.max_relative_error(vectorised, loop) <= TOLERANCE
+
+
+def test_per_example_grads_vmap_equals_loop_on_padded_batch(tiny_setup):
+    task, model, features = tiny_setup
+    batch = collate(features, list(range(4)), 0)
+    assert (batch["attention_mask"] == 0).any(), "the batch should contain padding"
+    loss_fn = te.hf_loss_fn(task.task_type)
+    names = te.encoder_parameter_names(model)
+    vectorised = te.per_example_grads(model, batch, loss_fn, names, "vmap")
+    loop = te.per_example_grads(model, batch, loss_fn, names, "loop")
+    assert next(iter(vectorised.values())).shape[0] == 4
+    assert te.max_relative_error(vectorised, loop) <= TOLERANCE
+
+
+def test_layer_features_batched_equal_loop(tiny_setup):
+    task, model, features = tiny_setup
+    batched = te.layer_features(model, features, task.task_type, method="batched", batch_size=3)
+    loop = te.layer_features(model, features, task.task_type, method="loop", batch_size=3)
+    layers = model.config.num_hidden_layers
+    assert set(batched) == {"cls_output"} | {f"encoder.layer.{i}.{k}" for i in range(layers) for k in ("attention_output", "layer_output")}
+    assert all(v.shape == (model.config.hidden_size,) and (v >= 0).all() for v in batched.values())
+    assert te.max_relative_error(batched, loop) <= TOLERANCE
+
+
+def test_batch_mean_fisher_differs_from_per_example_and_follows_its_formula(tiny_setup):
+    """Vu et al.'s variant: Σ_b (mean gradient of batch b)² / N."""
+    task, model, features = tiny_setup
+    per_example = te.weight_fisher(model, features, task.task_type, method="loop", batch_size=3)
+    batch_mean = te.weight_fisher(model, features, task.task_type, fisher="batch_mean", batch_size=3)
+    loss_fn = te.hf_loss_fn(task.task_type)
+    names = te.encoder_parameter_names(model)
+    expected = {}
+    for indices in te._batches(features, 3):
+        grads = te.per_example_grads(model, collate(features, indices, 0), loss_fn, names, "loop")
+        for n in names:
+            expected[n.removeprefix("bert.")] = expected.get(n.removeprefix("bert."), 0) + grads[n].mean(0) ** 2
+    n_features = len(features["input_ids"])
+    assert te.max_relative_error(batch_mean, {k: v / n_features for k, v in expected.items()}) <= TOLERANCE
+    assert te.max_relative_error(batch_mean, per_example) > 1e-3
+
+
+def test_additive_mask_gives_the_same_outputs_as_the_2d_mask(tiny_setup):
+    task, model, features = tiny_setup
+    batch = collate(features, list(range(4)), 0)
+    inputs = {k: batch[k] for k in ("input_ids", "token_type_ids")}
+    with torch.no_grad():
+        standard = model(**inputs, attention_mask=batch["attention_mask"])
+        additive = model(**inputs, attention_mask=te.additive_attention_mask(batch["attention_mask"]))
+    key = "start_logits" if task.task_type == "qa" else "logits"
+    assert torch.allclose(getattr(standard, key), getattr(additive, key), atol=1e-5)
+
+
+def test_per_example_loss_is_independent_of_batching(tiny_setup):
+    task, model, features = tiny_setup
+    loss_fn = te.hf_loss_fn(task.task_type)
+    batch = collate(features, list(range(4)), 0)
+    with torch.no_grad():
+        together = loss_fn(model, batch)
+        alone = torch.stack([loss_fn(model, te._one_example(batch, i))[0] for i in range(4)])
+    assert torch.allclose(together, alone, atol=1e-5)
+
+
+# --- a model small enough for a closed form -------------------------------------------------------
+
+def test_linear_softmax_fisher_matches_closed_form():
+    """For softmax regression, dℓ/dW = (p − y) xᵀ and dℓ/db = p − y, so the Fisher is their mean square."""
+    gen = torch.Generator().manual_seed(0)
+    model = torch.nn.Linear(5, 3)
+    X, y = torch.randn(8, 5, generator=gen), torch.randint(0, 3, (8,), generator=gen)
+
+    def loss_fn(forward, batch):
+        return F.cross_entropy(forward(batch["x"]), batch["y"], reduction="none")
+
+    residual = torch.softmax(model(X), dim=1).detach() - F.one_hot(y, 3).float()
+    closed = {"weight": residual[:, :, None] * X[:, None, :], "bias": residual}
+    for method in ("vmap", "loop"):
+        grads = te.per_example_grads(model, {"x": X, "y": y}, loss_fn, method=method)
+        for name in closed:
+            assert torch.allclose(grads[name], closed[name], atol=1e-6), (method, name)
+            assert torch.allclose((grads[name] ** 2).mean(0), (closed[name] ** 2).mean(0), atol=1e-7)
+
+
+def test_max_relative_error_floors_tensors_that_are_zero_in_exact_arithmetic():
+    a = {"big": torch.tensor([1.0, 2.0]), "noise": torch.tensor([1e-13])}
+    b = {"big": torch.tensor([1.0, 2.0]), "noise": torch.tensor([3e-13])}
+    assert te.max_relative_error(a, b) < 1e-6
+    assert te.max_relative_error(a, b, floor=0.0) == pytest.approx(2 / 3)
+    with pytest.raises(KeyError):
+        te.max_relative_error(a, {"big": b["big"]})
+
+
+def test_unknown_modes_are_rejected_with_the_valid_ones(tiny_setup):
+    task, model, features = tiny_setup
+    with pytest.raises(ValueError, match="per_example"):
+        te.weight_fisher(model, features, task.task_type, fisher="exact")
+    with pytest.raises(ValueError, match="vmap"):
+        te.per_example_grads(model, collate(features, [0], 0), te.hf_loss_fn(task.task_type), method="jit")
+
+
+# --- aggregation ----------------------------------------------------------------------------------
+
+def test_group_weight_fisher_one_part_per_block():
+    fisher = {"embeddings.word_embeddings.weight": torch.ones(10, 4), "embeddings.LayerNorm.weight": torch.ones(4),
+              "encoder.layer.0.attention.self.query.weight": torch.full((4, 4), 2.0),
+              "encoder.layer.0.output.dense.bias": torch.ones(4),
+              "encoder.layer.1.output.dense.weight": torch.arange(8.0).reshape(2, 4)}
+    parts = te.group_weight_fisher(fisher)
+    assert list(parts) == ["weights/embeddings", "weights/encoder.layer.0", "weights/encoder.layer.1"]
+    assert parts["weights/embeddings"].shape == (8,)  # (10, 4) averaged to 4, plus 4
+    assert np.allclose(parts["weights/encoder.layer.1"], [2.0, 3.0, 4.0, 5.0])  # mean over the first dimension
+    assert te.group_weight_fisher(fisher, reduce="none")["weights/embeddings"].shape == (44,)
+
+
+def test_aggregate_unit_parts_in_sorted_order():
+    parts = {"weights/b": np.array([3.0, 4.0]), "weights/a": np.array([2.0, 0.0]), "features/z": np.zeros(3)}
+    v = te.aggregate(parts)
+    expected = np.concatenate([np.zeros(3), [1.0, 0.0], [0.6, 0.8]]) / math.sqrt(3)
+    assert np.allclose(v, expected)
+    assert np.allclose(te.aggregate(parts, include=("weights/",)), np.array([1.0, 0.0, 0.6, 0.8]) / math.sqrt(2))
+    with pytest.raises(ValueError, match="no parts"):
+        te.aggregate(parts, include=("text/",))
+
+
+# --- ranking and selection metrics, by hand -------------------------------------------------------
+
+def test_cosine_and_ranking_by_hand():
+    vectors = {"t": np.array([1.0, 0.0]), "a": np.array([0.0, 1.0]), "b": np.array([1.0, 1.0]),
+               "c": np.array([2.0, 0.1]), "d": np.array([2.0, 2.0])}
+    assert te.cosine_similarity(vectors["t"], vectors["b"]) == pytest.approx(1 / math.sqrt(2))
+    assert te.cosine_similarity(vectors["t"], np.zeros(2)) == 0.0
+    ranked = te.rank_sources("t", vectors)
+    assert [name for name, _ in ranked] == ["c", "b", "d", "a"]  # b and d tie: alphabetical
+    assert [name for name, _ in te.rank_sources("t", vectors, sources=["a", "c"])] == ["c", "a"]
+    names, sim = te.similarity_matrix({k: vectors[k] for k in ("t", "a")})
+    assert names == ["t", "a"] and np.allclose(sim, np.eye(2))
+    with pytest.raises(KeyError, match="target"):
+        te.rank_sources("missing", vectors)
+
+
+def test_ndcg_regret_and_best_rank_by_hand():
+    scores = {"a": 50.0, "b": 70.0, "c": 60.0}
+    relevance = te.relevance_from_scores(scores)
+    assert relevance == {"a": 0.0, "b": 20.0, "c": 10.0}
+    ideal = 20 + 10 / math.log2(3)
+    assert te.ndcg_at_k(["a", "b", "c"], relevance, 2) == pytest.approx((20 / math.log2(3)) / ideal)
+    assert te.ndcg_at_k(["a", "b", "c"], relevance, 3) == pytest.approx((20 / math.log2(3) + 10 / 2) / ideal)
+    assert te.ndcg_at_k(["b", "c", "a"], relevance, 3) == pytest.approx(1.0)
+    assert te.ndcg_at_k(["x", "a", "b"], {"a": 0.0, "b": 0.0}, 1) == 1.0  # no relevance anywhere; unmeasured x ignored
+    assert te.regret_at_k(["a", "b", "c"], scores, 1) == pytest.approx(20 / 70 * 100)
+    assert te.regret_at_k(["a", "b", "c"], scores, 2) == 0.0
+    assert te.regret_at_k(["c", "a", "b"], scores, 1) == pytest.approx(10 / 70 * 100)
+    assert te.best_source_rank(["a", "c", "b"], scores) == 3
+    with pytest.raises(ValueError, match="leaves out"):
+        te.ndcg_at_k(["a", "b"], relevance, 2)
+    with pytest.raises(ValueError, match="positive"):
+        te.regret_at_k(["a"], {"a": -1.0}, 1)
+
+
+def test_baselines_and_selection_table():
+    assert te.datasize_ranking({"small": 10, "big": 1000, "also_big": 1000}) == ["also_big", "big", "small"]
+    sources = ["a", "b", "c", "d", "e"]
+    first = te.random_ranking(sources, seed=3)
+    assert sorted(first) == sources and te.random_ranking(reversed(sources), seed=3) == first
+    assert len({tuple(te.random_ranking(sources, seed=s)) for s in range(10)}) > 1
+    scores = {"a": 50.0, "b": 70.0, "c": 60.0}
+    rows = te.selection_table({"perfect": ["b", "c", "a"], "worst": ["a", "c", "b"]}, scores, k=2, random_seeds=5)
+    perfect, worst, rand = rows
+    assert perfect == {"method": "perfect", "ndcg@2": pytest.approx(1.0), "regret@1": 0.0, "regret@2": 0.0, "best_rank": 1, "top": "b"}
+    assert worst["best_rank"] == 3 and worst["regret@1"] == pytest.approx(20 / 70 * 100)
+    assert rand["method"].startswith("random") and 1 <= rand["best_rank"] <= 3
+
+
+def test_nearest_neighbour_agreement():
+    vectors = {"q1": np.array([1.0, 0.0]), "q2": np.array([0.9, 0.1]), "c1": np.array([0.0, 1.0]), "c2": np.array([0.6, 0.5])}
+    families = {"q1": "qa", "q2": "qa", "c1": "cls", "c2": "cls"}
+    # q1 -> q2, q2 -> q1, c1 -> c2, c2 -> q2 (0.6, 0.5 is closer to q2): 3 of 4
+    assert te.nearest_neighbour_agreement(vectors, families) == pytest.approx(0.75)
+
+
+def test_default_transfer_results_are_flagged_as_grading_defaults(tmp_path):
+    results = te.load_transfer_results()
+    assert results.target == "gen_qa" and "NOT REAL-DATA" in results.note
+    assert set(results.scores) == {"gen_qa_aux", "gen_sentiment", "gen_pair", "gen_similarity", "gen_tagging"}
+    assert set(results.gains) == set(results.scores)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"target": "squad"}))
+    with pytest.raises(ValueError, match="missing keys"):
+        te.load_transfer_results(path)
+
+
+# --- the library pipeline -------------------------------------------------------------------------
+
+def _embed(out_dir, **kwargs):
+    tasks = {n: generate_task(n, sizes={"train": 24}) for n in ("gen_qa", "gen_sentiment", "gen_tagging")}
+    config = TrainConfig(learning_rate=3e-3, epochs=1, batch_size=8, progress=False)
+    return te.embed_tasks(tasks, model="tiny", out_dir=out_dir, n_train=16, n_fisher=8, config=config, max_length=64,
+                          doc_stride=24, batch_size=4, **kwargs)
+
+
+def test_embed_tasks_is_deterministic_and_resumes(tmp_path, capsys):
+    first = _embed(tmp_path / "one", verbose=False)
+    second = _embed(tmp_path / "two", verbose=False)
+    assert list(first) == ["gen_qa", "gen_sentiment", "gen_tagging"]
+    for name in first:
+        assert first[name].parts.keys() == second[name].parts.keys()
+        assert np.array_equal(first[name].taskemb(), second[name].taskemb())
+        assert np.array_equal(first[name].textemb(), second[name].textemb())
+        assert first[name].train_size == 24 and first[name].family
+    sizes = {len(e.taskemb()) for e in first.values()}
+    assert len(sizes) == 1, "every task's TaskEmb covers the same parts"
+    again = _embed(tmp_path / "one")
+    assert "cached embedding" in capsys.readouterr().out
+    assert all(np.array_equal(again[n].taskemb(), first[n].taskemb()) for n in first)
+    changed = _embed(tmp_path / "one", fisher="batch_mean", verbose=True)  # new setting: recomputed, model reused
+    out = capsys.readouterr().out
+    assert "using the cached model" in out and "cached embedding" not in out
+    assert not np.allclose(changed["gen_qa"].taskemb(), first["gen_qa"].taskemb())
+
+
+def test_plots_task_map_and_heatmap():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from itft_utils.plots import plot_similarity_heatmap, plot_task_map, project_2d
+
+    rng = np.random.default_rng(0)
+    vectors = {f"t{i}": rng.normal(size=12) for i in range(5)}
+    families = {n: ("question answering" if i < 2 else "sequence labelling") for i, n in enumerate(vectors)}
+    fig = plot_task_map(vectors, families, "pca", "map")
+    ax = fig.axes[0]
+    assert ax.get_title() == "map" and ax.get_xlabel() and ax.get_ylabel()
+    coords = project_2d(np.stack(list(vectors.values())))
+    assert coords.shape == (5, 2) and np.allclose(coords, project_2d(np.stack(list(vectors.values()))))
+    if pytest.importorskip("sklearn", reason="t-SNE needs scikit-learn"):
+        assert plot_task_map(vectors, families, "tsne").axes[0].get_title() == "Task map (t-SNE)"
+    names, sim = te.similarity_matrix(vectors)
+    heat = plot_similarity_heatmap(names, sim, "similarity")
+    assert heat.axes[0].get_title() == "similarity"
+    with pytest.raises(ValueError, match="expected"):
+        plot_similarity_heatmap(names[:2], sim)

@@ -1,0 +1,239 @@
+"""Intermediate-task transfer on the tiny model and generated tasks: the encoder really carries over,
+the baseline and the transfer runs train on the identical target budget, each source is trained
+once per seed, and the matrix resumes without redoing finished cells."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.collections import PathCollection
+
+from itft_utils import finetune, training, transfer
+from itft_utils.models import build_model, encoder_state, save_encoder
+from itft_utils.plots import plot_transfer
+from itft_utils.training import TrainConfig
+from itft_utils.transfer import (
+    TaskSpec,
+    format_table,
+    load_cells,
+    run_transfer_matrix,
+    transfer_table,
+)
+
+MAX_LENGTH, STRIDE = 96, 32
+CONFIG = TrainConfig(learning_rate=3e-3, batch_size=8)
+TARGETS = [TaskSpec("gen_qa", "generated", 16, 8, 2), TaskSpec("gen_qa", "generated", 8, 8, 1, label="gen_qa_small")]
+SOURCES = [TaskSpec("gen_sentiment", "generated", 16, 0, 1), TaskSpec("gen_tagging", "generated", 16, 0, 1)]
+SEEDS = [0, 1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """The tiny model gains nothing from threads; on a busy 2-core machine two are ten times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Recorder:
+    """Wraps what a run calls, to see what it did: every fine-tuning (task, starting point), every
+    training batch (the features' tokens), the encoder of each freshly built model and of each
+    trained source model."""
+
+    def __init__(self, monkeypatch):
+        self.runs: list[dict] = []
+        real_fine_tune, real_build, real_collate = transfer.fine_tune, finetune.build_model, training.collate
+
+        def fine_tune(model, task, train_examples, eval_examples=None, config=None, *args, **kwargs):
+            run = {"task": task.name, "start": str(model), "batches": [], "built": None}
+            self.runs.append(run)
+            result = real_fine_tune(model, task, train_examples, eval_examples, config, *args, **kwargs)
+            run["trained"] = {k: v.clone() for k, v in encoder_state(result.model).items()}
+            run["steps"] = len(result.history.steps)
+            return result
+
+        def build(*args, **kwargs):
+            model = real_build(*args, **kwargs)
+            self.runs[-1]["built"] = {k: v.clone() for k, v in encoder_state(model).items()}
+            return model
+
+        def collate(features, indices, *args, **kwargs):
+            if "labels" in features or "start_positions" in features:  # training batches, not prediction
+                self.runs[-1]["batches"].append([tuple(features["input_ids"][i]) for i in indices])
+            return real_collate(features, indices, *args, **kwargs)
+
+        monkeypatch.setattr(transfer, "fine_tune", fine_tune)
+        monkeypatch.setattr(finetune, "build_model", build)
+        monkeypatch.setattr(training, "collate", collate)
+
+    def tasks(self) -> list[str]:
+        return [r["task"] for r in self.runs]
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory):
+    """One matrix: 2 targets x (baseline + 2 sources) x 2 seeds, every call recorded."""
+    out = tmp_path_factory.mktemp("matrix")
+    with pytest.MonkeyPatch.context() as mp:
+        recorder = Recorder(mp)
+        cells = run_transfer_matrix(SOURCES, TARGETS, SEEDS, out, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+    return out, cells, recorder
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_each_source_is_trained_once_per_seed_and_reused_for_every_target(matrix):
+    _, cells, recorder = matrix
+    tasks = recorder.tasks()
+    assert tasks.count("gen_sentiment") == len(SEEDS) and tasks.count("gen_tagging") == len(SEEDS)
+    assert tasks.count("gen_qa") == len(TARGETS) * (1 + len(SOURCES)) * len(SEEDS)
+    assert len(cells) == len(TARGETS) * (1 + len(SOURCES)) * len(SEEDS)
+    # Both targets of one (source, seed) started from the same cached folder.
+    starts = {(r["start"]) for r in recorder.runs if r["task"] == "gen_qa" and "intermediate" in r["start"]}
+    assert len(starts) == len(SOURCES) * len(SEEDS)
+
+
+def test_hand_over_keeps_the_intermediate_encoder_bit_identical(matrix):
+    _, _, recorder = matrix
+    runs = recorder.runs
+    for i, source_run in enumerate(runs):
+        if source_run["task"] == "gen_qa":
+            continue
+        pretrained = source_run["built"]
+        assert not _same(pretrained, source_run["trained"]), "the source run did not change the encoder"
+        target_runs = [r for r in runs[i + 1:] if r["task"] == "gen_qa" and r["start"] != "tiny"][:1]
+        assert target_runs, "no target run followed the source run"
+        assert _same(target_runs[0]["built"], source_run["trained"])  # before any target step
+
+
+def test_baseline_and_transfer_runs_see_the_same_target_batches_for_the_same_steps(matrix):
+    _, cells, recorder = matrix
+    target_runs = [r for r in recorder.runs if r["task"] == "gen_qa"]
+    # Target runs come in plan order: per seed, per target, the baseline and then each source.
+    order = [(seed, t.display) for seed in SEEDS for t in TARGETS for _ in range(1 + len(SOURCES))]
+    assert len(order) == len(target_runs)
+    groups: dict[tuple, list[dict]] = {}
+    for key, run in zip(order, target_runs):
+        assert len(run["batches"]) == run["steps"] > 0  # one batch per optimiser step
+        groups.setdefault(key, []).append(run)
+    for key, runs in groups.items():
+        assert runs[0]["start"] == "tiny" and all(r["start"] != "tiny" for r in runs[1:])  # baseline first
+        assert all(r["batches"] == runs[0]["batches"] for r in runs), key  # same examples, same order
+        # The digest each cell records says the same, for results read back from disk.
+        assert len({c["batch_order"] for c in cells if (c["seed"], c["target"]) == key}) == 1
+    assert groups[(0, "gen_qa")][0]["batches"] != groups[(1, "gen_qa")][0]["batches"], "the seed should change the order"
+
+
+def test_rerun_skips_finished_cells_and_resumes_after_an_interruption(matrix, tmp_path, monkeypatch):
+    out, cells, _ = matrix
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    recorder = Recorder(monkeypatch)
+    again = run_transfer_matrix(SOURCES, TARGETS, SEEDS, copy, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+    assert recorder.runs == []  # nothing trained
+    assert [c["score"] for c in again] == [c["score"] for c in cells]
+    # An interruption lost one cell (or never wrote it): only that target run is redone, its source
+    # comes from the cache.
+    lost = transfer.cell_path(copy, "gen_qa", "gen_tagging", 1)
+    lost.unlink()
+    run_transfer_matrix(SOURCES, TARGETS, SEEDS, copy, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+    assert recorder.tasks() == ["gen_qa"] and lost.exists()
+    # A changed budget is a different experiment: its cells are rerun, not reused.
+    recorder.runs.clear()
+    longer = [TaskSpec("gen_qa", "generated", 16, 8, 3)]
+    run_transfer_matrix([], longer, [0], copy, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+    assert recorder.tasks() == ["gen_qa"]
+
+
+def test_an_interrupted_matrix_keeps_its_finished_cells(tmp_path, monkeypatch):
+    recorder = Recorder(monkeypatch)
+    inner = transfer.fine_tune
+
+    def interrupted(*args, **kwargs):
+        if len(recorder.runs) == 3:  # baseline, source, first transfer done; the next one dies
+            raise KeyboardInterrupt
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(transfer, "fine_tune", interrupted)
+    target, sources = [TaskSpec("gen_qa", "generated", 8, 4, 1)], [TaskSpec("gen_sentiment", "generated", 8, 0, 1)]
+    with pytest.raises(KeyboardInterrupt):
+        run_transfer_matrix(sources, target, [0, 1], tmp_path, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+    assert len(load_cells(tmp_path)) == 2 and not list(tmp_path.glob("cells/*/.*.tmp"))
+    monkeypatch.setattr(transfer, "fine_tune", inner)
+    recorder.runs.clear()
+    cells = run_transfer_matrix(sources, target, [0, 1], tmp_path, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+    assert recorder.tasks() == ["gen_qa", "gen_sentiment", "gen_qa"]  # seed 1 only
+    assert len(cells) == 4
+
+
+def test_tagging_encoder_hands_over_to_a_qa_head_of_two_outputs(tmp_path, tiny_tokenizer):
+    tagger = build_model("tiny", "tagging", label_names=["O", "B-X", "I-X", "B-Y", "I-Y"])
+    folder = save_encoder(tagger, tmp_path / "enc", tiny_tokenizer)
+    qa = build_model(str(folder), "qa")
+    assert qa.qa_outputs.out_features == 2  # not the tagger's 5 labels
+    out = qa(**tiny_tokenizer(["where does anna live ?"], ["anna lives in rome ."], return_tensors="pt"))
+    assert out.start_logits.shape == out.end_logits.shape
+    assert _same(encoder_state(tagger), encoder_state(qa))
+
+
+def _cell(source, seed, f1, target="t"):
+    return {"target": target, "source": source, "seed": seed, "metric": "f1", "score": f1, "target_type": "qa",
+            "metrics": {"f1": f1, "exact_match": f1 - 10}, "source_type": None if source is None else "qa"}
+
+
+def test_table_means_stds_and_relative_gains():
+    cells = [_cell(None, 0, 40.0), _cell(None, 1, 60.0), _cell("a", 0, 55.0), _cell("a", 1, 65.0), _cell("b", 0, 30.0)]
+    rows = transfer_table(cells)
+    assert [r["source"] for r in rows] == [None, "a", "b"]
+    base, a, b = rows
+    assert base["mean"] == 50.0 and math.isclose(base["std"], math.sqrt(200)) and base["gain"] is None
+    assert a["mean"] == 60.0 and math.isclose(a["gain"], 0.2) and a["exact_match_mean"] == 50.0
+    assert math.isnan(b["std"]) and math.isclose(b["gain"], -0.4)
+    text = format_table(rows)
+    assert "+20.0 %" in text and "-40.0 %" in text and transfer.BASELINE in text
+
+
+def test_transfer_plot_has_baseline_line_labels_and_one_dot_per_seed():
+    cells = [_cell(None, 0, 40.0), _cell(None, 1, 60.0), _cell("a", 0, 55.0), _cell("a", 1, 65.0), _cell("b", 0, 30.0)]
+    fig = plot_transfer(cells)
+    ax = fig.axes[0]
+    assert ax.get_title() and ax.get_xlabel() and "f1" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
+    assert any(line.get_linestyle() == "--" and line.get_ydata()[0] == 50.0 for line in ax.get_lines())
+    assert sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)) == 3  # source seeds
+    plt.close(fig)
+    with pytest.raises(ValueError, match="targets"):
+        plot_transfer(cells + [_cell(None, 0, 1.0, target="other")])
+
+
+def test_specs_refuse_bad_budgets_and_duplicate_labels(tmp_path):
+    with pytest.raises(ValueError, match="epochs"):
+        TaskSpec("gen_qa", epochs=0)
+    with pytest.raises(ValueError, match="distinct labels"):
+        run_transfer_matrix([SOURCES[0], SOURCES[0]], TARGETS[:1], [0], tmp_path, "tiny", CONFIG)
+
+
+def test_homework_experiment_in_grading_mode_is_small_and_generated():
+    experiment = transfer.homework_experiment("grading")
+    assert experiment.model == "tiny" and experiment.target.name == "gen_qa"
+    assert [s.name for s in experiment.sources] == ["gen_qa_aux", "gen_sentiment", "gen_tagging"]
+    assert "gen_qa" in str(experiment)
+
+
+def test_cells_are_json_with_what_the_report_needs(matrix):
+    out, _, _ = matrix
+    cell = json.loads(transfer.cell_path(out, "gen_qa", "gen_sentiment", 0).read_text())
+    for key in ("score", "metrics", "curve", "target_steps", "target_features", "batch_order", "source_type", "key"):
+        assert key in cell
+    assert cell["source_type"] == "classification" and cell["target_steps"] == 4
