@@ -1,0 +1,110 @@
+"""One prepared GPU session (the device machine lends ~10 minutes): every GPU measurement in one go.
+
+Stages, in order of importance, each with its own time cap; results are packed into one archive
+after every stage so that a session cut short still returns what finished:
+
+1. trainer benchmark (this trainer vs HF ``Trainer``, dynamic vs static padding), SQuAD-1k, MiniLM;
+2. Fisher benchmark (vectorised vs per-example loop; layer features batched vs loop);
+3. Homework 2's real-data transfer matrix (4 sources x 3 seeds + baseline), resumable;
+4. Homework 3's task embeddings of the 13 real tasks.
+
+    python bench/gpu_session.py --model .carry/minilm --data .carry/data.txz --out $OUT
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = Path("/tmp/itft-gpu")
+
+
+def pack(out: Path) -> None:
+    """Everything small under WORK (no model weights) into out/results.tgz."""
+    with tarfile.open(out / "results.tgz", "w:gz") as tar:
+        for path in sorted(WORK.rglob("*")):
+            if path.is_relative_to(WORK / "data"):
+                continue
+            if path.is_file() and path.suffix in (".json", ".log", ".png", ".npz", ".txt", ".csv") and path.stat().st_size < 5_000_000:
+                tar.add(path, arcname=str(path.relative_to(WORK)))
+
+
+def stage(name: str, cmd: list[str], cap: float, out: Path) -> None:
+    started = time.perf_counter()
+    print(f"== {name} (cap {cap:.0f} s)", flush=True)
+    log = WORK / f"{name}.log"
+    with open(log, "w") as f:
+        try:
+            subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=cap, check=False)
+        except subprocess.TimeoutExpired:
+            f.write(f"\n[stage stopped at its cap of {cap:.0f} s]\n")
+    print(f"   {name}: {time.perf_counter() - started:.0f} s", flush=True)
+    print("".join(line for line in open(log) if "it/s]" not in line and "s/it]" not in line)[-1500:], flush=True)
+    pack(out)
+
+
+def transfer_stage(model: str, data_dir: str) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from itft_utils.transfer import real_data_experiment, transfer_table, format_table
+
+    exp = dataclasses.replace(real_data_experiment(data_dir), model=model)
+    print(exp, flush=True)
+    started = time.perf_counter()
+    cells = exp.run(WORK / "transfer", progress=False)
+    print(format_table(transfer_table(cells)))
+    (WORK / "transfer" / "summary.json").write_text(json.dumps({"seconds": time.perf_counter() - started, "cells": len(cells)}))
+
+
+def taskemb_stage(model: str, data_dir: str) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from itft_utils.data import load_task, split_by_article, subsample
+    from itft_utils.data.local import LOCAL_LOADERS
+    from itft_utils.taskemb import embed_tasks
+
+    tasks = {name: load_task(name, source="local", data_dir=data_dir) for name in LOCAL_LOADERS}
+    pool, _ = split_by_article(tasks["squad"].split("all"), 38)
+    started = time.perf_counter()
+    embed_tasks(tasks, model=model, out_dir=WORK / "taskemb", examples={"squad": subsample(pool, 1000, 0)})
+    (WORK / "taskemb" / "summary.json").write_text(json.dumps({"seconds": time.perf_counter() - started, "tasks": len(tasks)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=".carry/minilm")
+    parser.add_argument("--data", default=".carry/data.txz")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--stage", default=None, help="(internal) run one python stage")
+    parser.add_argument("--caps", default="150,60,200,150", help="seconds per stage")
+    args = parser.parse_args()
+    data_dir = str(WORK / "data")
+    if args.stage == "transfer":
+        return transfer_stage(args.model, data_dir)
+    if args.stage == "taskemb":
+        return taskemb_stage(args.model, data_dir)
+    out = Path(args.out)
+    (WORK / "data").mkdir(parents=True, exist_ok=True)
+    with tarfile.open(args.data) as tar:
+        tar.extractall(WORK / "data")
+    import torch
+
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    (WORK / "machine.txt").write_text(f"{gpu}; torch {torch.__version__}\n")
+    caps = [float(c) for c in args.caps.split(",")]
+    py = sys.executable
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    stage("trainer", [py, str(HERE / "bench_trainer.py"), "--model", args.model, "--device", device,
+                      "--out", str(WORK / "trainer_gpu.json")], caps[0], out)
+    stage("fisher", [py, str(HERE / "bench_fisher.py"), "--model", args.model, "--device", device,
+                     "--out", str(WORK / "fisher_gpu.json")], caps[1], out)
+    stage("transfer", [py, __file__, "--stage", "transfer", "--model", args.model, "--out", args.out], caps[2], out)
+    stage("taskemb", [py, __file__, "--stage", "taskemb", "--model", args.model, "--out", args.out], caps[3], out)
+
+
+if __name__ == "__main__":
+    main()
