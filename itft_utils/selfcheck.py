@@ -6,6 +6,7 @@ notebook (Colab's own API, or a path) and the manifest the release wrote for the
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import io
@@ -93,6 +94,14 @@ def check_metadata(notebook: dict, manifest: dict) -> list[str]:
     return problems
 
 
+def _run_cell(source: str, name: str, namespace: dict):
+    """Execute a cell like IPython does and return the value of its last expression (or None)."""
+    tree = ast.parse(source)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, f"<{name}>", "exec"), namespace)
+    return eval(compile(ast.Expression(last.value), f"<{name}>", "eval"), namespace) if last else None
+
+
 def run_public_tests(manifest: dict, namespace: dict, exercise: str | None = None) -> list[CheckResult]:
     """Run each public test cell's source in ``namespace`` (the notebook's own variables)."""
     results = []
@@ -100,16 +109,21 @@ def run_public_tests(manifest: dict, namespace: dict, exercise: str | None = Non
         if "source" not in entry or (exercise and exercise not in entry["grade_id"]):
             continue
         sink = io.StringIO()
+        points = entry.get("points", 0)
         try:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                exec(compile(entry["source"], f"<{entry['grade_id']}>", "exec"), namespace)
-            result = CheckResult(entry["grade_id"], entry.get("points", 0), "pass")
+                score = _run_cell(entry["source"], entry["grade_id"], namespace)
+            if isinstance(score, (int, float)) and not isinstance(score, bool) and score < points:
+                # nbgrader's partial credit: a test cell that ends in a number scores that number.
+                result = CheckResult(entry["grade_id"], points, "fail", f"partial credit {score:g}/{points:g}; the cell's output says what failed")
+            else:
+                result = CheckResult(entry["grade_id"], points, "pass")
         except NotImplementedError:
-            result = CheckResult(entry["grade_id"], entry.get("points", 0), "not implemented", "still raises NotImplementedError")
+            result = CheckResult(entry["grade_id"], points, "not implemented", "still raises NotImplementedError")
         except AssertionError as exc:
-            result = CheckResult(entry["grade_id"], entry.get("points", 0), "fail", str(exc) or "an assertion failed")
+            result = CheckResult(entry["grade_id"], points, "fail", str(exc) or "an assertion failed")
         except Exception as exc:  # the student's code raised: report it, do not stop the check
-            result = CheckResult(entry["grade_id"], entry.get("points", 0), "error", f"{type(exc).__name__}: {exc}")
+            result = CheckResult(entry["grade_id"], points, "error", f"{type(exc).__name__}: {exc}")
         results.append(result)
     return results
 

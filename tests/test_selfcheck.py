@@ -72,3 +72,11 @@ def test_unknown_assignment_lists_known_ones(monkeypatch):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     with pytest.raises(FileNotFoundError, match="known"):
         selfcheck.load_manifest("hw99")
+
+
+def test_partial_credit_cells_report_their_score():
+    entry = {"grade_id": "part_tests", "points": 4, "source": "checks = [True, False, True, True]\nsum(checks)"}
+    [result] = selfcheck.run_public_tests({"cells": [entry]}, {})
+    assert result.status == "fail" and "3/4" in result.message
+    entry["source"] = "checks = [True] * 4\nsum(checks)"
+    assert selfcheck.run_public_tests({"cells": [entry]}, {})[0].status == "pass"

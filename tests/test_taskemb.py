@@ -44,8 +44,8 @@ def test_vectorised_weight_fisher_equals_loop(tiny_setup):
 
 def test_per_example_grads_vmap_equals_loop_on_padded_batch(tiny_setup):
     task, model, features = tiny_setup
-    batch = collate(features, list(range(4)), 0)
-    assert (batch["attention_mask"] == 0).any(), "the batch should contain padding"
+    longest = max(len(x) for x in features["input_ids"])
+    batch = collate(features, list(range(4)), 0, pad_to=longest + 3)  # every row padded: the mask matters
     loss_fn = te.hf_loss_fn(task.task_type)
     names = te.encoder_parameter_names(model)
     vectorised = te.per_example_grads(model, batch, loss_fn, names, "vmap")
@@ -123,9 +123,10 @@ def test_linear_softmax_fisher_matches_closed_form():
 
 
 def test_max_relative_error_floors_tensors_that_are_zero_in_exact_arithmetic():
-    a = {"big": torch.tensor([1.0, 2.0]), "noise": torch.tensor([1e-13])}
-    b = {"big": torch.tensor([1.0, 2.0]), "noise": torch.tensor([3e-13])}
+    a = {"big": torch.tensor([1.0, 2.0]), "noise": torch.tensor([1e-11])}
+    b = {"big": torch.tensor([1.0, 2.0]), "noise": torch.tensor([3e-11])}
     assert te.max_relative_error(a, b) < 1e-6
+    assert te.max_relative_error({"big": torch.tensor([1.0, 2.1])}, {"big": torch.tensor([1.0, 2.0])}) == pytest.approx(0.05)
     assert te.max_relative_error(a, b, floor=0.0) == pytest.approx(2 / 3)
     with pytest.raises(KeyError):
         te.max_relative_error(a, {"big": b["big"]})
