@@ -16,7 +16,7 @@ samples the process's resident memory every 2 ms; freed memory is handed back to
 (``malloc_trim``) before each call, so the figure is the growth during the call.
 
     python bench/bench_fisher.py [--device cuda] [--batch-sizes 4,8] [--lengths 64,128] [--repeats 3] \\
-        [--out bench/out/fisher_cpu.json]
+        [--threads N] [--out bench/out/fisher_cpu.json]
 """
 from __future__ import annotations
 
@@ -162,9 +162,12 @@ def main() -> int:
     parser.add_argument("--lengths", default="64,128")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = get_device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device")

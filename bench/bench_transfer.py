@@ -10,6 +10,7 @@ seeds 0, 1, 2. Resumable: every cell is a JSON file under --out; rerun the same 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -30,11 +31,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--sources", default="policyqa,subjqa,sst2,conll2000", help="comma-separated subset")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--model", default="minilm", help="preset, hub name or folder (e.g. a carried copy of MiniLM)")
     parser.add_argument("--out", default="bench/out/transfer")
     args = parser.parse_args()
     wanted = args.sources.split(",")
     sources = [s for s in real_data_sources() if s.name in wanted]
     experiment = real_data_experiment(common.data_dir_or_exit(), [int(s) for s in args.seeds.split(",")], sources)
+    experiment = dataclasses.replace(experiment, model=args.model)
     experiment.config.device = args.device
     print(experiment)
     started = time.perf_counter()

@@ -8,13 +8,11 @@ after every stage so that a session cut short still returns what finished:
 3. Homework 2's real-data transfer matrix (4 sources x 3 seeds + baseline), resumable;
 4. Homework 3's task embeddings of the 13 real tasks.
 
-    python bench/gpu_session.py --model .carry/minilm --data .carry/data.txz --out $OUT
+    ITFT_DATA_DIR=/tmp/itft-gpu/data python bench/gpu_session.py --model .carry/minilm --data .carry/data.txz --out $OUT
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import subprocess
 import sys
 import tarfile
@@ -49,44 +47,13 @@ def stage(name: str, cmd: list[str], cap: float, out: Path) -> None:
     pack(out)
 
 
-def transfer_stage(model: str, data_dir: str) -> None:
-    sys.path.insert(0, str(HERE.parent))
-    from itft_utils.transfer import real_data_experiment, transfer_table, format_table
-
-    exp = dataclasses.replace(real_data_experiment(data_dir), model=model)
-    print(exp, flush=True)
-    started = time.perf_counter()
-    cells = exp.run(WORK / "transfer", progress=False)
-    print(format_table(transfer_table(cells)))
-    (WORK / "transfer" / "summary.json").write_text(json.dumps({"seconds": time.perf_counter() - started, "cells": len(cells)}))
-
-
-def taskemb_stage(model: str, data_dir: str) -> None:
-    sys.path.insert(0, str(HERE.parent))
-    from itft_utils.data import load_task, split_by_article, subsample
-    from itft_utils.data.local import LOCAL_LOADERS
-    from itft_utils.taskemb import embed_tasks
-
-    tasks = {name: load_task(name, source="local", data_dir=data_dir) for name in LOCAL_LOADERS}
-    pool, _ = split_by_article(tasks["squad"].split("all"), 38)
-    started = time.perf_counter()
-    embed_tasks(tasks, model=model, out_dir=WORK / "taskemb", examples={"squad": subsample(pool, 1000, 0)})
-    (WORK / "taskemb" / "summary.json").write_text(json.dumps({"seconds": time.perf_counter() - started, "tasks": len(tasks)}))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=".carry/minilm")
     parser.add_argument("--data", default=".carry/data.txz")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--stage", default=None, help="(internal) run one python stage")
     parser.add_argument("--caps", default="150,60,200,150", help="seconds per stage")
     args = parser.parse_args()
-    data_dir = str(WORK / "data")
-    if args.stage == "transfer":
-        return transfer_stage(args.model, data_dir)
-    if args.stage == "taskemb":
-        return taskemb_stage(args.model, data_dir)
     out = Path(args.out)
     (WORK / "data").mkdir(parents=True, exist_ok=True)
     with tarfile.open(args.data) as tar:
@@ -102,8 +69,10 @@ def main() -> None:
                       "--out", str(WORK / "trainer_gpu.json")], caps[0], out)
     stage("fisher", [py, str(HERE / "bench_fisher.py"), "--model", args.model, "--device", device,
                      "--out", str(WORK / "fisher_gpu.json")], caps[1], out)
-    stage("transfer", [py, __file__, "--stage", "transfer", "--model", args.model, "--out", args.out], caps[2], out)
-    stage("taskemb", [py, __file__, "--stage", "taskemb", "--model", args.model, "--out", args.out], caps[3], out)
+    stage("transfer", [py, str(HERE / "bench_transfer.py"), "--model", args.model, "--device", device,
+                       "--out", str(WORK / "transfer")], caps[2], out)
+    stage("taskemb", [py, str(HERE / "taskemb_real.py"), "--model", args.model, "--device", device,
+                      "--transfer-results", str(WORK / "transfer"), "--out", str(WORK / "taskemb")], caps[3], out)
 
 
 if __name__ == "__main__":

@@ -231,7 +231,11 @@ def project_2d(matrix: np.ndarray, method: str = "pca", seed: int = 0) -> np.nda
             return None
         import warnings
 
-        with warnings.catch_warnings():  # sklearn's version notices would land on stderr
+        from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+        # One thread: a few dozen points gain nothing from more, and on a busy 2-core machine the
+        # OpenMP threads of scikit-learn and torch wait on each other (seconds become a minute).
+        with warnings.catch_warnings(), threadpool_limits(1):  # sklearn's version notices would land on stderr
             warnings.simplefilter("ignore")
             tsne = TSNE(n_components=2, perplexity=min(30.0, max(1.0, (len(x) - 1) / 3)), init="pca", random_state=seed)
             return tsne.fit_transform(x)

@@ -6,6 +6,7 @@ that depends on where we are is decided here, once, so the rest of the package s
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -36,6 +37,22 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch CPU threads (None: leave as it is), then restore the count.
+
+    A tiny model gains nothing from several threads, and on a busy grader (parallel kernels on two
+    cores) their synchronisation makes each small operation wait for the others: one thread is faster.
+    """
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def is_grading() -> bool:

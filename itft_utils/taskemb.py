@@ -45,9 +45,9 @@ import random
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ from .data.splits import subsample
 from .data.task import TASK_FAMILIES, Task
 from .encoding import IGNORE_INDEX, collate, encode, num_features
 from .models import build_model, load_tokenizer, quiet_transformers
-from .runtime import get_device, set_seed
+from .runtime import get_device, set_seed, torch_threads
 from .training import TrainConfig, train
 
 FISHER_MODES = ("per_example", "batch_mean")
@@ -362,9 +362,11 @@ def layer_features(
     feature g_{n,0}² at the last layer's output (the [CLS] token's final vector, which every head
     can reach; the pooler is unused by QA and tagging heads); the task's feature is the mean over
     features. ``method="batched"``: one backward pass of the summed losses for the whole batch
-    (gradients with respect to activations only, no weight gradients); ``"loop"``: one example at a
-    time with ``retain_grad``, the reference. ``fisher="batch_mean"`` follows Vu et al.'s code: per
-    batch, (Σ_n Σ_t ḡ_{n,t})² / (tokens in the batch), summed over batches and divided by N.
+    (gradients with respect to activations only, no weight gradients); ``"loop"``: the reference,
+    one example at a time, unpadded, with ``retain_grad`` and a plain ``backward()`` as Vu et al.'s
+    code reads activations (so it also computes weight gradients). ``fisher="batch_mean"`` follows
+    their code: per batch, (Σ_n Σ_t ḡ_{n,t})² / (tokens in the batch), summed over batches and
+    divided by N; it is one pass per batch by definition, so ``method`` does not apply to it.
     """
     _check_fisher_mode(fisher)
     if method not in ("batched", "loop"):
@@ -541,7 +543,7 @@ class TaskEmbedding:
         return path.with_suffix(".npz")
 
     @classmethod
-    def load(cls, path: str | Path) -> "TaskEmbedding":
+    def load(cls, path: str | Path) -> TaskEmbedding:
         path = Path(path)
         info = json.loads(path.with_suffix(".json").read_text())
         with np.load(path.with_suffix(".npz")) as data:
@@ -622,7 +624,8 @@ def _task_model(name: str, task: Task, model: str, tokenizer, train_examples: li
     fresh head, trained alone on ``train_examples`` with the encoder frozen (cheap: no encoder
     backward), because the Fisher is taken through the task's head.
     """
-    from .finetune import fine_tune  # finetune imports metrics/qa; keep taskemb's import light
+    # finetune imports metrics and qa: only needed here, so taskemb stays light to import
+    from .finetune import fine_tune
 
     if given is not None and _has_head(Path(given), task.task_type):
         log(f"  {name}: using the fine-tuned model in {given}")
@@ -663,6 +666,7 @@ def embed_tasks(
     device: str | None = None,
     seed: int = 0,
     verbose: bool = True,
+    threads: int | None = None,
 ) -> dict[str, TaskEmbedding]:
     """Embed every task: fine-tune (bounded budget) or reuse a model per task, compute TaskEmb parts
     and TextEmb, cache each task's result under ``out_dir`` and resume from it.
@@ -673,12 +677,19 @@ def embed_tasks(
     already fine-tuned model (with its head) or an encoder-only folder (a head is trained on it).
     Fine-tuned models are cached in ``out_dir/models``, embeddings in ``out_dir/embeddings``; a
     cached embedding is reused only when its settings match, so a changed setting recomputes.
+    ``threads``: torch CPU threads while it runs (1 for the tiny model when grading; None: as is).
     """
     _check_fisher_mode(fisher)
+    with torch_threads(threads):
+        return _embed_tasks(tasks, model, Path(out_dir), examples, n_train, n_fisher, config, max_length, doc_stride,
+                            model_dirs, fisher, weights, text, batch_size, device, seed, verbose)
+
+
+def _embed_tasks(tasks, model, out, examples, n_train, n_fisher, config, max_length, doc_stride, model_dirs, fisher,
+                 weights, text, batch_size, device, seed, verbose) -> dict[str, TaskEmbedding]:
     if not isinstance(tasks, Mapping):
         tasks = {t.name: t for t in tasks}
     config = config or TrainConfig(learning_rate=1e-4, epochs=1, batch_size=16, seed=seed, device=device)
-    out = Path(out_dir)
     log = print if verbose else (lambda *a, **k: None)
     tokenizer = load_tokenizer(model)
     text_encoder = None
@@ -690,8 +701,12 @@ def embed_tasks(
         train_size = len(train_examples) if override else len(default_examples(task, None))
         fisher_examples = subsample(train_examples, n_fisher, seed)
         given = (model_dirs or {}).get(name)
-        model_key = _digest([model, str(given), [ex.get("id") for ex in train_examples], vars(config), max_length, doc_stride])
-        settings = {"model_key": model_key, "fisher": fisher, "weights": weights, "text": text, "batch_size": batch_size,
+        # What decides the fine-tuned model (not progress bars or the device), and then the embedding:
+        # the batch size changes only Vu's batch-mean Fisher, not the per-example one.
+        training = {k: v for k, v in vars(config).items() if k not in ("progress", "device")}
+        model_key = _digest([model, str(given), [ex.get("id") for ex in train_examples], training, max_length, doc_stride])
+        settings = {"model_key": model_key, "fisher": fisher, "weights": weights, "text": text,
+                    "batch_size": batch_size if fisher == "batch_mean" else None,
                     "fisher_ids": [ex.get("id") for ex in fisher_examples]}
         key = _digest(settings)
         cache = out / "embeddings" / name
@@ -873,17 +888,61 @@ class TransferResults:
         return {s: v - self.baseline for s, v in self.scores.items()}
 
 
-DEFAULT_TRANSFER_RESULTS = Path(__file__).resolve().parent / "resources" / "transfer_results_default.json"
+RESOURCES = Path(__file__).resolve().parent / "resources"
+DEFAULT_TRANSFER_RESULTS = RESOURCES / "transfer_results_default.json"
 
 
-def load_transfer_results(path: str | Path | None = None) -> TransferResults:
-    """Read a results file (see :class:`TransferResults`); ``None`` reads the grading-mode default
-    shipped with the package (tiny model, generated tasks: NOT real-data results)."""
+def transfer_results_from_rows(rows: Sequence[Mapping], target: str | None = None, note: str = "") -> TransferResults:
+    """Results from Homework 2's summary rows (``transfer.transfer_table``: one row per (target,
+    source) with ``mean`` over seeds; ``source`` None is the baseline). ``target`` picks one target
+    when the rows hold several."""
+    targets = sorted({r["target"] for r in rows})
+    if target is None:
+        if len(targets) != 1:
+            raise ValueError(f"the results hold targets {targets}: pass target=")
+        target = targets[0]
+    mine = [r for r in rows if r["target"] == target]
+    if not mine:
+        raise ValueError(f"no results for target {target!r}; targets: {targets}")
+    baseline = next((float(r["mean"]) for r in mine if r["source"] is None), None)
+    scores = {r["source"]: float(r["mean"]) for r in mine if r["source"] is not None}
+    return TransferResults(target, mine[0]["metric"], baseline, scores, {}, note)
+
+
+def load_transfer_results(path: str | Path | None = None, target: str | None = None) -> TransferResults:
+    """Measured transfers from ``path``: a JSON file in :class:`TransferResults`'s format, a JSON list
+    of Homework 2's summary rows, or Homework 2's output folder (its ``cells/``). ``None`` reads the
+    grading-mode default shipped with the package (tiny model, generated tasks: NOT real-data results)."""
     path = Path(path) if path is not None else DEFAULT_TRANSFER_RESULTS
+    if path.is_dir():
+        from .transfer import (  # Homework 2's own reader of its cells
+            load_cells,
+            transfer_table,
+        )
+
+        cells = load_cells(path)
+        if not cells:
+            raise FileNotFoundError(f"{path}: no cells/<target>/*.json; expected Homework 2's output folder")
+        return transfer_results_from_rows(transfer_table(cells), target, f"measured by Homework 2 in {path}")
     data = json.loads(path.read_text())
+    if isinstance(data, list):
+        return transfer_results_from_rows(data, target, f"Homework 2's summary rows in {path}")
     missing = [k for k in ("target", "metric", "scores") if k not in data]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}; expected target, metric, scores (and baseline, source_sizes)")
+    if target is not None and data["target"] != target:
+        raise ValueError(f"{path} holds results for target {data['target']!r}, not {target!r}")
     return TransferResults(data["target"], data["metric"], data.get("baseline"),
                            {s: float(v) for s, v in data["scores"].items()},
                            {s: int(v) for s, v in data.get("source_sizes", {}).items()}, data.get("note", ""))
+
+
+def packaged_transfer_results(target: str) -> TransferResults:
+    """The measured transfers shipped with the package for ``target``
+    (``itft_utils/resources/transfer_results_*.json``): the grading-mode default for ``gen_qa``, and
+    real-data results where they have been added."""
+    for path in sorted(RESOURCES.glob("transfer_results_*.json")):
+        if json.loads(path.read_text()).get("target") == target:
+            return load_transfer_results(path)
+    raise FileNotFoundError(f"no packaged transfer results for target {target!r} in {RESOURCES}: pass Homework 2's "
+                            "output folder (the one holding cells/) or a results file to load_transfer_results")

@@ -3,6 +3,7 @@ model equals its closed form, batched layer features equal the loop, embeddings 
 resume from their cache, and the selection metrics match hand-computed examples."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -15,9 +16,17 @@ from itft_utils import taskemb as te
 from itft_utils.data import generate_task
 from itft_utils.encoding import collate, encode
 from itft_utils.models import build_model
+from itft_utils.runtime import torch_threads
 from itft_utils.training import TrainConfig
 
 TOLERANCE = 1e-5  # relative to each tensor's largest entry (the issue's criterion)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """The tiny model gains nothing from threads; on a busy 2-core machine they wait on each other."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module", params=["qa", "classification", "regression", "tagging"])
@@ -43,10 +52,16 @@ def test_vectorised_weight_fisher_equals_loop(tiny_setup):
 
 
 def test_per_example_grads_vmap_equals_loop_on_padded_batch(tiny_setup):
+    """In float64: raw gradients (not squared) of a random tiny model include some that are zero in exact
+    arithmetic (key biases; for QA, the last LayerNorm's bias) or 1e-7 of the largest, where float32
+    rounding noise dominates; the algorithm is what is tested here (float32 on MiniLM: bench_fisher.py)."""
     task, model, features = tiny_setup
+    model = copy.deepcopy(model).double()
     longest = max(len(x) for x in features["input_ids"])
     batch = collate(features, list(range(4)), 0, pad_to=longest + 3)  # every row padded: the mask matters
-    loss_fn = te.hf_loss_fn(task.task_type)
+    if task.task_type == "regression":
+        batch["labels"] = batch["labels"].double()
+    loss_fn = te.hf_loss_fn(task.task_type, torch.float64)
     names = te.encoder_parameter_names(model)
     vectorised = te.per_example_grads(model, batch, loss_fn, names, "vmap")
     loop = te.per_example_grads(model, batch, loss_fn, names, "loop")
@@ -120,6 +135,15 @@ def test_linear_softmax_fisher_matches_closed_form():
         for name in closed:
             assert torch.allclose(grads[name], closed[name], atol=1e-6), (method, name)
             assert torch.allclose((grads[name] ** 2).mean(0), (closed[name] ** 2).mean(0), atol=1e-7)
+
+
+def test_torch_threads_restores_the_count():
+    before = torch.get_num_threads()
+    with torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
 
 
 def test_max_relative_error_floors_tensors_that_are_zero_in_exact_arithmetic():
@@ -225,16 +249,35 @@ def test_default_transfer_results_are_flagged_as_grading_defaults(tmp_path):
     assert results.target == "gen_qa" and "NOT REAL-DATA" in results.note
     assert set(results.scores) == {"gen_qa_aux", "gen_sentiment", "gen_pair", "gen_similarity", "gen_tagging"}
     assert set(results.gains) == set(results.scores)
+    assert te.packaged_transfer_results("gen_qa").scores == results.scores
+    with pytest.raises(FileNotFoundError, match="Homework 2"):
+        te.packaged_transfer_results("no_such_target")
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"target": "squad"}))
     with pytest.raises(ValueError, match="missing keys"):
         te.load_transfer_results(path)
 
 
+def test_transfer_results_from_homework2_rows(tmp_path):
+    rows = [{"target": "squad", "source": None, "metric": "f1", "mean": 60.0},
+            {"target": "squad", "source": "policyqa", "metric": "f1", "mean": 63.0},
+            {"target": "squad", "source": "sst2", "metric": "f1", "mean": 59.0},
+            {"target": "rte", "source": "sst2", "metric": "accuracy", "mean": 0.6}]
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(rows))
+    results = te.load_transfer_results(path, target="squad")
+    assert (results.target, results.metric, results.baseline) == ("squad", "f1", 60.0)
+    assert results.scores == {"policyqa": 63.0, "sst2": 59.0} and results.gains == {"policyqa": 3.0, "sst2": -1.0}
+    with pytest.raises(ValueError, match="pass target"):
+        te.load_transfer_results(path)
+    with pytest.raises(ValueError, match="not 'squad'"):
+        te.load_transfer_results(None, target="squad")
+
+
 # --- the library pipeline -------------------------------------------------------------------------
 
 def _embed(out_dir, **kwargs):
-    tasks = {n: generate_task(n, sizes={"train": 24}) for n in ("gen_qa", "gen_sentiment", "gen_tagging")}
+    tasks = {n: generate_task(n, sizes={"train": 24}) for n in ("gen_qa", "gen_tagging")}
     config = TrainConfig(learning_rate=3e-3, epochs=1, batch_size=8, progress=False)
     return te.embed_tasks(tasks, model="tiny", out_dir=out_dir, n_train=16, n_fisher=8, config=config, max_length=64,
                           doc_stride=24, batch_size=4, **kwargs)
@@ -243,7 +286,7 @@ def _embed(out_dir, **kwargs):
 def test_embed_tasks_is_deterministic_and_resumes(tmp_path, capsys):
     first = _embed(tmp_path / "one", verbose=False)
     second = _embed(tmp_path / "two", verbose=False)
-    assert list(first) == ["gen_qa", "gen_sentiment", "gen_tagging"]
+    assert list(first) == ["gen_qa", "gen_tagging"]
     for name in first:
         assert first[name].parts.keys() == second[name].parts.keys()
         assert np.array_equal(first[name].taskemb(), second[name].taskemb())
