@@ -64,13 +64,17 @@ def num_features(features: dict[str, list]) -> int:
     return len(features["input_ids"])
 
 
-def collate(features: dict[str, list], indices: list[int], pad_token_id: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
+def collate(features: dict[str, list], indices: list[int], pad_token_id: int, pad_to: int | None = None,
+            pad_to_multiple_of: int = 8) -> dict[str, torch.Tensor]:
     """A padded batch of the model inputs and labels at ``indices``.
 
-    Pads to the batch's longest sequence, or to ``pad_to`` (the static padding that dynamic
-    padding is compared against).
+    Pads to the batch's longest sequence rounded up to ``pad_to_multiple_of``, or to ``pad_to`` (the
+    static padding that dynamic padding is compared against). Rounding keeps the number of distinct
+    shapes small: on a GPU every new shape costs kernel selection (and cuDNN attention builds a
+    graph per shape), which made fully dynamic shapes 4x slower than static ones on an H100.
     """
-    length = pad_to or max(len(features["input_ids"][i]) for i in indices)
+    longest = max(len(features["input_ids"][i]) for i in indices)
+    length = pad_to or -(-longest // pad_to_multiple_of) * pad_to_multiple_of
     batch = {}
     for key in MODEL_INPUTS + LABEL_KEYS:
         if key not in features:

@@ -24,12 +24,13 @@ def test_classification_pairs_use_segment_ids(tiny_tokenizer):
 
 def test_collate_pads_dynamically_or_to_a_fixed_length():
     features = {"input_ids": [[2, 5, 3], [2, 5, 6, 7, 3]], "attention_mask": [[1] * 3, [1] * 5], "labels": [[0, 1, 0], [0, 1, 1, 1, 0]]}
-    batch = encoding.collate(features, [0, 1], pad_token_id=0)
+    batch = encoding.collate(features, [0, 1], pad_token_id=0, pad_to_multiple_of=1)
     assert batch["input_ids"].shape == (2, 5)
     assert batch["input_ids"][0].tolist() == [2, 5, 3, 0, 0]
     assert batch["attention_mask"][0].tolist() == [1, 1, 1, 0, 0]
     assert batch["labels"][0].tolist() == [0, 1, 0, -100, -100]
-    assert encoding.collate(features, [0], 0)["input_ids"].shape == (1, 3)
+    assert encoding.collate(features, [0], 0, pad_to_multiple_of=1)["input_ids"].shape == (1, 3)
+    assert encoding.collate(features, [0, 1], 0)["input_ids"].shape == (2, 8)  # rounded up to a multiple of 8
     assert encoding.collate(features, [0], 0, pad_to=8)["input_ids"].shape == (1, 8)
     regression = encoding.collate({"input_ids": [[1], [1]], "labels": [0.5, 2.0]}, [0, 1], 0)
     assert regression["labels"].dtype == torch.float32

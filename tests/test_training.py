@@ -74,7 +74,8 @@ def test_end_to_end_tiny_model_learns_generated_qa():
 @pytest.mark.parametrize("name,metric,floor", [("gen_sentiment", "accuracy", 0.75), ("gen_tagging", "f1", 0.9)])
 def test_end_to_end_other_task_types(name, metric, floor):
     task = generate_task(name, sizes={"train": 400, "validation": 100})
-    config = TrainConfig(learning_rate=3e-3, epochs=3, batch_size=16, progress=False)
+    # Four epochs: with three, some seeds still sit at the majority class (seen for seed 0).
+    config = TrainConfig(learning_rate=3e-3, epochs=4, batch_size=16, progress=False)
     result = fine_tune("tiny", task, task.split("train"), task.split("validation"), config, max_length=64)
     assert result.metrics[metric] > floor
 
