@@ -12,8 +12,12 @@ import hashlib
 import json
 import re
 import tempfile
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import nbformat
 from nbformat import NotebookNode
