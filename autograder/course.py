@@ -41,6 +41,9 @@ def run_nbgrader(root: Path, *args: str, timeout: float | None = None, env: dict
     """Run ``nbgrader ARGS`` in ``root``; return its log, or raise NbgraderError with the log's tail."""
     cmd = [sys.executable, "-m", "nbgrader", *args, "--force", f"--CourseDirectory.root={root}"]
     full_env = {**os.environ, **(env or {})}
+    # nbgrader shells out to ``alembic`` (new gradebooks) by name: find it beside this interpreter even
+    # when the environment was never activated (``.venv/bin/python -m pytest`` on a fresh clone).
+    full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
     # A session of its own, so a timeout can kill nbgrader *and* the kernel it started.
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=full_env, preexec_fn=preexec_fn, start_new_session=True)
