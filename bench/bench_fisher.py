@@ -10,13 +10,18 @@ For each (examples B, tokens T) setting, on MiniLM (offline wheel) with a classi
 Inputs are random token ids (seeded) of lengths spread over [T/2, T] so that padding and the
 attention-mask work-around are exercised; the first sequence is exactly T tokens long.
 
+Work: each computation's floating-point operations are counted once (``torch.utils.flop_counter``) and
+divided by its time, next to this machine's dense matmul rate (a 1024x1024 float32 product), so the
+ratio can be read against the work each side does: the loop also computes weight gradients, the batched
+pass does not, and once the batched pass runs near the matmul rate no implementation can go faster.
+
 Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above what was allocated before the call.
 On CPU, ``tracemalloc`` cannot see tensors (torch allocates outside Python's allocator), so a thread
 samples the process's resident memory every 2 ms; freed memory is handed back to the OS
 (``malloc_trim``) before each call, so the figure is the growth during the call.
 
     python bench/bench_fisher.py [--device cuda] [--batch-sizes 4,8] [--lengths 64,128] [--repeats 3] \\
-        [--threads N] [--out bench/out/fisher_cpu.json]
+        [--parts weights,layers] [--threads N] [--out bench/out/fisher_cpu.json]
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import time
 
 import common  # noqa: F401  (puts the repo on sys.path)
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from itft_utils.models import build_model, load_tokenizer
 from itft_utils.runtime import get_device
@@ -120,38 +126,65 @@ def side_by_side(fast, slow, device: torch.device, repeats: int):
     return [(rows[-1][0], statistics.median(x[1] for x in rows), max(x[2] for x in rows)) for rows in (runs["fast"], runs["slow"])]
 
 
-def run_setting(model, tokenizer, n: int, length: int, args, device: torch.device) -> dict:
+def gflop(fn) -> float:
+    """Floating-point operations of one call of ``fn``, in GFLOP (counted, not timed)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def matmul_gflops(device: torch.device, size: int = 1024, repeats: int = 20) -> float:
+    """This machine's dense float32 matmul rate, the ceiling for a transformer's forward and backward."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+# part -> (its fast and slow method names, the function computing it)
+PARTS = {"weights": (("vmap", "loop"), weight_fisher), "layers": (("batched", "loop"), layer_features)}
+
+
+def compare(part: str, model, features: dict, kw: dict, device: torch.device, repeats: int) -> dict:
+    """One part's two methods side by side: times, ratio, peak memory, work rate and the largest difference."""
+    (fast_name, slow_name), compute = PARTS[part]
+    fast, slow = (lambda m=m: compute(model, features, method=m, **kw) for m in (fast_name, slow_name))
+    (fast_value, t_fast, m_fast), (slow_value, t_slow, m_slow) = side_by_side(fast, slow, device, repeats)
+    g_fast, g_slow = gflop(fast), gflop(slow)
+    err = max_relative_error(fast_value, slow_value)
+    return {f"{fast_name}_s": t_fast, "loop_s": t_slow, "speedup": t_slow / t_fast, f"{fast_name}_peak_mib": m_fast,
+            "loop_peak_mib": m_slow, f"{fast_name}_gflop": g_fast, "loop_gflop": g_slow,
+            f"{fast_name}_gflops": g_fast / t_fast, "loop_gflops": g_slow / t_slow,
+            "max_rel_err": err, "equal": err <= TOLERANCE}
+
+
+def run_setting(model, tokenizer, n: int, length: int, parts: list[str], args, device: torch.device) -> dict:
     features = synthetic_features(tokenizer, n, length, model.config.num_labels, args.seed)
     kw = dict(task_type="classification", batch_size=n, pad_token_id=tokenizer.pad_token_id, device=str(device))
-    (fv, t_vmap, m_vmap), (fl, t_loop, m_loop) = side_by_side(
-        lambda: weight_fisher(model, features, method="vmap", **kw), lambda: weight_fisher(model, features, method="loop", **kw),
-        device, args.repeats)
-    (lb, t_batched, m_batched), (ll, t_lloop, m_lloop) = side_by_side(
-        lambda: layer_features(model, features, method="batched", **kw), lambda: layer_features(model, features, method="loop", **kw),
-        device, args.repeats)
-    row = {
-        "examples": n, "max_tokens": length, "tokens": sum(len(x) for x in features["input_ids"]),
-        "weights": {"vmap_s": t_vmap, "loop_s": t_loop, "speedup": t_loop / t_vmap, "vmap_peak_mib": m_vmap,
-                    "loop_peak_mib": m_loop, "max_rel_err": max_relative_error(fv, fl)},
-        "layers": {"batched_s": t_batched, "loop_s": t_lloop, "speedup": t_lloop / t_batched, "batched_peak_mib": m_batched,
-                   "loop_peak_mib": m_lloop, "max_rel_err": max_relative_error(lb, ll)},
-    }
-    row["weights"]["equal"] = row["weights"]["max_rel_err"] <= TOLERANCE
-    row["layers"]["equal"] = row["layers"]["max_rel_err"] <= TOLERANCE
+    row = {"examples": n, "max_tokens": length, "tokens": sum(len(x) for x in features["input_ids"])}
+    for part in parts:
+        row[part] = compare(part, model, features, kw, device, args.repeats)
     return row
 
 
-def print_table(rows: list[dict]) -> None:
-    head = (f"{'B':>2} {'T':>4} | {'weights: vmap s':>15} {'loop s':>7} {'ratio':>6} {'MiB vmap/loop':>13} {'rel err':>8} | "
-            f"{'layers: batched s':>17} {'loop s':>7} {'ratio':>6} {'MiB b/loop':>11} {'rel err':>8}")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        w, lay = r["weights"], r["layers"]
-        print(f"{r['examples']:>2} {r['max_tokens']:>4} | {w['vmap_s']:>15.3f} {w['loop_s']:>7.3f} {w['speedup']:>5.2f}x "
-              f"{w['vmap_peak_mib']:>6.0f}/{w['loop_peak_mib']:<6.0f} {w['max_rel_err']:>8.1e} | "
-              f"{lay['batched_s']:>17.3f} {lay['loop_s']:>7.3f} {lay['speedup']:>5.2f}x "
-              f"{lay['batched_peak_mib']:>5.0f}/{lay['loop_peak_mib']:<5.0f} {lay['max_rel_err']:>8.1e}")
+def print_table(rows: list[dict], parts: list[str]) -> None:
+    for part in parts:
+        fast = PARTS[part][0][0]
+        head = (f"{part:>7}: {'B':>2} {'T':>4} | {fast + ' s':>9} {'loop s':>7} {'ratio':>6} | {'GFLOP ' + fast + '/loop':>18} "
+                f"{'GFLOP/s ' + fast + '/loop':>20} | {'peak MiB':>11} {'rel err':>8}")
+        print(head)
+        print("-" * len(head))
+        for r in rows:
+            p = r[part]
+            print(f"{'':>7}  {r['examples']:>2} {r['max_tokens']:>4} | {p[fast + '_s']:>9.3f} {p['loop_s']:>7.3f} {p['speedup']:>5.2f}x | "
+                  f"{p[fast + '_gflop']:>8.2f}/{p['loop_gflop']:<9.2f} {p[fast + '_gflops']:>9.1f}/{p['loop_gflops']:<10.1f} | "
+                  f"{p[fast + '_peak_mib']:>5.0f}/{p['loop_peak_mib']:<5.0f} {p['max_rel_err']:>8.1e}")
 
 
 def main() -> int:
@@ -161,6 +194,7 @@ def main() -> int:
     parser.add_argument("--batch-sizes", default="4,8")
     parser.add_argument("--lengths", default="64,128")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--parts", default="weights,layers", help="which computations to compare (weights, layers)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
@@ -174,18 +208,23 @@ def main() -> int:
     torch.manual_seed(args.seed)
     tokenizer = load_tokenizer(args.model)
     model = build_model(args.model, "classification", num_labels=2).to(device).eval()
+    parts = args.parts.split(",")
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        sys.exit(f"--parts: unknown {sorted(unknown)}; choose from {sorted(PARTS)}")
     n_params = sum(p.numel() for p in model.base_model.parameters())
-    print(f"{args.model} ({n_params / 1e6:.1f}M encoder parameters) on {device}; {common.machine()}")
+    peak = matmul_gflops(device)
+    print(f"{args.model} ({n_params / 1e6:.1f}M encoder parameters) on {device}; dense matmul {peak:.0f} GFLOP/s; {common.machine()}")
     rows = []
     for n in [int(x) for x in args.batch_sizes.split(",")]:
         for length in [int(x) for x in args.lengths.split(",")]:
-            rows.append(run_setting(model, tokenizer, n, length, args, device))
+            rows.append(run_setting(model, tokenizer, n, length, parts, args, device))
             print(f"  done B={n} T={length}", flush=True)
-    print_table(rows)
-    ok = all(r["weights"]["equal"] and r["layers"]["equal"] for r in rows)
+    print_table(rows, parts)
+    ok = all(r[part]["equal"] for r in rows for part in parts)
     print(f"values equal within {TOLERANCE:g} of each tensor's max: {'yes' if ok else 'NO'}")
     result = {"machine": common.machine(), "device": str(device), "model": args.model, "setting": vars(args),
-              "tolerance": TOLERANCE, "rows": rows, "all_equal": ok}
+              "matmul_gflops": peak, "tolerance": TOLERANCE, "rows": rows, "all_equal": ok}
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
