@@ -104,26 +104,33 @@ class PeakMemory:
             self.mib = (max(self.peak, self._rss()) - self.base) / 2**20
 
 
-def _measure(fn, device: torch.device):
+def _time(fn, device: torch.device) -> tuple[object, float]:
+    started = time.perf_counter()
+    result = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - started
+
+
+def _peak_mib(fn, device: torch.device) -> float:
     with PeakMemory(device) as mem:
-        started = time.perf_counter()
-        result = fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - started
-    return result, seconds, mem.mib
+        fn()
+    return mem.mib
 
 
 def side_by_side(fast, slow, device: torch.device, repeats: int):
     """Time two computations interleaved (fast, slow, slow, fast, ...) after a warm-up of each, so a
-    noisy neighbour on a shared machine slows both alike. Returns, per side: (result, median s, peak MiB)."""
+    noisy neighbour on a shared machine slows both alike; then one call of each with the memory probe
+    (kept out of the timed calls: on a CPU its sampling thread would compete with torch's threads).
+    Returns, per side: (result, median s, peak MiB)."""
     fast(), slow()  # warm-up: vmap's first call traces; CUDA kernels load
     runs = {"fast": [], "slow": []}
     for r in range(repeats):
         order = (("fast", fast), ("slow", slow)) if r % 2 == 0 else (("slow", slow), ("fast", fast))
         for side, fn in order:
-            runs[side].append(_measure(fn, device))
-    return [(rows[-1][0], statistics.median(x[1] for x in rows), max(x[2] for x in rows)) for rows in (runs["fast"], runs["slow"])]
+            runs[side].append(_time(fn, device))
+    return [(rows[-1][0], statistics.median(x[1] for x in rows), _peak_mib(fn, device))
+            for rows, fn in ((runs["fast"], fast), (runs["slow"], slow))]
 
 
 def gflop(fn) -> float:
