@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -92,6 +93,28 @@ def check_metadata(notebook: dict, manifest: dict) -> list[str]:
             if hashlib.sha256(source.encode()).hexdigest() != entry["source_sha256"]:
                 problems.append(f"locked cell {gid!r} was edited: grading uses the original, so undo your change")
     return problems
+
+
+def partial_credit(checks: Mapping[str, Callable[[], bool]], points: float) -> float:
+    """The score of a partial-credit test cell: ``points`` times the share of ``checks`` that hold.
+
+    Each check runs on its own, so one case that raises (say, a division by zero on an empty answer)
+    costs its share only; its failure is printed with the exception. A stub that still raises
+    ``NotImplementedError`` is re-raised: an untouched exercise errors, as every other test cell does.
+    Printing goes to stdout (nbgrader scores a test cell that writes to stderr 0)."""
+    passed = 0
+    for name, check in checks.items():
+        try:
+            ok = bool(check())
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the student's code may raise anything
+            print(f"failed: {name} ({type(exc).__name__}: {exc})")
+            continue
+        if not ok:
+            print(f"failed: {name}")
+        passed += ok
+    return round(points * passed / len(checks), 2)
 
 
 def _run_cell(source: str, name: str, namespace: dict):

@@ -80,3 +80,21 @@ def test_partial_credit_cells_report_their_score():
     assert result.status == "fail" and "3/4" in result.message
     entry["source"] = "checks = [True] * 4\nsum(checks)"
     assert selfcheck.run_public_tests({"cells": [entry]}, {})[0].status == "pass"
+
+
+def test_partial_credit_counts_each_check_on_its_own(capsys):
+    def broken():
+        return 1 / 0
+
+    checks = {"holds": lambda: True, "fails": lambda: False, "raises": broken, "also holds": lambda: 1 == 1}
+    assert selfcheck.partial_credit(checks, 4) == 2.0
+    out = capsys.readouterr()
+    assert "failed: fails" in out.out and "failed: raises (ZeroDivisionError" in out.out and out.err == ""
+
+
+def test_partial_credit_lets_an_untouched_stub_error():
+    def stub():
+        raise NotImplementedError
+
+    with pytest.raises(NotImplementedError):
+        selfcheck.partial_credit({"fine": lambda: True, "stub": stub}, 4)

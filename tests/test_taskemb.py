@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -256,6 +257,16 @@ def test_default_transfer_results_are_flagged_as_grading_defaults(tmp_path):
     path.write_text(json.dumps({"target": "squad"}))
     with pytest.raises(ValueError, match="missing keys"):
         te.load_transfer_results(path)
+
+
+def test_packaged_squad_results_are_the_committed_measurements():
+    """Homework 3's fallback for SQuAD (Colab without Homework 2 output) is the course's own measured
+    cells, re-packaged whenever cells are added (bench/bench_transfer.py --report-only --package)."""
+    packaged = te.packaged_transfer_results("squad")
+    assert "REAL-DATA RESULTS" in packaged.note and packaged.metric == "f1"
+    measured = te.load_transfer_results(Path(__file__).resolve().parents[1] / "bench/results/transfer", target="squad")
+    assert packaged.baseline == pytest.approx(measured.baseline, abs=0.01)
+    assert packaged.scores == pytest.approx(measured.scores, abs=0.01)
 
 
 def test_transfer_results_from_homework2_rows(tmp_path):
