@@ -57,6 +57,7 @@ from .training import (
     epoch_batches,
     finish_epoch,
     linear_schedule,
+    log_step,
     make_optimizer,
     optimizer_step,
     resolve_precision,
@@ -374,10 +375,8 @@ def _train_multitask(
                 history.train_features += len(indices)
             optimizer_step(model, optimizer, scheduler, scaler, config.max_grad_norm)
             step += 1
-            history.steps.append({"step": step, "epoch": epoch + b / steps_per_epoch, "loss": step_loss,
-                                  "lr": scheduler.get_last_lr()[0], "weights": weights, "losses": losses})
-            bar.update(1)
-            bar.set_postfix(loss=f"{step_loss:.3f}")
+            log_step(history, bar, {"step": step, "epoch": epoch + b / steps_per_epoch, "loss": step_loss,
+                                    "lr": scheduler.get_last_lr()[0], "weights": weights, "losses": losses})
             if step >= total:
                 break
         finish_epoch(history, model, device, started, step, epoch, evaluate)

@@ -116,6 +116,13 @@ def optimizer_step(model: torch.nn.Module, optimizer, scheduler, scaler: torch.a
     optimizer.zero_grad(set_to_none=True)
 
 
+def log_step(history: History, bar, entry: dict) -> None:
+    """Record one optimiser step (``entry`` holds at least its ``loss``) and show the loss on the bar."""
+    history.steps.append(entry)
+    bar.update(1)
+    bar.set_postfix(loss=f"{entry['loss']:.3f}")
+
+
 def finish_epoch(history: History, model: torch.nn.Module, device: torch.device, started: float, step: int, epoch: int,
                  evaluate: Callable[[torch.nn.Module], dict] | None) -> None:
     """Add the epoch's training time (after the GPU has finished its queued work) and evaluate."""
@@ -174,10 +181,8 @@ def train(
                 continue
             optimizer_step(model, optimizer, scheduler, scaler, config.max_grad_norm)
             step += 1
-            loss_value = loss.item() * config.grad_accum_steps
-            history.steps.append({"step": step, "epoch": epoch + b / len(batches), "loss": loss_value, "lr": scheduler.get_last_lr()[0]})
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.3f}")
+            log_step(history, bar, {"step": step, "epoch": epoch + b / len(batches), "loss": loss.item() * config.grad_accum_steps,
+                                    "lr": scheduler.get_last_lr()[0]})
             if step >= total:
                 break
         finish_epoch(history, model, device, started, step, epoch, evaluate)
