@@ -1,6 +1,7 @@
 """Multi-task fine-tuning: one shared encoder, one head per task, and the lecture's two ways to mix.
 
-* **weighting** (``MTLConfig(mode="weighting")``): every step takes one batch of *every* task and
+* **weighting** (``MTLConfig(mode="weighting")``): every step takes one batch of every task whose
+  weight is not 0 (a zero-weight task costs nothing, so λ = 1 is exactly single-task training) and
   minimises ``L = λ·L_target + (1 − λ)·L_aux`` (the auxiliary share split equally when there are
   several). λ is a constant, follows a schedule over training (:mod:`itft_utils.mtl`: linear or
   cosine annealing, or the step schedule, which *is* intermediate-task fine-tuning), or is learned
@@ -11,7 +12,8 @@
 
 An *epoch* processes as many batches in both modes: ``K × (batches of the target)`` for K tasks
 (weighting: one step per target batch, K batches a step; sampling: K times as many one-batch
-steps). Runs of the two modes are therefore compared at equal compute. Everything the run did per
+steps), so the two modes are compared at equal compute; weighting runs in which a task's weight is
+0 for some steps (λ = 1, the step schedule) process fewer. Everything the run did per
 step (weights, which task had a batch, its loss) is logged in an :class:`MTLHistory` for plots;
 :func:`lambda_sweep` runs the homework's whole comparison in one call.
 """

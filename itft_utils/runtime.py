@@ -76,7 +76,11 @@ def hub_reachable(host: str = "huggingface.co", timeout: float = 1.5) -> bool:
 
 
 def detect_mode() -> str:
-    """One of MODES. ``ITFT_MODE`` overrides; grading wins over everything else."""
+    """One of MODES. ``ITFT_MODE`` overrides; grading wins over everything else.
+
+    ``colab`` and ``online`` are sized for a GPU (bert-base, thousands of examples): without an
+    accelerator they would run for hours, so a CPU-only Colab session or machine gets ``offline``,
+    the small CPU version (MiniLM; local data if a folder is set, else generated tasks)."""
     forced = os.environ.get("ITFT_MODE")
     if forced:
         if forced not in MODES:
@@ -84,6 +88,8 @@ def detect_mode() -> str:
         return forced
     if is_grading():
         return "grading"
+    if get_device().type == "cpu":
+        return "offline"
     if in_colab():
         return "colab"
     return "online" if hub_reachable() else "offline"

@@ -16,7 +16,11 @@ def test_grading_wins_and_itft_mode_overrides(monkeypatch):
     monkeypatch.setenv("COLAB_RELEASE_TAG", "x")
     assert runtime.detect_mode() == "grading"
     monkeypatch.delenv("NBGRADER_EXECUTION")
+    monkeypatch.setattr(runtime, "get_device", lambda prefer=None: torch.device("cuda"))
     assert runtime.detect_mode() == "colab"
+    monkeypatch.setattr(runtime, "get_device", lambda prefer=None: torch.device("cpu"))
+    assert runtime.detect_mode() == "offline", "a CPU-only Colab session runs the small CPU version"
+    monkeypatch.setattr(runtime, "get_device", lambda prefer=None: torch.device("cuda"))
     monkeypatch.setenv("ITFT_MODE", "offline")
     assert runtime.detect_mode() == "offline"
     monkeypatch.setenv("ITFT_MODE", "cloud")
