@@ -28,6 +28,7 @@ from itft_utils.transfer import (
     real_data_experiment,
     real_data_sources,
     transfer_table,
+    unpaired_cells,
 )
 
 
@@ -59,6 +60,8 @@ def main() -> None:
     save_figure(plot_transfer(cells), out / "transfer.png")
     save_figure(plot_transfer_curves(cells), out / "transfer_curves.png")
     print(table)
+    for line in unpaired_cells(cells):
+        print(f"not exactly paired with its baseline: {line}")
     if args.package:
         write_package(cells, experiment, Path(args.package))
     print(f"figures: {out / 'transfer.png'}, {out / 'transfer_curves.png'}; cells: {out / 'cells'}")

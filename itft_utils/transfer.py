@@ -336,6 +336,22 @@ def relative_gain(score: float, baseline: float) -> float:
     return (score - baseline) / baseline if baseline else float("nan")
 
 
+def unpaired_cells(cells: Sequence[dict]) -> list[str]:
+    """Transfer cells whose target batches differ from their seed's baseline (``batch_order``).
+
+    Within one installation the runner pairs them by construction; cells resumed from another machine
+    can differ (another transformers version may cut the same questions into other windows), and then
+    the comparison with the baseline is no longer exact. One line per such cell; empty when all pair."""
+    baselines = {(c["target"], c["seed"]): c for c in cells if c["source"] is None}
+    lines = []
+    for c in cells:
+        base = baselines.get((c["target"], c["seed"]))
+        if c["source"] is not None and base is not None and c["batch_order"] != base["batch_order"]:
+            lines.append(f"{c['source']} -> {c['target']}, seed {c['seed']}: {c['target_features']} target windows in "
+                         f"{c['target_steps']} steps, the baseline {base['target_features']} in {base['target_steps']}")
+    return lines
+
+
 def transfer_table(cells: Sequence[dict], metric: str | None = None) -> list[dict]:
     """One row per (target, source): seeds, mean and std of ``metric`` (default: the target's
     primary metric), the mean of every other metric, and the relative gain over the target's

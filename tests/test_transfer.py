@@ -26,6 +26,7 @@ from itft_utils.transfer import (
     load_cells,
     run_transfer_matrix,
     transfer_table,
+    unpaired_cells,
 )
 
 MAX_LENGTH, STRIDE = 96, 32
@@ -132,6 +133,9 @@ def test_baseline_and_transfer_runs_see_the_same_target_batches_for_the_same_ste
         assert all(r["batches"] == runs[0]["batches"] for r in runs), key  # same examples, same order
         # The digest each cell records says the same, for results read back from disk.
         assert len({c["batch_order"] for c in cells if (c["seed"], c["target"]) == key}) == 1
+    assert unpaired_cells(cells) == []
+    moved = [dict(c, batch_order="elsewhere") if c["source"] == "gen_tagging" and c["seed"] == 1 else c for c in cells]
+    assert [line.split(",")[0] for line in unpaired_cells(moved)] == ["gen_tagging -> gen_qa", "gen_tagging -> gen_qa_small"]
     assert groups[(0, "gen_qa")][0]["batches"] != groups[(1, "gen_qa")][0]["batches"], "the seed should change the order"
 
 
