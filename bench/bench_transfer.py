@@ -60,11 +60,30 @@ def main() -> None:
     save_figure(plot_transfer(cells), out / "transfer.png")
     save_figure(plot_transfer_curves(cells), out / "transfer_curves.png")
     print(table)
+    print(per_seed_table(cells))
     for line in unpaired_cells(cells):
         print(f"not exactly paired with its baseline: {line}")
     if args.package:
         write_package(cells, experiment, Path(args.package))
     print(f"figures: {out / 'transfer.png'}, {out / 'transfer_curves.png'}; cells: {out / 'cells'}")
+
+
+def per_seed_table(cells: list[dict]) -> str:
+    """Markdown: each run's score per seed, its difference to the same seed's baseline (the paired
+    comparison the runner is built for), and its learning curve (score after each target epoch)."""
+    by_run: dict[str, dict[int, dict]] = {}
+    for c in cells:
+        by_run.setdefault(c["source"] or "baseline", {})[c["seed"]] = c
+    seeds = sorted({c["seed"] for c in cells})
+    base = by_run.get("baseline", {})
+    lines = ["| run | " + " | ".join(f"seed {s}" for s in seeds) + " | difference to the same seed's baseline | curves |",
+             "|---" * (len(seeds) + 3) + "|"]
+    for run, mine in by_run.items():
+        scores = [f"{mine[s]['score']:.1f}" if s in mine else "—" for s in seeds]
+        diffs = [f"seed {s}: {mine[s]['score'] - base[s]['score']:+.1f}" for s in seeds if s in mine and s in base and run != "baseline"]
+        curves = "; ".join(f"{s}: " + " / ".join(f"{e[mine[s]['metric']]:.1f}" for e in mine[s]["curve"]) for s in seeds if s in mine)
+        lines.append(f"| {run} | {' | '.join(scores)} | {', '.join(diffs) or '—'} | {curves} |")
+    return "\n".join(lines)
 
 
 def write_package(cells: list[dict], experiment, path: Path) -> None:

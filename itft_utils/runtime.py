@@ -1,7 +1,7 @@
 """Where and how big to run: device choice, seeding, mode detection and per-mode presets.
 
 The same notebook runs in three places: a student's Colab GPU (full size), an instructor's or a
-grader's CPU machine under nbgrader (tiny, seconds), and an offline machine (no hub). Everything
+grader's CPU machine under nbgrader (tiny, seconds), and an offline machine (no hub, or no GPU). Everything
 that depends on where we are is decided here, once, so the rest of the package stays mode-free.
 """
 from __future__ import annotations
