@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def main() -> None:
     started = time.perf_counter()
     cells = load_cells(args.out) if args.report_only else experiment.run(args.out, progress=True)
     out = Path(args.out)
+    if not cells:
+        raise SystemExit(f"{out / 'cells'}: no finished cells to report; run without --report-only first")
     table = format_table(transfer_table(cells))
     source_seconds = {(c["source"], c["seed"]): c["source_seconds"] for c in cells if c["source"]}
     summary = {"machine": common.machine(), "setting": vars(args), "seconds_this_call": time.perf_counter() - started,
@@ -70,19 +73,23 @@ def main() -> None:
 
 def per_seed_table(cells: list[dict]) -> str:
     """Markdown: each run's score per seed, its difference to the same seed's baseline (the paired
-    comparison the runner is built for), and its learning curve (score after each target epoch)."""
+    comparison the runner is built for) and the mean of those differences, and its learning curve
+    (score after each target epoch)."""
     by_run: dict[str, dict[int, dict]] = {}
     for c in cells:
         by_run.setdefault(c["source"] or "baseline", {})[c["seed"]] = c
     seeds = sorted({c["seed"] for c in cells})
     base = by_run.get("baseline", {})
-    lines = ["| run | " + " | ".join(f"seed {s}" for s in seeds) + " | difference to the same seed's baseline | curves |",
-             "|---" * (len(seeds) + 3) + "|"]
+    lines = ["| run | " + " | ".join(f"seed {s}" for s in seeds)
+             + " | difference to the same seed's baseline | mean difference | curves |",
+             "|---" * (len(seeds) + 4) + "|"]
     for run, mine in by_run.items():
         scores = [f"{mine[s]['score']:.1f}" if s in mine else "—" for s in seeds]
-        diffs = [f"seed {s}: {mine[s]['score'] - base[s]['score']:+.1f}" for s in seeds if s in mine and s in base and run != "baseline"]
+        paired = {s: mine[s]["score"] - base[s]["score"] for s in seeds if s in mine and s in base and run != "baseline"}
+        diffs = ", ".join(f"seed {s}: {d:+.1f}" for s, d in paired.items()) or "—"
+        mean = f"{statistics.mean(paired.values()):+.1f} ({len(paired)})" if paired else "—"
         curves = "; ".join(f"{s}: " + " / ".join(f"{e[mine[s]['metric']]:.1f}" for e in mine[s]["curve"]) for s in seeds if s in mine)
-        lines.append(f"| {run} | {' | '.join(scores)} | {', '.join(diffs) or '—'} | {curves} |")
+        lines.append(f"| {run} | {' | '.join(scores)} | {diffs} | {mean} | {curves} |")
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORK = Path("/tmp/itft-gpu")
+STAGES = ("transfer", "fisher", "trainer")
 
 
 def pack(out: Path) -> None:
@@ -82,12 +83,18 @@ def main() -> None:
     parser.add_argument("--data", default=".carry/data.txz")
     parser.add_argument("--out", default=None, help="where the results archive goes ($OUT on the device)")
     parser.add_argument("--prepare", action="store_true", help="write .carry/ here, for the trip")
-    parser.add_argument("--caps", default="450,100,90", help="seconds per stage")
+    parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of " + ", ".join(STAGES))
+    parser.add_argument("--caps", default="450,100,90", help="seconds per stage, in the order of --stages")
     args = parser.parse_args()
     if args.prepare:
         return prepare_carry()
     if args.out is None:
         parser.error("--out is required to run the session")
+    stages = args.stages.split(",")
+    caps = [float(c) for c in args.caps.split(",")]
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown or len(caps) != len(stages):
+        parser.error(f"--stages: unknown {unknown}" if unknown else f"--caps needs one value per stage ({len(stages)})")
     out = Path(args.out)
     (WORK / "data").mkdir(parents=True, exist_ok=True)
     with tarfile.open(args.data) as tar:
@@ -96,16 +103,19 @@ def main() -> None:
 
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     (WORK / "machine.txt").write_text(f"{gpu}; torch {torch.__version__}\n")
-    caps = [float(c) for c in args.caps.split(",")]
     py = sys.executable
     device = "cuda" if torch.cuda.is_available() else "cpu"
     shutil.copytree(HERE / "results" / "transfer" / "cells", WORK / "transfer" / "cells", dirs_exist_ok=True)
-    stage("transfer", [py, str(HERE / "bench_transfer.py"), "--model", args.model, "--device", device,
-                       "--out", str(WORK / "transfer")], caps[0], out)
-    stage("fisher", [py, str(HERE / "bench_fisher.py"), "--model", args.model, "--device", device,
-                     "--batch-sizes", "8,32,64", "--lengths", "64,128", "--out", str(WORK / "fisher_gpu.json")], caps[1], out)
-    stage("trainer", [py, str(HERE / "bench_trainer.py"), "--model", args.model, "--device", device,
-                      "--throughput-rounds", "3", "--out", str(WORK / "trainer_gpu.json")], caps[2], out)
+    commands = {
+        "transfer": [py, str(HERE / "bench_transfer.py"), "--model", args.model, "--device", device,
+                     "--out", str(WORK / "transfer")],
+        "fisher": [py, str(HERE / "bench_fisher.py"), "--model", args.model, "--device", device,
+                   "--batch-sizes", "8,32,64", "--lengths", "64,128", "--out", str(WORK / "fisher_gpu.json")],
+        "trainer": [py, str(HERE / "bench_trainer.py"), "--model", args.model, "--device", device,
+                    "--throughput-rounds", "3", "--out", str(WORK / "trainer_gpu.json")],
+    }
+    for name, cap in zip(stages, caps):
+        stage(name, commands[name], cap, out)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ characters, ``example_id`` ties windows back to their question.
 from __future__ import annotations
 
 import collections
+import unicodedata
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def _encode_windows(examples: list[dict], tokenizer, max_length: int, doc_stride
                          "windows overlap by doc_stride tokens and must still advance through the context")
     if tokenizer.padding_side != "right":
         raise ValueError("QA windows assume right padding (question first, then context)")
-    return tokenizer(
+    enc = tokenizer(
         # Leading spaces in questions waste window space and break offsets in some tokenizers.
         [ex["question"].lstrip() for ex in examples],
         [ex["context"] for ex in examples],
@@ -54,6 +55,32 @@ def _encode_windows(examples: list[dict], tokenizer, max_length: int, doc_stride
         return_offsets_mapping=True,
         padding=False,
     )
+    _check_windows_reach_the_end(examples, enc)
+    return enc
+
+
+def _check_windows_reach_the_end(examples: list[dict], enc) -> None:
+    """Raise if an example's windows stop before its context ends.
+
+    tokenizers 0.23.1 and 0.23.2 return at most one overflow window (huggingface/tokenizers#2091):
+    answers further into a long context then silently vanish from training and evaluation, and
+    the same experiment gives different numbers on another machine. Characters the tokenizer's
+    normaliser drops (whitespace, control and format characters) may legitimately trail the end."""
+    reached: dict[int, int] = {}
+    for i, (sample, offsets) in enumerate(zip(enc["overflow_to_sample_mapping"], enc["offset_mapping"])):
+        ends = [end for (_, end), seq in zip(offsets, enc.sequence_ids(i)) if seq == 1]
+        reached[sample] = max([reached.get(sample, 0), *ends])
+    for sample, end in reached.items():
+        context = examples[sample]["context"]
+        rest = [c for c in context[end:] if not c.isspace() and not unicodedata.category(c).startswith("C")]
+        if rest:
+            import tokenizers
+
+            raise RuntimeError(
+                f"example {sample} (id {examples[sample].get('id', '?')}): its windows end at character {end} of "
+                f"{len(context)}; the rest of the context is missing. tokenizers {tokenizers.__version__} drops "
+                "overflow windows (known in 0.23.1 and 0.23.2, huggingface/tokenizers#2091): "
+                "pip install 'tokenizers!=0.23.1,!=0.23.2'")
 
 
 def prepare_train_features(examples: list[dict], tokenizer, max_length: int = 384, doc_stride: int = 128) -> dict[str, list]:

@@ -317,7 +317,17 @@ def _run_cell(target: PreparedTask, source: PreparedTask | None, seed: int, mode
         "seconds": time.perf_counter() - started,
         "target_spec": target.spec.budget(),
         "source_spec": source.spec.budget() if source else None,
+        "versions": library_versions(),
     }
+
+
+def library_versions() -> dict[str, str]:
+    """The versions a cell's numbers depend on: cells resumed on another machine may differ in
+    them (tokenizers 0.23.1 cut long contexts short, for one), and the record says which."""
+    import tokenizers
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,15 +350,19 @@ def unpaired_cells(cells: Sequence[dict]) -> list[str]:
     """Transfer cells whose target batches differ from their seed's baseline (``batch_order``).
 
     Within one installation the runner pairs them by construction; cells resumed from another machine
-    can differ (another transformers version may cut the same questions into other windows), and then
-    the comparison with the baseline is no longer exact. One line per such cell; empty when all pair."""
+    can differ (another tokenizers version may cut the same questions into other windows), and then
+    the comparison with the baseline is no longer exact. One line per such cell, naming the library
+    versions that differ where the cells recorded them; empty when all pair."""
     baselines = {(c["target"], c["seed"]): c for c in cells if c["source"] is None}
     lines = []
     for c in cells:
         base = baselines.get((c["target"], c["seed"]))
         if c["source"] is not None and base is not None and c["batch_order"] != base["batch_order"]:
+            mine, theirs = c.get("versions", {}), base.get("versions", {})
+            differ = [f"{k} {mine[k]} vs {theirs[k]}" for k in mine if k in theirs and mine[k] != theirs[k]]
             lines.append(f"{c['source']} -> {c['target']}, seed {c['seed']}: {c['target_features']} target windows in "
-                         f"{c['target_steps']} steps, the baseline {base['target_features']} in {base['target_steps']}")
+                         f"{c['target_steps']} steps, the baseline {base['target_features']} in {base['target_steps']}"
+                         + (f" ({', '.join(differ)})" if differ else ""))
     return lines
 
 

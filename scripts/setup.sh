@@ -10,4 +10,4 @@ PY=${PYTHON:-python3}
 python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 python -c "import torch" 2>/dev/null || python -m pip install -q "${ITFT_TORCH:-torch==2.13.0}"
 python -m pip install -q -e ".[dev]"
-echo "environment ready: $(python -c 'import torch, transformers; print("torch", torch.__version__, "| transformers", transformers.__version__)')"
+echo "environment ready: $(python -c 'import tokenizers, torch, transformers; print("torch", torch.__version__, "| transformers", transformers.__version__, "| tokenizers", tokenizers.__version__)')"

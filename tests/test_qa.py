@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from transformers import BatchEncoding
 
 from itft_utils import qa
 
@@ -43,6 +44,39 @@ def test_long_context_windows_and_cls_for_windows_without_answer(minilm_tokenize
             assert _decoded(f, minilm_tokenizer, i) == "zebra"
         else:  # windows without the answer point at CLS (index 0)
             assert f["start_positions"][i] == f["end_positions"][i] == 0
+
+
+class _DropsOverflowWindows:
+    """The real tokenizer, but at most two windows per example, as tokenizers 0.23.1-0.23.2 return."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.padding_side = tokenizer.padding_side
+
+    def __call__(self, *args, **kwargs):
+        enc = self.tokenizer(*args, **kwargs)
+        seen: dict[int, int] = {}
+        keep = []
+        for i, sample in enumerate(enc["overflow_to_sample_mapping"]):
+            seen[sample] = seen.get(sample, 0) + 1
+            if seen[sample] <= 2:
+                keep.append(i)
+        return BatchEncoding({k: [v[i] for i in keep] for k, v in enc.items()}, encoding=[enc.encodings[i] for i in keep])
+
+
+@pytest.mark.parametrize("prepare", [qa.prepare_train_features, qa.prepare_validation_features])
+def test_windows_that_stop_before_the_context_ends_are_an_error(minilm_tokenizer, prepare):
+    filler = " ".join(f"word{i}" for i in range(120))
+    ex = _example(f"{filler} The answer is zebra.", "zebra", qid="long-one")
+    assert len(prepare([ex], minilm_tokenizer, max_length=64, doc_stride=16)["input_ids"]) > 2
+    with pytest.raises(RuntimeError, match=r"example 0 \(id long-one\): its windows end at character \d+ of \d+.*tokenizers"):
+        prepare([ex], _DropsOverflowWindows(minilm_tokenizer), max_length=64, doc_stride=16)
+
+
+def test_characters_the_tokenizer_drops_may_trail_the_last_window(minilm_tokenizer):
+    filler = " ".join(f"word{i}" for i in range(120))
+    ex = _example(f"{filler} The answer is zebra.\u200b \t\n\x00", "zebra")
+    assert len(qa.prepare_validation_features([ex], minilm_tokenizer, max_length=64, doc_stride=16)["input_ids"]) > 2
 
 
 def test_answer_cut_by_a_window_border_points_at_cls_there(minilm_tokenizer):

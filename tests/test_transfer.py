@@ -136,6 +136,10 @@ def test_baseline_and_transfer_runs_see_the_same_target_batches_for_the_same_ste
     assert unpaired_cells(cells) == []
     moved = [dict(c, batch_order="elsewhere") if c["source"] == "gen_tagging" and c["seed"] == 1 else c for c in cells]
     assert [line.split(",")[0] for line in unpaired_cells(moved)] == ["gen_tagging -> gen_qa", "gen_tagging -> gen_qa_small"]
+    assert all(c["versions"]["tokenizers"] for c in cells)  # each cell records what cut its windows
+    other = [dict(c, versions=dict(c["versions"], tokenizers="0.23.1")) if c["batch_order"] == "elsewhere" else c for c in moved]
+    lines = unpaired_cells(other)
+    assert len(lines) == 2 and all(line.endswith(f"(tokenizers 0.23.1 vs {cells[0]['versions']['tokenizers']})") for line in lines)
     assert groups[(0, "gen_qa")][0]["batches"] != groups[(1, "gen_qa")][0]["batches"], "the seed should change the order"
 
 
