@@ -37,3 +37,18 @@ c.OverwriteCells.add_missing_cells = True
 # Student stub for solution regions.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Set by the grading pipeline (autograder/pipeline.py), never by students: kernels talk to nbgrader
+# over Unix sockets in the submission's scratch folder (a sandboxed kernel has no network), and
+# each cell's start is recorded so that a dead or stuck kernel is reported with its cell.
+import os  # noqa: E402
+
+if os.environ.get("ITFT_SANDBOX") == "1":
+    c.KernelManager.transport = "ipc"
+    # One kernel per nbgrader run: its connection file and sockets in the folder the sandbox shares.
+    c.KernelManager.connection_file = os.path.join(os.environ["JUPYTER_RUNTIME_DIR"], "kernel.json")
+    c.KernelManager.ip = os.path.join(os.environ["JUPYTER_RUNTIME_DIR"], "kernel")  # socket path prefix
+if os.environ.get("ITFT_GRADE_PROGRESS"):
+    from autograder.progress import record_cell  # noqa: E402
+
+    c.Execute.on_cell_execute = record_cell

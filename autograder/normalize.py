@@ -10,7 +10,8 @@ duplicate locked cells, or lose the ``nbgrader`` metadata altogether. Here we:
   content for locked cells, and by position between restored neighbours for answer cells;
 * drop duplicated grade cells (the first faithful copy wins) and report edited or deleted ones
   (nbgrader itself restores locked sources and, with ``add_missing_cells``, deleted cells);
-* flag code that tampers with tests for a human to look at.
+* flag code that tampers with tests, or hands an exercise back to the course package
+  (``delegation.py``), for a human to look at.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 from nbformat import NotebookNode
+
+from .delegation import forbidden_names, scan_for_delegation
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 COLAB_CELL_KEYS = ("id", "colab", "executionInfo", "outputId", "colab_type")
@@ -98,6 +101,14 @@ def restore_metadata(nb: NotebookNode, release: NotebookNode) -> list[str]:
     by_id = {_grade_id(c): c for c in reference}
     owner: dict[str, int] = {}  # grade_id -> index of the submission cell that now carries it
 
+    # 0. Locked cells whose grade_id was swapped with another's: the content decides.
+    by_content = {(c.cell_type, _squash(c.source)): _grade_id(c) for c in reference if c.metadata["nbgrader"].get("locked")}
+    for cell in nb.cells:
+        gid = _grade_id(cell)
+        true_gid = by_content.get((cell.cell_type, _squash(cell.source)))
+        if gid in by_id and true_gid and true_gid != gid and by_id[gid].metadata["nbgrader"].get("locked"):
+            cell.metadata["nbgrader"]["grade_id"] = true_gid
+            notes.append(f"cell {gid!r} carried the grade id of another locked cell; restored as {true_gid!r} by its content")
     # 1. Cells whose grade_id survived: keep the first faithful one, strip duplicates.
     for i, cell in enumerate(nb.cells):
         gid = _grade_id(cell)
@@ -182,11 +193,15 @@ def scan_for_tampering(nb: NotebookNode) -> list[str]:
     return flags
 
 
-def normalize(raw: bytes, filename: str, release: NotebookNode) -> Normalized:
-    """A gradeable notebook from a submission's bytes; raises SubmissionError for hopeless files."""
+def normalize(raw: bytes, filename: str, release: NotebookNode, forbidden: set[str] | None = None) -> Normalized:
+    """A gradeable notebook from a submission's bytes; raises SubmissionError for hopeless files.
+
+    ``forbidden``: the course-package names answers may not call (``delegation.forbidden_names`` of
+    the source notebook, whose cells declare them); by default, those the release itself implies.
+    """
     nb = read_submission(raw, filename)
     _clean_colab(nb)
     notes = restore_metadata(nb, release)
     if not any(_grade_id(c) for c in nb.cells):
         raise SubmissionError("not_this_assignment", f"{filename}: no cell matches the release; is this the right notebook?")
-    return Normalized(nb, notes, scan_for_tampering(nb))
+    return Normalized(nb, notes, scan_for_tampering(nb) + scan_for_delegation(nb, forbidden_names(release) if forbidden is None else forbidden))

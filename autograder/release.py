@@ -102,6 +102,7 @@ def student_version(assignment: str, source: Path, settings: dict) -> NotebookNo
     nb.cells[title:title] = [badge, setup]
     nb.cells.append(selfcheck)
     for cell in nb.cells:
+        cell.metadata.pop("itft", None)  # grader-side declarations (names an answer may not call)
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

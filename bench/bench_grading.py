@@ -3,13 +3,21 @@
 Every homework's solution is graded alone (grading mode, nbgrader autograde + feedback), then a class
 of ``--class-size`` submissions of one homework (copies of the sample class: solutions, untouched and
 broken notebooks, each under its own student id) is graded with 1 worker and with 2, side by side.
+``--sandbox-overhead`` instead grades one class with the bubblewrap sandbox and without it
+(``--no-sandbox``), alternating ``--repeats`` times, and prints seconds per submission and the ratio;
+with ``--against REV`` it also grades the class with the pipeline of git revision REV (a worktree,
+its ``grade_class`` defaults, in a subprocess), so the sandboxed pipeline is compared with an older one.
 
     python bench/bench_grading.py [--class-size 50] [--assignment hw1_mtl] [--out bench/out/grading.json]
+    python bench/bench_grading.py --sandbox-overhead [--class-size 12] [--repeats 2] [--against 314dcb9]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,8 +26,10 @@ import common  # noqa: F401  (puts the repo on sys.path)
 import nbformat
 
 from autograder.course import NOTEBOOKS, SOLUTIONS, assignments
-from autograder.pipeline import grade_class
+from autograder.pipeline import GradingOptions, grade_class
 from autograder.sample_class import sample_class, solved
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _load(name: str):
@@ -36,17 +46,66 @@ def per_notebook(name: str, tmp: Path) -> float:
     return time.perf_counter() - started
 
 
-def class_run(name: str, size: int, workers: int, tmp: Path) -> float:
+def _class_inbox(name: str, size: int, inbox: Path) -> Path:
     release, source = _load(name)
     files = [(f, data) for f, data in sample_class(release, source).items() if "_1" in f]  # those with a student id
-    inbox = tmp / f"{name}-class-{workers}"
     inbox.mkdir()
     for i in range(size):
         kind, data = files[i % len(files)]
         (inbox / f"student_{5000 + i}_{kind.split('_', 2)[-1]}").write_bytes(data)
+    return inbox
+
+
+def class_run(name: str, size: int, workers: int, tmp: Path, sandbox: bool = True, tag: str = "") -> float:
+    inbox = tmp / f"{name}-class-{size}"
+    if not inbox.exists():
+        _class_inbox(name, size, inbox)
     started = time.perf_counter()
-    grade_class(inbox, name, tmp / f"{name}-class-{workers}-out", workers=workers, progress=False)
+    grade_class(inbox, name, tmp / f"{name}-class-{workers}-{sandbox}-{tag}-out", workers=workers,
+                options=GradingOptions(sandbox=sandbox), progress=False)
     return time.perf_counter() - started
+
+
+def revision_run(worktree: Path, name: str, size: int, tmp: Path, tag: str) -> float:
+    """The class graded by another revision's pipeline (its defaults, 2 workers), in a subprocess."""
+    inbox = tmp / f"{name}-class-{size}"
+    code = (f"from pathlib import Path; from autograder.pipeline import grade_class; "
+            f"grade_class(Path({str(inbox)!r}), {name!r}, Path({str(tmp / f'rev-{tag}-out')!r}), workers=2, progress=False)")
+    env = {**os.environ, "PYTHONPATH": str(worktree)}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=worktree, env=env, check=True)
+    return time.perf_counter() - started
+
+
+def sandbox_overhead(name: str, size: int, repeats: int, tmp: Path, against: str | None = None) -> dict:
+    """The same class with and without the sandbox (and by revision ``against``), in rotating order
+    so that drift of the machine hits every kind alike."""
+    kinds = ["sandbox", "no_sandbox"] + ([f"revision_{against}"] if against else [])
+    seconds: dict[str, list[float]] = {k: [] for k in kinds}
+    _class_inbox(name, size, tmp / f"{name}-class-{size}")
+    worktree = tmp / "revision"
+    if against:
+        subprocess.run(["git", "worktree", "add", "--detach", str(worktree), against], check=True, capture_output=True, cwd=REPO)
+    try:
+        for r in range(repeats):
+            for kind in kinds[r % len(kinds):] + kinds[: r % len(kinds)]:
+                if kind.startswith("revision"):
+                    took = revision_run(worktree, name, size, tmp, str(r))
+                else:
+                    took = class_run(name, size, 2, tmp, sandbox=kind == "sandbox", tag=str(r))
+                seconds[kind].append(took)
+                print(f"repeat {r}: {kind:<20} {took:.0f} s ({took / size:.2f} s per submission)")
+    finally:
+        if against:
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], check=False, cwd=REPO)
+    per = {k: sum(v) / len(v) / size for k, v in seconds.items()}
+    ratios = {f"{k}_over_sandbox": per[k] / per["sandbox"] for k in kinds[1:]}
+    ratios["sandbox_over_no_sandbox"] = per["sandbox"] / per["no_sandbox"]
+    if against:
+        ratios[f"sandbox_over_revision_{against}"] = per["sandbox"] / per[f"revision_{against}"]
+    print("seconds per submission:", ", ".join(f"{k} {v:.2f}" for k, v in per.items()))
+    print("ratios:", ", ".join(f"{k} {v:.3f}" for k, v in ratios.items() if not k.endswith("_over_sandbox")))
+    return {"seconds": seconds, "seconds_per_submission": per, "ratios": ratios, "against": against}
 
 
 def main() -> None:
@@ -54,10 +113,19 @@ def main() -> None:
     parser.add_argument("--class-size", type=int, default=50)
     parser.add_argument("--assignment", default=None, help="homework for the class runs (default: the first)")
     parser.add_argument("--out", default="bench/out/grading.json")
+    parser.add_argument("--sandbox-overhead", action="store_true", help="compare grading with and without the sandbox")
+    parser.add_argument("--repeats", type=int, default=2, help="with --sandbox-overhead: runs of each kind")
+    parser.add_argument("--against", default=None, help="with --sandbox-overhead: also grade with this git revision's pipeline")
     args = parser.parse_args()
     names = assignments()
     name = args.assignment or names[0]
     results = {"machine": common.machine(), "class_size": args.class_size, "assignment": name}
+    if args.sandbox_overhead:
+        with tempfile.TemporaryDirectory() as tmp:
+            results.update(sandbox_overhead(name, args.class_size, args.repeats, Path(tmp), args.against))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=2))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         results["seconds_per_notebook"] = {n: per_notebook(n, tmp) for n in names}

@@ -65,10 +65,15 @@ def cmd_release(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from autograder.pipeline import grade_class, print_sheet
+    from autograder.pipeline import GradingOptions, grade_class, print_sheet
 
-    results = grade_class(Path(args.submissions), args.assignment, Path(args.out), workers=args.workers, timeout=args.timeout,
-                          memory_mb=args.memory_mb, pattern=args.pattern)
+    options = GradingOptions(timeout=args.timeout, memory_mb=args.memory_mb, cell_timeout=args.cell_timeout,
+                             sandbox=not args.no_sandbox, max_pids=args.max_processes, output_kb=args.output_kb)
+    if args.no_sandbox:
+        print("WARNING: --no-sandbox: student code runs with your rights; one submission can read the hidden tests "
+              "and change other students' grades. The sheet's isolation column says so.")
+    results = grade_class(Path(args.submissions), args.assignment, Path(args.out), workers=args.workers, options=options,
+                          pattern=args.pattern, policy=args.policy)
     print_sheet(results)
     print(f"grade sheet: {Path(args.out) / 'grades.csv'}; feedback: {Path(args.out) / 'feedback'}")
     return 0
@@ -112,8 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--assignment", required=True, help="e.g. hw1_mtl")
     grade.add_argument("--out", required=True, help="where originals, results, feedback and grades.csv go (resumable)")
     grade.add_argument("--workers", type=int, default=None, help="parallel graders (default: one per core)")
-    grade.add_argument("--timeout", type=float, default=300, help="wall-time cap per submission, seconds")
-    grade.add_argument("--memory-mb", type=int, default=6144, help="memory cap per submission")
+    grade.add_argument("--timeout", type=float, default=300, help="wall-time cap per submission, seconds (default 300)")
+    grade.add_argument("--cell-timeout", type=int, default=None, help="cap per cell, seconds (default: nbgrader_config.py's 120)")
+    grade.add_argument("--memory-mb", type=int, default=6144, help="memory cap for a submission's whole process tree (default 6144)")
+    grade.add_argument("--max-processes", type=int, default=512, help="processes and threads per submission (default 512)")
+    grade.add_argument("--output-kb", type=int, default=256, help="size cap of one cell output in feedback, kB (default 256)")
+    grade.add_argument("--policy", choices=("latest", "best", "all"), default="latest",
+                       help="which of a student's several files count (default: latest)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="grade without the bubblewrap sandbox (student code runs with your rights; see autograder/README.md)")
     grade.add_argument("--pattern", default=None, help="regex with a (?P<student>...) group for the file names")
     grade.set_defaults(func=cmd_grade)
     course = sub.add_parser("course", help="the whole course offline: release, grade a sample class, print the sheet")

@@ -15,10 +15,14 @@ import pytest
 
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
+from autograder.intake import intake  # noqa: E402
 from autograder.normalize import normalize, scan_for_tampering  # noqa: E402
-from autograder.pipeline import grade_class, intake  # noqa: E402
+from autograder.pipeline import GradingOptions, grade_class  # noqa: E402
 from autograder.sample_class import as_colab, copy_notebook, grade_cell, solved  # noqa: E402
 from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
+
+
+OPTIONS = GradingOptions(timeout=90, memory_mb=4096, cell_timeout=8)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +48,7 @@ def build_batch(release, folder: Path) -> dict[str, tuple[str, float | None]]:
     cases["s_1004_loop.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "while True:\n    pass")), "graded", 2)
     cases["s_1005_memory.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "hog = bytearray(64 * 2**30)")), "graded", 2)
     cases["s_1006_sysexit.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "import sys\nsys.exit(3)")), "graded", 2)
-    cases["s_1007_osexit.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "import os\nos._exit(1)")), None, None)
+    cases["s_1007_osexit.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "import os\nos._exit(1)")), "exited_early", 0)
     cases["s_1008_deleted_test.ipynb"] = (variant(lambda nb: nb.cells.remove(grade_cell(nb, "add_tests"))), "graded_with_notes", 5)
     cases["s_1009_edited_test.ipynb"] = (variant(lambda nb: (setattr(grade_cell(nb, "add_code"), "source", "def add(a, b):\n    return 0"),
                                                              setattr(grade_cell(nb, "add_tests"), "source", "pass"))), "graded_with_notes", 3)
@@ -68,6 +72,15 @@ def build_batch(release, folder: Path) -> dict[str, tuple[str, float | None]]:
                                                               "for i in range(200000):\n    print('spam', i)\ndef add(a, b):\n    return a + b")), "graded", 5)
     cases["s_1016_tamper.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source",
                                                                "import math\nmath.isclose = lambda *a, **k: True\ndef mean(xs):\n    return 0")), "flagged", None)
+
+    def swap_ids(nb):  # a perfect submission whose two test cells swapped grade ids
+        a, b = grade_cell(nb, "add_tests"), grade_cell(nb, "mean_tests")
+        a.metadata["nbgrader"]["grade_id"], b.metadata["nbgrader"]["grade_id"] = "mean_tests", "add_tests"
+
+    cases["s_1017_swapped_ids.ipynb"] = (variant(swap_ids), "graded_with_notes", 5)
+    cases["s_1018_delegates.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "add_code"), "source",
+                                                                  "import operator as op\ndef add(a, b):\n    return op.add(a, b)")),
+                                       "flagged", 5)
     expected = {}
     for name, (content, status, score) in cases.items():
         path = folder / name
@@ -92,8 +105,7 @@ def graded_batch(toy, tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     expected = build_batch(release, folder)
     out = tmp_path_factory.mktemp("grading")
-    results = grade_class(folder, ASSIGNMENT, out, workers=2, timeout=90, memory_mb=4096, cell_timeout=8,
-                          solutions=solutions, progress=False)
+    results = grade_class(folder, ASSIGNMENT, out, workers=2, options=OPTIONS, solutions=solutions, progress=False)
     return folder, out, expected, results
 
 
@@ -108,14 +120,15 @@ def test_every_bad_submission_gets_a_clear_status(graded_batch):
             assert row["status"] == status, (name, row)
         if score is not None:
             assert float(row["auto_score"]) == score, (name, row)
-    # A kernel killed by os._exit still yields a row: the cells after it cannot score.
-    assert rows["s_1007_osexit.ipynb"]["status"] in ("graded", "grading_error")
-    assert float(rows["s_1007_osexit.ipynb"]["auto_score"]) <= 2
+    # A kernel ended by os._exit yields a row naming the cell.
+    assert "mean_code" in rows["s_1007_osexit.ipynb"]["message"]
     assert "rebinds a module attribute" in rows["s_1016_tamper.ipynb"]["message"]
     assert "deleted" in rows["s_1008_deleted_test.ipynb"]["message"]
     assert "edited" in rows["s_1009_edited_test.ipynb"]["message"]
     assert "duplicated" in rows["s_1010_duplicated.ipynb"]["message"]
     assert "restored" in rows["s_1011_stripped.ipynb"]["message"]
+    assert "grade id of another locked cell" in rows["s_1017_swapped_ids.ipynb"]["message"]
+    assert "line 3: calls operator.add" in rows["s_1018_delegates.ipynb"]["message"]
     # The answered analysis question waits for a human; the untouched one scores 0.
     assert rows["doe_1001_good.ipynb"]["why_answer"] == "" and rows["doe_1001_good.ipynb"]["manual_pending"] == "1"
     assert rows["roe_1002_untouched.ipynb"]["why_answer"] == "0"
@@ -134,6 +147,9 @@ def test_feedback_for_graded_students_without_personal_data(graded_batch):
     html = (out / "feedback" / "1012.html").read_text()
     assert "add_tests" in html or "Toy homework" in html
     assert "Jane Student" not in html
+    for feedback in (out / "feedback").iterdir():  # the hidden tests stay hidden, failing or passing
+        text = feedback.read_text()
+        assert "add(-1, 1)" not in text and "mean([0.5])" not in text and "HIDDEN TESTS" not in text, feedback.name
 
 
 def test_scores_in_a_batch_equal_scores_alone(graded_batch, toy, tmp_path):
@@ -143,7 +159,7 @@ def test_scores_in_a_batch_equal_scores_alone(graded_batch, toy, tmp_path):
     alone_in.mkdir()
     for name in ("doe_1001_good.ipynb", "s_1003_syntax.ipynb"):
         (alone_in / name).write_bytes((folder / name).read_bytes())
-    grade_class(alone_in, ASSIGNMENT, tmp_path / "out", workers=1, timeout=90, cell_timeout=8, solutions=solutions, progress=False)
+    grade_class(alone_in, ASSIGNMENT, tmp_path / "out", workers=1, options=OPTIONS, solutions=solutions, progress=False)
     batch = {r["file"]: r for r in _sheet(out / "grades.csv")}
     for row in _sheet(tmp_path / "out" / "grades.csv"):
         assert {k: v for k, v in row.items()} == batch[row["file"]]
@@ -154,7 +170,7 @@ def test_resume_skips_finished_and_regrading_gives_the_same_sheet(graded_batch, 
     folder, out, _, _ = graded_batch
     before = (out / "grades.csv").read_bytes()
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()}
-    grade_class(folder, ASSIGNMENT, out, workers=2, timeout=90, cell_timeout=8, solutions=solutions, progress=False)
+    grade_class(folder, ASSIGNMENT, out, workers=2, options=OPTIONS, solutions=solutions, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()} == stamps  # nothing regraded
     assert (out / "grades.csv").read_bytes() == before
 
@@ -166,8 +182,10 @@ def test_whole_submission_time_cap(toy, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     nbformat.write(nb, folder / "s_2001.ipynb")
-    results = grade_class(folder, ASSIGNMENT, tmp_path / "out", workers=1, timeout=12, solutions=solutions, progress=False)
+    results = grade_class(folder, ASSIGNMENT, tmp_path / "out", workers=1, options=GradingOptions(timeout=20),
+                          solutions=solutions, progress=False)
     assert results[0].status == "timeout" and results[0].total == 0
+    assert "add_code" in results[0].message
 
 
 def test_zip_intake_keeps_duplicate_names(tmp_path):
@@ -178,7 +196,8 @@ def test_zip_intake_keeps_duplicate_names(tmp_path):
         zf.writestr("readme.txt", "hello")
     subs = intake(archive, tmp_path / "out")
     assert len(subs) == 3
-    assert sorted(s.student_id or "-" for s in subs) == ["-", "3001", "3001__2"]
+    assert sorted(s.student_id or "-" for s in subs) == ["-", "3001", "3001"]  # one student, two files
+    assert sorted(s.key for s in subs if s.student_id) == ["3001", "3001__2"]
     assert {p.name for p in (tmp_path / "out" / "originals").iterdir()} >= {"x_3001.ipynb", "dup_x_3001.ipynb", "readme.txt"}
 
 

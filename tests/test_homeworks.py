@@ -1,8 +1,11 @@
 """Every homework through nbgrader itself: the release is current and leaks nothing, the solutions
-earn full marks on every auto-graded cell, and the unedited student version earns zero on each."""
+earn full marks on every auto-graded cell, the unedited student version earns zero on each, and
+no feedback file shows a line of the hidden tests."""
 from __future__ import annotations
 
 import csv
+import html
+import re
 
 import nbformat
 import pytest
@@ -10,9 +13,9 @@ import pytest
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
 from autograder.course import NOTEBOOKS, SOLUTIONS, assignments  # noqa: E402
-from autograder.pipeline import grade_class  # noqa: E402
+from autograder.pipeline import GradingOptions, grade_class  # noqa: E402
 from autograder.release import check  # noqa: E402
-from autograder.sample_class import solved  # noqa: E402
+from autograder.sample_class import HIDDEN, solved  # noqa: E402
 
 HOMEWORKS = assignments()
 pytestmark = pytest.mark.skipif(not HOMEWORKS, reason="no homework in solutions/ yet")
@@ -31,7 +34,7 @@ def test_solution_full_marks_and_student_version_zero(name, tmp_path):
     folder.mkdir()
     nbformat.write(solved(release, source), folder / "a_1001.ipynb")
     nbformat.write(release, folder / "b_1002.ipynb")
-    grade_class(folder, name, tmp_path / "out", workers=2, timeout=600, progress=False)
+    grade_class(folder, name, tmp_path / "out", workers=2, options=GradingOptions(timeout=600), progress=False)
     with open(tmp_path / "out" / "grades.csv") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
     auto = [c.metadata["nbgrader"] for c in release.cells
@@ -42,3 +45,11 @@ def test_solution_full_marks_and_student_version_zero(name, tmp_path):
         assert float(rows["1001"][gid]) == float(meta["points"]), (gid, rows["1001"]["message"])
         assert float(rows["1002"][gid]) == 0.0, gid
     assert rows["1001"]["status"] == "graded" and rows["1002"]["status"] == "graded"
+    released = "\n".join(c.source for c in release.cells)
+    hidden = {line.strip() for c in source.cells for block in HIDDEN.findall(c.source) for line in block.splitlines()}
+    hidden = {line for line in hidden if line and not line.startswith("###") and line not in released}
+    assert hidden, "the homework has hidden tests"
+    for student in ("1001", "1002"):
+        text = html.unescape(re.sub(r"<[^>]+>", "", (tmp_path / "out" / "feedback" / f"{student}.html").read_text()))
+        assert [line for line in hidden if line in text] == [], student
+

@@ -31,6 +31,7 @@ def toy_solution() -> nbformat.NotebookNode:
         _cell("md", "Because every value counts with the same weight.", grade=True, solution=True, locked=False,
               points=1, grade_id="why_answer"),
     ]
+    nb.cells[1].metadata["itft"] = {"forbidden": ["operator.add"]}  # the exercise may not hand back to this
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 

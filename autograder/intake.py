@@ -1,0 +1,130 @@
+"""Intake: keep every file a class sent, decide whose each one is, and which ones count.
+
+The file name (as the LMS wrote it) decides the student; nothing inside a notebook can change that.
+A notebook that names another student inside (Colab keeps the Drive file name in its metadata) is
+noted on the sheet. Several files of one student are all graded, each under its own key, and marked
+as one student's; the ``policy`` (``latest``, ``best`` or ``all``) says which ones count. Archive
+junk (``__MACOSX/``, ``._*``, ``.DS_Store``, ``.ipynb_checkpoints/``) is kept with the originals and
+listed in the manifest, but never graded or matched to a student.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+#: The first run of 3+ digits between underscores (Canvas: name_12345_678_file.ipynb; Moodle:
+#: Name_12345_assignsubmission_file_x.ipynb; plain: 12345.ipynb). Override for other LMSs.
+DEFAULT_STUDENT_PATTERN = r"(?:^|_)(?P<student>\d{3,})(?=_|\.ipynb$)"
+JUNK_FOLDERS = {"__MACOSX", ".ipynb_checkpoints"}
+JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+POLICIES = ("latest", "best", "all")
+
+
+@dataclass
+class Submission:
+    file: str  # name as submitted (without the folders of a zip)
+    student_id: str | None
+    sha256: str
+    path: Path  # the kept original
+    key: str = ""  # unique per file: the result's name, and nbgrader's student id
+    modified: str = ""  # ISO time from the zip entry or the file, for the ``latest`` policy
+    claimed_id: str | None = None  # a different id the notebook names inside, if any
+
+
+def safe_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+def junk_reason(path: str) -> str | None:
+    """Why an archive entry is not a submission (None: it is one)."""
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    if any(p in JUNK_FOLDERS for p in parts[:-1]):
+        return f"inside {next(p for p in parts if p in JUNK_FOLDERS)}/"
+    name = parts[-1] if parts else path
+    if name in JUNK_NAMES or name.startswith("._"):
+        return "operating-system metadata file"
+    return None
+
+
+def _entries(source: Path) -> list[tuple[str, bytes, str]]:
+    """(path inside the batch, bytes, modification time) for every file of a zip or a folder."""
+    if zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as zf:
+            return [(i.filename, zf.read(i), dt.datetime(*i.date_time).isoformat())
+                    for i in zf.infolist() if not i.is_dir()]
+    if source.is_dir():
+        return [(p.relative_to(source).as_posix(), p.read_bytes(),
+                 dt.datetime.fromtimestamp(p.stat().st_mtime).isoformat(timespec="seconds"))
+                for p in sorted(source.rglob("*")) if p.is_file()]
+    raise FileNotFoundError(f"{source}: neither a folder nor a zip of submissions")
+
+
+def claimed_id(data: bytes, regex: re.Pattern) -> str | None:
+    """The student id a notebook's own metadata names (Colab's Drive file name), if any."""
+    try:
+        meta = json.loads(data.decode("utf-8-sig")).get("metadata", {})
+        name = meta.get("colab", {}).get("name", "")
+    except (ValueError, AttributeError):
+        return None
+    match = regex.search(name) if isinstance(name, str) else None
+    return safe_id(match.group("student")) if match else None
+
+
+def intake(source: Path, out: Path, pattern: str = DEFAULT_STUDENT_PATTERN) -> list[Submission]:
+    """Copy every file into ``out/originals`` byte for byte; return the submissions (junk excluded).
+
+    ``originals/manifest.json`` lists every file, junk included, with its sha256 and what became of it.
+    """
+    originals = out / "originals"
+    originals.mkdir(parents=True, exist_ok=True)
+    regex = re.compile(pattern)
+    submissions, manifest, used_names, per_student = [], [], set(), {}
+    for inner, data, modified in sorted(_entries(Path(source))):
+        name = PurePosixPath(inner).name
+        keep = name
+        while keep in used_names:  # two files of one name inside a zip: keep both
+            keep = f"dup_{keep}"
+        used_names.add(keep)
+        (originals / keep).write_bytes(data)
+        sha = hashlib.sha256(data).hexdigest()
+        junk = junk_reason(inner)
+        record = {"file": inner, "kept_as": keep, "sha256": sha, "modified": modified}
+        if junk:
+            manifest.append({**record, "student_id": None, "ignored": f"archive junk ({junk}): not graded"})
+            continue
+        match = regex.search(name) if name.endswith(".ipynb") else None
+        sid = safe_id(match.group("student")) if match else None
+        if sid is not None:
+            per_student[sid] = per_student.get(sid, 0) + 1
+        key = f"unidentified_{safe_id(keep)}" if sid is None else sid if per_student[sid] == 1 else f"{sid}__{per_student[sid]}"
+        sub = Submission(name, sid, sha, originals / keep, key=key, modified=modified)
+        claim = claimed_id(data, regex) if sid else None
+        sub.claimed_id = claim if claim and claim != sid else None
+        submissions.append(sub)
+        manifest.append({**record, "student_id": sid, "key": key})
+    (originals / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return submissions
+
+
+def counted(subs: list[tuple[Submission, float]], policy: str) -> set[str]:
+    """Keys of the submissions that count, given (submission, auto total) pairs and a policy."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    by_student: dict[str, list[tuple[Submission, float]]] = {}
+    for sub, total in subs:
+        if sub.student_id:
+            by_student.setdefault(sub.student_id, []).append((sub, total))
+    keys = set()
+    for group in by_student.values():
+        if policy == "all":
+            keys.update(s.key for s, _ in group)
+        elif policy == "latest":
+            keys.add(max(group, key=lambda st: (st[0].modified, st[0].file))[0].key)
+        else:
+            keys.add(max(group, key=lambda st: (st[1], st[0].modified, st[0].file))[0].key)
+    return keys

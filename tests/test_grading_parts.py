@@ -1,0 +1,146 @@
+"""The grading pipeline's parts on their own: identity and policies, signed results, the watchdog,
+the probes' watch list, and the automatic retry of grader faults."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
+
+from autograder import submission  # noqa: E402
+from autograder.course import NOTEBOOKS, SOLUTIONS, assignments  # noqa: E402
+from autograder.delegation import forbidden_names, scan_for_delegation  # noqa: E402
+from autograder.intake import Submission, counted, intake, junk_reason  # noqa: E402
+from autograder.limits import WatchdogLimits  # noqa: E402
+from autograder.probes import watched_names  # noqa: E402
+from autograder.results import Result, load_verified, save  # noqa: E402
+from autograder.sample_class import solved  # noqa: E402
+
+
+@pytest.mark.parametrize("path, junk", [
+    ("__MACOSX/._doe_1001.ipynb", True), ("a/__MACOSX/x_1001.ipynb", True), ("._doe_1001.ipynb", True),
+    (".DS_Store", True), ("hw/.ipynb_checkpoints/doe_1001-checkpoint.ipynb", True),
+    ("doe_1001.ipynb", False), ("folder/doe_1001.ipynb", False), ("_1001.ipynb", False)])
+def test_archive_junk(path, junk):
+    assert (junk_reason(path) is not None) == junk
+
+
+def test_zip_intake_skips_junk_but_keeps_it(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("doe_1001.ipynb", "{}")
+        zf.writestr("__MACOSX/._doe_1001.ipynb", b"\x00\x05")
+        zf.writestr(".DS_Store", b"\x00")
+    subs = intake(archive, tmp_path / "out")
+    assert [(s.file, s.student_id, s.key) for s in subs] == [("doe_1001.ipynb", "1001", "1001")]
+    manifest = json.loads((tmp_path / "out" / "originals" / "manifest.json").read_text())
+    assert len(manifest) == 3 and sum("ignored" in m for m in manifest) == 2
+    assert (tmp_path / "out" / "originals" / "._doe_1001.ipynb").read_bytes() == b"\x00\x05"
+
+
+def test_claimed_id_is_noted_not_trusted(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["colab"] = {"name": "hw1_2002.ipynb"}
+    nbformat.write(nb, inbox / "doe_1001.ipynb")
+    [sub] = intake(inbox, tmp_path / "out")
+    assert (sub.student_id, sub.claimed_id) == ("1001", "2002")
+
+
+def _sub(key, sid, modified):
+    return Submission(f"{key}.ipynb", sid, "0" * 64, Path(key), key=key, modified=modified)
+
+
+def test_policies_pick_per_student():
+    a1, a2, b = _sub("1001", "1001", "2026-01-02"), _sub("1001__2", "1001", "2026-01-01"), _sub("1002", "1002", "2026-01-01")
+    pairs = [(a1, 2.0), (a2, 5.0), (b, 1.0)]
+    assert counted(pairs, "latest") == {"1001", "1002"}
+    assert counted(pairs, "best") == {"1001__2", "1002"}
+    assert counted(pairs, "all") == {"1001", "1001__2", "1002"}
+    with pytest.raises(ValueError, match="unknown policy"):
+        counted(pairs, "first")
+
+
+def test_results_are_reused_only_when_signed_for_this_file_and_setup(tmp_path):
+    result = Result("1001", "doe_1001.ipynb", "a" * 64, "graded", "", scores={"t": 2.0}, max_scores={"t": 2.0}, key="1001")
+    save(result, tmp_path, "setup-1")
+    assert load_verified(tmp_path, "1001", "a" * 64, "setup-1") == result
+    assert load_verified(tmp_path, "1001", "b" * 64, "setup-1") is None  # another file
+    assert load_verified(tmp_path, "1001", "a" * 64, "setup-2") is None  # another release or options
+    path = tmp_path / "results" / "1001.json"
+    data = json.loads(path.read_text())
+    data["result"]["scores"]["t"] = 0.0  # someone edits a score
+    path.write_text(json.dumps(data))
+    assert load_verified(tmp_path, "1001", "a" * 64, "setup-1") is None
+    assert oct((tmp_path / ".grader-key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_watchdog_kills_a_tree_over_its_memory(tmp_path):
+    pytest.importorskip("psutil")
+    code = "import subprocess, sys, time\n" \
+           "kids = [subprocess.Popen([sys.executable, '-c', \"b = b'x' * (80 * 2**20)\\nimport time\\ntime.sleep(60)\"]) for _ in range(3)]\n" \
+           "time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    (tmp_path / "pid").write_text(str(proc.pid))
+    limits = WatchdogLimits(memory_mb=150, max_pids=64)  # each child fits, the three together do not
+    limits.watch(tmp_path / "pid")
+    try:
+        proc.wait(timeout=60)
+    finally:
+        limits.close()
+        proc.kill()
+    assert limits.exceeded() == "memory"
+
+
+def test_watched_names_follow_the_test_cells():
+    names = watched_names(["from itft_utils.selfcheck import partial_credit\nimport numpy as np\n"
+                           "np.testing.assert_allclose(f(1), 2)\nassert torch.equal(a, b)", "%%time\nnot python"])
+    assert ("itft_utils.selfcheck", "partial_credit") in names
+    assert ("numpy", "testing") in names and ("numpy.testing", "assert_allclose") in names
+    assert ("math", "isclose") in names  # always watched
+
+
+def test_a_grader_fault_is_retried_once(monkeypatch, tmp_path):
+    from autograder.sample_class import solved
+    from toy_assignment import release_toy, toy_solution
+
+    release = release_toy(tmp_path)
+    path = tmp_path / "doe_1001.ipynb"
+    nbformat.write(solved(release, toy_solution()), path)
+    sub = Submission(path.name, "1001", "0" * 64, path, key="1001")
+    outcomes = iter([submission._Outcome("infrastructure", "the kernel did not start: busy"),
+                     submission._Outcome("graded", scores={"add_tests": 2.0, "mean_tests": 3.0, "why_answer": None},
+                                         isolation="bwrap+test")])
+    monkeypatch.setattr(submission, "_attempt", lambda *a, **k: next(outcomes))
+    result = submission.grade_one(sub, "toy", tmp_path, release, tmp_path, submission.GradingOptions())
+    assert result.status == "graded_with_notes" and result.total == 5
+    assert "retried once after a grader fault (the kernel did not start: busy)" in result.message
+    twice = iter([submission._Outcome("infrastructure", "no cell started")] * 2)
+    monkeypatch.setattr(submission, "_attempt", lambda *a, **k: next(twice))
+    result = submission.grade_one(sub, "toy", tmp_path, release, tmp_path, submission.GradingOptions())
+    assert result.status == "infrastructure" and result.total == 0
+
+
+@pytest.mark.parametrize("name", assignments())
+def test_honest_solutions_do_not_delegate_and_delegation_is_named(name):
+    release = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    source = nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
+    forbidden = forbidden_names(source)
+    assert forbidden, "every homework declares or implies names its answers may not call"
+    good = solved(release, source)
+    assert scan_for_delegation(good, forbidden) == []
+    target = sorted(forbidden)[0]
+    module, attr = target.rsplit(".", 1)
+    answers = [c for c in good.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+    answers[0].source += f"\nimport {module} as _m\n_x = _m.{attr}\nfrom autograder import pipeline\n"
+    flags = scan_for_delegation(good, forbidden)
+    n = good.cells.index(answers[0]) + 1
+    assert any(f.startswith(f"cell {n}, line") and target in f for f in flags), flags
+    assert any("imports the grading package" in f for f in flags), flags
