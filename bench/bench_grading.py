@@ -25,15 +25,16 @@ from pathlib import Path
 import common  # noqa: F401  (puts the repo on sys.path)
 import nbformat
 
-from autograder.course import NOTEBOOKS, SOLUTIONS, assignments
-from autograder.pipeline import GradingOptions, grade_class
-from autograder.sample_class import sample_class, solved
+from itft_grader.course import COURSE_ENV, assignments, notebooks_dir, solutions_dir
+from itft_grader.pipeline import GradingOptions, grade_class
+from itft_grader.sample_class import sample_class, solved
 
 REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault(COURSE_ENV, str(REPO))  # this checkout is the course
 
 
 def _load(name: str):
-    return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4), nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
+    return nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4), nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)
 
 
 def per_notebook(name: str, tmp: Path) -> float:
@@ -69,7 +70,7 @@ def class_run(name: str, size: int, workers: int, tmp: Path, sandbox: bool = Tru
 def revision_run(worktree: Path, name: str, size: int, tmp: Path, tag: str) -> float:
     """The class graded by another revision's pipeline (its defaults, 2 workers), in a subprocess."""
     inbox = tmp / f"{name}-class-{size}"
-    code = (f"from pathlib import Path; from autograder.pipeline import grade_class; "
+    code = (f"from pathlib import Path; from itft_grader.pipeline import grade_class; "
             f"grade_class(Path({str(inbox)!r}), {name!r}, Path({str(tmp / f'rev-{tag}-out')!r}), workers=2, progress=False)")
     env = {**os.environ, "PYTHONPATH": str(worktree)}
     started = time.perf_counter()

@@ -50,9 +50,20 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_release(args) -> int:
-    from autograder import release
+def _grader(module: str):
+    """An instructor module, or an exit that says which extra to install: the student library never
+    imports the grading package, and a student install does not have it."""
+    import importlib
 
+    try:
+        return importlib.import_module(f"itft_grader.{module}")
+    except ModuleNotFoundError as exc:
+        raise SystemExit(f"this is an instructor command and needs the grader extra (missing: {exc.name}); "
+                         "install it with: pip install 'itft-utils[grader]'") from None
+
+
+def cmd_release(args) -> int:
+    release = _grader("release")
     if args.check:
         problems = release.check()
         for p in problems:
@@ -65,24 +76,21 @@ def cmd_release(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from autograder.pipeline import GradingOptions, grade_class, print_sheet
-
-    options = GradingOptions(timeout=args.timeout, memory_mb=args.memory_mb, cell_timeout=args.cell_timeout,
+    pipeline = _grader("pipeline")
+    options = pipeline.GradingOptions(timeout=args.timeout, memory_mb=args.memory_mb, cell_timeout=args.cell_timeout,
                              sandbox=not args.no_sandbox, max_pids=args.max_processes, output_kb=args.output_kb)
     if args.no_sandbox:
         print("WARNING: --no-sandbox: student code runs with your rights; one submission can read the hidden tests "
               "and change other students' grades. The sheet's isolation column says so.")
-    results = grade_class(Path(args.submissions), args.assignment, Path(args.out), workers=args.workers, options=options,
+    results = pipeline.grade_class(Path(args.submissions), args.assignment, Path(args.out), workers=args.workers, options=options,
                           pattern=args.pattern, policy=args.policy)
-    print_sheet(results)
+    pipeline.print_sheet(results)
     print(f"grade sheet: {Path(args.out) / 'grades.csv'}; feedback: {Path(args.out) / 'feedback'}")
     return 0
 
 
 def cmd_course(args) -> int:
-    from autograder.course_demo import run_course
-
-    return run_course(Path(args.out), workers=args.workers)
+    return _grader("course_demo").run_course(Path(args.out), workers=args.workers)
 
 
 def cmd_tasks(args) -> int:
@@ -97,22 +105,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="fine-tune on a QA task, print EM/F1, write a training curve")
     demo.add_argument("--model", default="minilm", help="tiny, minilm, a hub name or a folder (default: minilm)")
     demo.add_argument("--data-dir", default=None, help="folder with squad_v1.1/dev-v1.1.json; default: generated data")
-    demo.add_argument("--n-train", type=int, default=400)
-    demo.add_argument("--n-eval", type=int, default=200)
-    demo.add_argument("--epochs", type=int, default=2)
-    demo.add_argument("--batch-size", type=int, default=16)
-    demo.add_argument("--lr", type=float, default=1e-4)
-    demo.add_argument("--max-length", type=int, default=256)
-    demo.add_argument("--doc-stride", type=int, default=64)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--device", default=None)
-    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--n-train", type=int, default=400, help="training examples (default 400)")
+    demo.add_argument("--n-eval", type=int, default=200, help="evaluation examples (default 200)")
+    demo.add_argument("--epochs", type=int, default=2, help="training epochs (default 2)")
+    demo.add_argument("--batch-size", type=int, default=16, help="windows per batch (default 16)")
+    demo.add_argument("--lr", type=float, default=1e-4, help="peak learning rate of AdamW (default 1e-4)")
+    demo.add_argument("--max-length", type=int, default=256, help="tokens per QA window (default 256)")
+    demo.add_argument("--doc-stride", type=int, default=64, help="tokens shared by consecutive windows (default 64)")
+    demo.add_argument("--seed", type=int, default=0, help="seed for data, initialisation and batch order (default 0)")
+    demo.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    demo.add_argument("--out", default="runs/demo", help="folder for metrics.json and the figure (default runs/demo)")
     demo.set_defaults(func=cmd_demo)
-    rel = sub.add_parser("release", help="regenerate notebooks/ from solutions/ (nbgrader generate_assignment)")
+    # Instructor commands work on a course folder: a checkout of the instructor repository.
+    course_dir = argparse.ArgumentParser(add_help=False)
+    course_dir.add_argument("--course-dir", default=None,
+                            help="the course folder with solutions/ and notebooks/ (default: the current folder)")
+    rel = sub.add_parser("release", parents=[course_dir], help="regenerate notebooks/ from solutions/ (nbgrader generate_assignment)")
     rel.add_argument("assignments", nargs="*", help="default: every notebook in solutions/")
     rel.add_argument("--check", action="store_true", help="fail if notebooks/ is stale or leaks solutions")
     rel.set_defaults(func=cmd_release)
-    grade = sub.add_parser("grade", help="autograde a class: a folder or zip of submissions as the LMS exports them")
+    grade = sub.add_parser("grade", parents=[course_dir], help="autograde a class: a folder or zip of submissions as the LMS exports them")
     grade.add_argument("submissions", help="folder or .zip, one file per student, student id in the file name")
     grade.add_argument("--assignment", required=True, help="e.g. hw1_mtl")
     grade.add_argument("--out", required=True, help="where originals, results, feedback and grades.csv go (resumable)")
@@ -125,12 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--policy", choices=("latest", "best", "all"), default="latest",
                        help="which of a student's several files count (default: latest)")
     grade.add_argument("--no-sandbox", action="store_true",
-                       help="grade without the bubblewrap sandbox (student code runs with your rights; see autograder/README.md)")
+                       help="grade without the bubblewrap sandbox (student code runs with your rights; see itft_grader/README.md)")
     grade.add_argument("--pattern", default=None, help="regex with a (?P<student>...) group for the file names")
     grade.set_defaults(func=cmd_grade)
-    course = sub.add_parser("course", help="the whole course offline: release, grade a sample class, print the sheet")
-    course.add_argument("--out", default="runs/course")
-    course.add_argument("--workers", type=int, default=None)
+    course = sub.add_parser("course", parents=[course_dir], help="the whole course offline: release, grade a sample class, print the sheet")
+    course.add_argument("--out", default="runs/course", help="folder for the release and the sample classes (default runs/course)")
+    course.add_argument("--workers", type=int, default=None, help="parallel graders (default: one per core)")
     course.set_defaults(func=cmd_course)
     tasks = sub.add_parser("tasks", help="list the known task names")
     tasks.set_defaults(func=cmd_tasks)
@@ -139,7 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if getattr(args, "course_dir", None):
+        os.environ["ITFT_COURSE_DIR"] = str(Path(args.course_dir).resolve())  # read by itft_grader.course
+    try:
+        return args.func(args)
+    except FileNotFoundError as exc:  # a missing course folder or batch of submissions: say which, no traceback
+        print(f"itft {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 # Tests never touch the network: the hub is reached only through injected fakes.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The course folder is this checkout, wherever pytest is started from.
+os.environ.setdefault("ITFT_COURSE_DIR", str(Path(__file__).resolve().parents[1]))
 
 
 @pytest.fixture(scope="session", autouse=True)

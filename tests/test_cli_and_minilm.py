@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -41,3 +43,20 @@ def test_minilm_loads_offline_and_takes_training_steps(minilm_tokenizer):
     assert len(history.steps) == 2
     assert all(torch.isfinite(torch.tensor(s["loss"])) for s in history.steps)
     assert not torch.equal(before, model.qa_outputs.weight)
+
+
+def test_instructor_commands_name_the_extra_they_need(monkeypatch):
+    monkeypatch.setitem(sys.modules, "itft_grader.pipeline", None)  # as if the grader extra were missing
+    with pytest.raises(SystemExit, match=r"grader extra .*pip install 'itft-utils\[grader\]'"):
+        main(["grade", "x.zip", "--assignment", "hw1_mtl", "--out", "out"])
+
+
+def test_instructor_commands_find_the_course_folder(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("nbgrader", reason="instructor commands need the grader extra")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ITFT_COURSE_DIR", raising=False)
+    assert main(["release", "--check"]) == 2
+    assert "has no solutions/ folder" in capsys.readouterr().err
+    checkout = Path(__file__).resolve().parents[1]
+    assert main(["release", "--check", "--course-dir", str(checkout)]) == 0  # an installed build, pointed at a course
+    assert "up to date" in capsys.readouterr().out

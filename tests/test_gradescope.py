@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
-from autograder import gradescope  # noqa: E402
-from autograder.sample_class import solved  # noqa: E402
+from itft_grader import gradescope  # noqa: E402
+from itft_grader.sample_class import solved  # noqa: E402
 from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
 
@@ -46,5 +46,5 @@ def test_bundle_holds_setup_run_script_and_source(tmp_path):
     bundle = gradescope.build_bundle(ASSIGNMENT, tmp_path / "bundle.zip", solutions)
     with zipfile.ZipFile(bundle) as zf:
         assert set(zf.namelist()) == {"setup.sh", "run_autograder", f"solutions/{ASSIGNMENT}.ipynb"}
-        assert f"autograder.gradescope run {ASSIGNMENT}" in zf.read("run_autograder").decode()
+        assert f"itft_grader.gradescope run {ASSIGNMENT}" in zf.read("run_autograder").decode()
         assert "nbgrader" in zf.read("setup.sh").decode()

@@ -13,14 +13,14 @@ import pytest
 
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
-from autograder import submission  # noqa: E402
-from autograder.course import NOTEBOOKS, SOLUTIONS, assignments  # noqa: E402
-from autograder.delegation import forbidden_names, scan_for_delegation  # noqa: E402
-from autograder.intake import Submission, counted, intake, junk_reason  # noqa: E402
-from autograder.limits import WatchdogLimits  # noqa: E402
-from autograder.probes import watched_names  # noqa: E402
-from autograder.results import Result, load_verified, save  # noqa: E402
-from autograder.sample_class import solved  # noqa: E402
+from itft_grader import submission  # noqa: E402
+from itft_grader.course import assignments, notebooks_dir, solutions_dir  # noqa: E402
+from itft_grader.delegation import forbidden_names, scan_for_delegation  # noqa: E402
+from itft_grader.intake import Submission, counted, intake, junk_reason  # noqa: E402
+from itft_grader.limits import WatchdogLimits  # noqa: E402
+from itft_grader.probes import watched_names  # noqa: E402
+from itft_grader.results import Result, load_verified, save  # noqa: E402
+from itft_grader.sample_class import solved  # noqa: E402
 
 
 @pytest.mark.parametrize("path, junk", [
@@ -108,7 +108,7 @@ def test_watched_names_follow_the_test_cells():
 
 
 def test_a_grader_fault_is_retried_once(monkeypatch, tmp_path):
-    from autograder.sample_class import solved
+    from itft_grader.sample_class import solved
     from toy_assignment import release_toy, toy_solution
 
     release = release_toy(tmp_path)
@@ -130,8 +130,8 @@ def test_a_grader_fault_is_retried_once(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("name", assignments())
 def test_honest_solutions_do_not_delegate_and_delegation_is_named(name):
-    release = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    source = nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
+    release = nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4)
+    source = nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)
     forbidden = forbidden_names(source)
     assert forbidden, "every homework declares or implies names its answers may not call"
     good = solved(release, source)
@@ -139,7 +139,7 @@ def test_honest_solutions_do_not_delegate_and_delegation_is_named(name):
     target = sorted(forbidden)[0]
     module, attr = target.rsplit(".", 1)
     answers = [c for c in good.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
-    answers[0].source += f"\nimport {module} as _m\n_x = _m.{attr}\nfrom autograder import pipeline\n"
+    answers[0].source += f"\nimport {module} as _m\n_x = _m.{attr}\nfrom itft_grader import pipeline\n"
     flags = scan_for_delegation(good, forbidden)
     n = good.cells.index(answers[0]) + 1
     assert any(f.startswith(f"cell {n}, line") and target in f for f in flags), flags

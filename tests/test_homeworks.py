@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
-from autograder.course import NOTEBOOKS, SOLUTIONS, assignments  # noqa: E402
-from autograder.pipeline import GradingOptions, grade_class  # noqa: E402
-from autograder.release import check  # noqa: E402
-from autograder.sample_class import HIDDEN, solved  # noqa: E402
+from itft_grader.course import assignments, notebooks_dir, solutions_dir  # noqa: E402
+from itft_grader.pipeline import GradingOptions, grade_class  # noqa: E402
+from itft_grader.release import check  # noqa: E402
+from itft_grader.sample_class import HIDDEN, solved  # noqa: E402
 
 HOMEWORKS = assignments()
 pytestmark = pytest.mark.skipif(not HOMEWORKS, reason="no homework in solutions/ yet")
@@ -28,8 +28,8 @@ def test_release_is_current_and_leaks_nothing():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", HOMEWORKS)
 def test_solution_full_marks_and_student_version_zero(name, tmp_path):
-    release = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    source = nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
+    release = nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4)
+    source = nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)
     folder = tmp_path / "in"
     folder.mkdir()
     nbformat.write(solved(release, source), folder / "a_1001.ipynb")

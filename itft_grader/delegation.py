@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-GRADING_PACKAGES = {"autograder", "itft_grader"}
+GRADING_PACKAGES = {"itft_grader", "autograder"}  # the second: its former name
 
 
 @functools.lru_cache(maxsize=None)

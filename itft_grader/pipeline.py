@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from .course import CONFIG, SOLUTIONS, generate_assignment, make_course
+from .course import CONFIG, generate_assignment, make_course, solutions_dir
 from .delegation import forbidden_names
 from .intake import DEFAULT_STUDENT_PATTERN, counted, intake
 from .results import STATUSES, Result, load_verified, print_sheet, save, write_sheet
@@ -35,9 +35,9 @@ from .submission import GradingOptions, grade_ids, grade_one, max_points
 __all__ = ["STATUSES", "Result", "GradingOptions", "grade_class", "print_sheet", "prepare_course"]
 
 
-def prepare_course(work: Path, assignment: str, solutions: Path = SOLUTIONS) -> tuple[Path, nbformat.NotebookNode]:
+def prepare_course(work: Path, assignment: str, solutions: Path | None = None) -> tuple[Path, nbformat.NotebookNode]:
     """A master course folder with the assignment generated once; workers copy it."""
-    master = make_course(work / "_master", assignment, Path(solutions) / f"{assignment}.ipynb")
+    master = make_course(work / "_master", assignment, Path(solutions or solutions_dir()) / f"{assignment}.ipynb")
     release_nb = nbformat.read(generate_assignment(master, assignment), as_version=4)
     return master, release_nb
 
@@ -59,7 +59,7 @@ def grade_class(
     options: GradingOptions | None = None,
     pattern: str | None = None,
     policy: str = "latest",
-    solutions: Path = SOLUTIONS,
+    solutions: Path | None = None,
     progress: bool = True,
 ) -> list[Result]:
     """Grade every submission (reusing verified results) and write the sheet; returns the results.

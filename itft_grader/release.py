@@ -22,24 +22,39 @@ except ModuleNotFoundError:  # Python 3.10
 import nbformat
 from nbformat import NotebookNode
 
-from .course import NOTEBOOKS, REPO, SOLUTIONS, assignments, generate_assignment, make_course
+import itft_utils
+
+from .course import assignments, generate_assignment, make_course, manifests_dir, notebooks_dir, solutions_dir
 
 SETTINGS = Path(__file__).resolve().parent / "release.toml"
-MANIFESTS = REPO / "itft_utils" / "manifests"
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 ADDED = ("itft-colab-badge", "itft-setup", "itft-selfcheck")  # ids of the cells the release adds
 
 SETUP_CODE = '''\
-# Setup: run this cell first. In Colab it installs itft_utils without touching Colab's torch or numpy.
-import os, sys
+# Setup: run this cell first. In Colab it installs itft_utils {version} without touching Colab's torch
+# or numpy, and checks the install here, before any exercise needs it.
+import os, subprocess, sys
 from importlib import metadata
-ITFT_SOURCE = "{install_source}"
+ITFT_SOURCE, ITFT_VERSION = "{install_source}", "{version}"
 if "google.colab" in sys.modules and not os.environ.get("NBGRADER_EXECUTION"):
     _before = {{name: metadata.version(name) for name in ("torch", "numpy")}}
-    !pip install "{{ITFT_SOURCE}}"
+    _pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", ITFT_SOURCE], capture_output=True, text=True)
+    if _pip.returncode != 0:
+        print(_pip.stdout[-2000:], _pip.stderr[-2000:], sep="\\n")
+        raise RuntimeError(f"Installing {{ITFT_SOURCE}} failed (pip's words are above). Reconnect (Runtime > Reconnect) "
+                           "and run this cell again; if it fails again, send the message above to the course staff.")
     _after = {{name: metadata.version(name) for name in ("torch", "numpy")}}
-    print("torch and numpy unchanged:" if _before == _after else "WARNING: versions changed, restart the session:", _after)
+    print("torch and numpy unchanged:" if _before == _after else
+          "WARNING: pip changed torch or numpy; Runtime > Restart session, then run this cell again:", _after)
+try:
+    import itft_utils
+except ImportError as exc:
+    raise RuntimeError(f"itft_utils cannot be imported ({{exc}}): run this cell again (in Colab after "
+                       "Runtime > Restart session); if that fails, send this message to the course staff.") from None
+if itft_utils.__version__ != ITFT_VERSION:
+    print(f"WARNING: this notebook was released with itft_utils {{ITFT_VERSION}}, this session has "
+          f"{{itft_utils.__version__}}: Runtime > Restart session and run this cell again.")
 import torch
 if torch.cuda.is_available():
     print("GPU:", torch.cuda.get_device_name(0))
@@ -68,7 +83,9 @@ def colab_url(assignment: str, settings: dict) -> str:
 def _added_cells(assignment: str, settings: dict) -> tuple[NotebookNode, NotebookNode, NotebookNode]:
     badge = nbformat.v4.new_markdown_cell(
         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(assignment, settings)})")
-    setup = nbformat.v4.new_code_cell(SETUP_CODE.format(install_source=settings["install_source"]))
+    version = itft_utils.__version__
+    setup = nbformat.v4.new_code_cell(SETUP_CODE.format(install_source=settings["install_source"].format(version=version),
+                                                        version=version))
     selfcheck = nbformat.v4.new_code_cell(SELFCHECK_CODE.format(assignment=assignment))
     for cell, cell_id in zip((badge, setup, selfcheck), ADDED):
         cell["id"] = cell_id
@@ -111,9 +128,12 @@ def student_version(assignment: str, source: Path, settings: dict) -> NotebookNo
     return nb
 
 
-def release(names: list[str] | None = None, solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS,
-            manifests: Path = MANIFESTS) -> list[Path]:
-    """Write the student version and manifest of each assignment (all by default)."""
+def release(names: list[str] | None = None, solutions: Path | None = None, notebooks: Path | None = None,
+            manifests: Path | None = None) -> list[Path]:
+    """Write the student version and manifest of each assignment (all by default), in the course folder
+    unless told otherwise."""
+    solutions, notebooks = Path(solutions or solutions_dir()), Path(notebooks or notebooks_dir())
+    manifests = Path(manifests or manifests_dir())
     settings = load_settings()
     written = []
     for name in names or assignments(solutions):
@@ -143,8 +163,10 @@ def leaks(source: NotebookNode, student: NotebookNode) -> list[str]:
     return problems
 
 
-def check(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS, manifests: Path = MANIFESTS) -> list[str]:
+def check(solutions: Path | None = None, notebooks: Path | None = None, manifests: Path | None = None) -> list[str]:
     """Problems that make the committed release wrong: stale, missing, or leaking."""
+    solutions, notebooks = Path(solutions or solutions_dir()), Path(notebooks or notebooks_dir())
+    manifests = Path(manifests or manifests_dir())
     settings = load_settings()
     problems = []
     for name in assignments(solutions):
