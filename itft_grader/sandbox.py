@@ -45,6 +45,7 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nssw
              "/etc/mime.types", "/etc/ssl/certs/ca-certificates.crt")
 ETC_DIRS = ("/etc/ld.so.conf.d", "/etc/alternatives", "/etc/fonts")
 SANDBOX_UID = 1000
+RUNTIME = "rt"  # the scratch subfolder with the connection file and the kernel's Unix sockets
 
 
 class SandboxUnavailable(RuntimeError):
@@ -115,11 +116,13 @@ def make_plan(scratch: Path, private: Path, env: dict[str, str], packages: tuple
     group.write_text(f"student:x:{SANDBOX_UID}:\n")
     kernel_env = {k: v for k, v in {**os.environ, **env}.items() if k in PASSED_ENV}
     kernel_env.update(HOME=str(home), USER="student", LOGNAME="student", TMPDIR="/tmp", HF_HUB_OFFLINE="1",
-                      MPLBACKEND="Agg", PYTHONNOUSERSITE="1", JUPYTER_RUNTIME_DIR=str(scratch / "runtime"),
+                      MPLBACKEND="Agg", PYTHONNOUSERSITE="1", JUPYTER_RUNTIME_DIR=str(scratch / RUNTIME),
                       PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
+    (scratch / RUNTIME).mkdir(exist_ok=True)
     return SandboxPlan(bwrap=find_bwrap(), scratch=str(scratch), status_file=str(private / "kernel-status.json"),
-                       pid_file=str(private / "sandbox.pid"), log_file=str(private / "kernel.log"), read_only=python_paths() + package_paths(packages),
-                       env=kernel_env, cgroup_procs=list(cgroup_procs or []), cpu_seconds=cpu_seconds)
+                       pid_file=str(private / "sandbox.pid"), log_file=str(private / "kernel.log"),
+                       read_only=python_paths() + package_paths(packages), env=kernel_env,
+                       cgroup_procs=list(cgroup_procs or []), cpu_seconds=cpu_seconds)
 
 
 def bwrap_args(plan: SandboxPlan, status_fd: int, private: Path) -> list[str]:
@@ -162,10 +165,10 @@ def save_plan(plan: SandboxPlan, path: Path) -> Path:
     return path
 
 
-def kernel_exit(plan_or_status: SandboxPlan | Path) -> int | None:
+def kernel_exit(status_file: Path) -> int | None:
     """The kernel's exit code as bwrap reported it (128 + N for signal N), or None if it never exited
     on its own (still running when nbgrader shut it down, or never started)."""
-    path = Path(plan_or_status.status_file if isinstance(plan_or_status, SandboxPlan) else plan_or_status)
+    path = Path(status_file)
     if not path.exists():
         return None
     for line in reversed(path.read_text().splitlines()):

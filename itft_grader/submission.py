@@ -118,10 +118,9 @@ def _attempt(sub: Submission, notebook: NotebookNode, nonce: str, assignment: st
         env = {**GRADING_ENV, PROGRESS_ENV: str(progress)}
         if options.sandbox:
             limits = open_limits(options.memory_mb, options.max_pids, options.limits)
-            (scratch / "rt").mkdir(parents=True)
             plan = make_plan(scratch, private, GRADING_ENV, cgroup_procs=limits.procs_files(), cpu_seconds=int(options.timeout))
             write_kernelspec(private / "jupyter", save_plan(plan, private / "plan.json"))
-            env.update(ITFT_SANDBOX="1", JUPYTER_RUNTIME_DIR=str(scratch / "rt"),
+            env.update(ITFT_SANDBOX="1", JUPYTER_RUNTIME_DIR=plan.env["JUPYTER_RUNTIME_DIR"],
                        JUPYTER_PATH=os.pathsep.join(filter(None, [str(private / "jupyter"), os.environ.get("JUPYTER_PATH")])))
             limits.watch(Path(plan.pid_file))
             isolation = f"bwrap+{limits.kind}"

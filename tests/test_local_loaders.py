@@ -62,12 +62,23 @@ def test_squad_good(tmp_path):
     assert set(rows[0]) == {"id", "title", "context", "question", "answers"}
 
 
-def test_squad_bad_offset_names_file_and_question(tmp_path):
-    path = write(tmp_path / "bad_offsets.json", json.dumps(squad_doc(start=5)))
+def test_squad_offset_a_little_off_is_repaired_and_counted(tmp_path):
+    path = write(tmp_path / "off_by_one.json", json.dumps(squad_doc(start=5)))
+    repaired = {}
+    rows = read_squad_json(path, repaired=repaired)
+    assert rows[0]["answers"] == {"text": ["cat", "The cat"], "answer_start": [4, 0]}
+    assert sum(repaired.values()) == 1 and "moved" in next(iter(repaired))
+
+
+def test_squad_answers_that_cannot_be_placed_are_all_named(tmp_path):
+    doc = squad_doc()
+    doc["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["text"] = "dog"  # not in the cat passage
+    doc["data"][0]["paragraphs"][0]["qas"][1]["answers"][0]["text"] = "the sofa"
+    path = write(tmp_path / "bad_offsets.json", json.dumps(doc))
     with pytest.raises(DataFormatError) as err:
         read_squad_json(path)
-    assert "bad_offsets.json" in str(err.value) and "q1" in str(err.value)
-    assert err.value.record == "q1"
+    assert "bad_offsets.json" in str(err.value) and err.value.record == "q1"
+    assert "2 answer(s) cannot be placed" in str(err.value) and "q2" in str(err.value)  # all of them, not the first
 
 
 def test_squad_duplicate_id_and_bad_layout(tmp_path):

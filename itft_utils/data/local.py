@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import ast
 import csv
-import json
+import io
 import math
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from itft_utils.data.answers import align_answers
 from itft_utils.data.task import DataFormatError, Task
+from itft_utils.data.textio import load_json, read_lines, read_text, require_examples
 
 __all__ = [
     "EXPECTED_FILES",
@@ -70,19 +72,6 @@ def _count(skipped: dict[str, int] | None, reason: str, n: int = 1) -> None:
         skipped[reason] = skipped.get(reason, 0) + n
 
 
-def _read_lines(path: Path) -> list[str]:
-    """The file's lines without line ends; a UTF-8 BOM at the start is dropped, ``\\r\\n`` accepted.
-
-    Splits on ``\\n`` only (``str.splitlines`` would also split on characters such as U+2028 that
-    can occur inside a text field). A final newline does not make an extra empty line.
-    """
-    text = Path(path).read_text(encoding="utf-8-sig")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
-
-
 def _check_unique_ids(path: Path, examples: list[dict]) -> None:
     seen: set[str] = set()
     for ex in examples:
@@ -103,7 +92,7 @@ def _encode_tags(examples: list[dict], label_names: list[str], source: str) -> l
     return out
 
 
-def _tag_names(*splits: list[dict]) -> list[str]:
+def ordered_tags(*splits: list[dict]) -> list[str]:
     """Every tag seen, ``O`` first, then the rest sorted by (type, prefix): B-X before I-X."""
     tags = {t for rows in splits for ex in rows for t in ex["tags"]}
 
@@ -118,7 +107,7 @@ def _tag_names(*splits: list[dict]) -> list[str]:
 # extractive QA
 # --------------------------------------------------------------------------------------------
 
-def read_squad_json(path: str | Path) -> list[dict]:
+def read_squad_json(path: str | Path, encoding: str = "utf-8", repaired: dict[str, int] | None = None) -> list[dict]:
     """Read a SQuAD v1.1-layout JSON file (SQuAD, PolicyQA) into QA examples.
 
     Each question becomes ``{id, title, context, question, answers}`` with ``answers`` in SQuAD's
@@ -127,11 +116,7 @@ def read_squad_json(path: str | Path) -> list[dict]:
     An empty answer list (SQuAD 2.0's unanswerable questions) is accepted and kept empty.
     """
     path = Path(path)
-    try:
-        with path.open(encoding="utf-8-sig") as fh:
-            doc = json.load(fh)
-    except json.JSONDecodeError as e:
-        raise DataFormatError(path, f"line {e.lineno}", f"not valid JSON: {e.msg}") from None
+    doc = load_json(path, encoding)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise DataFormatError(path, None, "expected a JSON object with a 'data' list (SQuAD layout)")
     examples: list[dict] = []
@@ -170,19 +155,13 @@ def read_squad_json(path: str | Path) -> list[dict]:
                         raise DataFormatError(path, qid, "answer without a non-empty 'text' string")
                     if not isinstance(start, int) or isinstance(start, bool):
                         raise DataFormatError(path, qid, f"answer_start {start!r} is not an integer")
-                    if context[start:start + len(text)] != text or start < 0:
-                        raise DataFormatError(
-                            path, qid,
-                            f"answer_start {start} does not index the answer {text!r} in the context "
-                            f"(context there reads {context[max(start, 0):max(start, 0) + len(text)]!r})",
-                        )
                     texts.append(text)
                     starts.append(start)
                 examples.append({
                     "id": qid, "title": title, "context": context, "question": question,
                     "answers": {"text": texts, "answer_start": starts},
                 })
-    return examples
+    return align_answers(require_examples(path, examples), str(path), repaired)
 
 
 def _parse_indices(path: Path, record: str, raw: str) -> tuple[int, int]:
@@ -196,7 +175,7 @@ def _parse_indices(path: Path, record: str, raw: str) -> tuple[int, int]:
 
 
 def read_subjqa_csv(
-    path: str | Path, *, group: bool = True, skipped: dict[str, int] | None = None,
+    path: str | Path, *, group: bool = True, skipped: dict[str, int] | None = None, encoding: str = "utf-8",
 ) -> list[dict]:
     """Read one SubjQA split file (``subjqa/<domain>/{train,dev,test}.csv``) into QA examples.
 
@@ -220,7 +199,7 @@ def read_subjqa_csv(
     path = Path(path)
     required = ("item_id", "domain", "q_review_id", "question", "review", "human_ans_indices")
     rows: list[dict] = []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    with io.StringIO(read_text(path, encoding), newline="") as fh:
         reader = csv.reader(fh, strict=True)
         try:
             header = next(reader)
@@ -306,7 +285,7 @@ def read_subjqa_csv(
             _count(skipped, "ANSWERNOTFOUND annotation of a question another annotator answered",
                    len(group_rows) - len(answers))
         examples.append(example(qid, first, answers))
-    return examples
+    return require_examples(path, examples)
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,6 +302,7 @@ def read_glue_tsv(
     id_cols: Sequence[str | int] | None = None,
     num_cols: int | None = None,
     allow_extra_cols: bool = False,
+    encoding: str = "utf-8",
 ) -> list[dict]:
     """Read a tab-separated file (GLUE style) into classification/regression examples.
 
@@ -346,7 +326,7 @@ def read_glue_tsv(
     path = Path(path)
     if not 1 <= len(text_cols) <= 2:
         raise ValueError("text_cols must name one or two columns")
-    lines = _read_lines(path)
+    lines = read_lines(path, encoding)
     first_data = 0
     names: list[str] | None = None
     if header:
@@ -412,7 +392,7 @@ def read_glue_tsv(
                     raise DataFormatError(path, line_no, f"label {raw!r} is not a finite number")
                 ex["label"] = value
         examples.append(ex)
-    return examples
+    return require_examples(path, examples)
 
 
 BINARY_01 = {"0": 0, "1": 1}
@@ -423,53 +403,54 @@ NLI_LABELS = ["entailment", "not_entailment"]
 PUBMEDQA_LABELS = ["yes", "no", "maybe"]
 
 
-def read_mrpc(path: str | Path) -> list[dict]:
+def read_mrpc(path: str | Path, encoding: str = "utf-8") -> list[dict]:
     """An original MSRP file (``Quality\\t#1 ID\\t#2 ID\\t#1 String\\t#2 String``, BOM allowed).
 
     Label 1 = the two sentences are paraphrases (``MRPC_LABELS``); id = ``f"{stem}-{id1}-{id2}"``.
     """
     return read_glue_tsv(path, ["#1 String", "#2 String"], "Quality", label_map=BINARY_01,
-                         id_cols=["#1 ID", "#2 ID"])
+                         id_cols=["#1 ID", "#2 ID"], encoding=encoding)
 
 
-def read_stsb(path: str | Path) -> list[dict]:
+def read_stsb(path: str | Path, encoding: str = "utf-8") -> list[dict]:
     """An STS Benchmark file: no header; genre, file, year, id, score, sentence1, sentence2 [, extra...].
 
     The trailing source columns some lines carry are ignored. The score (float) must lie in [0, 5].
     """
-    examples = read_glue_tsv(path, [5, 6], 4, header=False, label_map=float, num_cols=7, allow_extra_cols=True)
+    examples = read_glue_tsv(path, [5, 6], 4, header=False, label_map=float, num_cols=7, allow_extra_cols=True,
+                             encoding=encoding)
     for ex in examples:
         if not 0.0 <= ex["label"] <= 5.0:
             raise DataFormatError(path, int(ex["id"].rsplit("-", 1)[1]), f"score {ex['label']} outside [0, 5]")
     return examples
 
 
-def read_cola(path: str | Path) -> list[dict]:
+def read_cola(path: str | Path, encoding: str = "utf-8") -> list[dict]:
     """A CoLA raw file: no header; source, label (0/1), original mark, sentence. 1 = acceptable."""
-    return read_glue_tsv(path, [3], 1, header=False, label_map=BINARY_01, num_cols=4)
+    return read_glue_tsv(path, [3], 1, header=False, label_map=BINARY_01, num_cols=4, encoding=encoding)
 
 
-def read_sst2(path: str | Path) -> list[dict]:
+def read_sst2(path: str | Path, encoding: str = "utf-8") -> list[dict]:
     """A GLUE SST-2 file: header ``sentence\\tlabel``; 1 = positive."""
-    return read_glue_tsv(path, ["sentence"], "label", label_map=BINARY_01)
+    return read_glue_tsv(path, ["sentence"], "label", label_map=BINARY_01, encoding=encoding)
 
 
-def read_rte(path: str | Path) -> list[dict]:
+def read_rte(path: str | Path, encoding: str = "utf-8") -> list[dict]:
     """A GLUE RTE file: header ``index sentence1 sentence2 [label]``; an unlabelled file (no label
     column, GLUE's test) gives examples without ``label``."""
-    names = _read_lines(path)[:1]
+    names = read_lines(path, encoding)[:1]
     labelled = bool(names) and "label" in names[0].split("\t")
     return read_glue_tsv(path, ["sentence1", "sentence2"], "label" if labelled else None,
-                         label_map={n: i for i, n in enumerate(NLI_LABELS)}, id_cols=["index"])
+                         label_map={n: i for i, n in enumerate(NLI_LABELS)}, id_cols=["index"], encoding=encoding)
 
 
-def read_qnli(path: str | Path) -> list[dict]:
+def read_qnli(path: str | Path, encoding: str = "utf-8") -> list[dict]:
     """A GLUE QNLI file: header ``index question sentence label``; text = question, text_pair = sentence."""
     return read_glue_tsv(path, ["question", "sentence"], "label",
-                         label_map={n: i for i, n in enumerate(NLI_LABELS)}, id_cols=["index"])
+                         label_map={n: i for i, n in enumerate(NLI_LABELS)}, id_cols=["index"], encoding=encoding)
 
 
-def read_pubmedqa(path: str | Path) -> list[dict]:
+def read_pubmedqa(path: str | Path, encoding: str = "utf-8") -> list[dict]:
     """PubMedQA's ``ori_pqal.json`` (PMID -> {QUESTION, CONTEXTS, final_decision, ...}).
 
     Each entry becomes ``{id: PMID, text: QUESTION, text_pair: the CONTEXTS joined by spaces,
@@ -477,11 +458,7 @@ def read_pubmedqa(path: str | Path) -> list[dict]:
     conclusion) is left out, as in the PubMedQA reasoning-required setting.
     """
     path = Path(path)
-    try:
-        with path.open(encoding="utf-8-sig") as fh:
-            doc = json.load(fh)
-    except json.JSONDecodeError as e:
-        raise DataFormatError(path, f"line {e.lineno}", f"not valid JSON: {e.msg}") from None
+    doc = load_json(path, encoding)
     if not isinstance(doc, dict):
         raise DataFormatError(path, None, "expected a JSON object mapping PubMed ids to entries")
     examples = []
@@ -500,23 +477,19 @@ def read_pubmedqa(path: str | Path) -> list[dict]:
             "text_pair": " ".join(c.strip() for c in contexts),
             "label": PUBMEDQA_LABELS.index(decision),
         })
-    return examples
+    return require_examples(path, examples)
 
 
-def read_pubmedqa_ground_truth(path: str | Path) -> dict[str, str]:
+def read_pubmedqa_ground_truth(path: str | Path, encoding: str = "utf-8") -> dict[str, str]:
     """PubMedQA's ``test_ground_truth.json``: PMID -> "yes" / "no" / "maybe"."""
     path = Path(path)
-    try:
-        with path.open(encoding="utf-8-sig") as fh:
-            doc = json.load(fh)
-    except json.JSONDecodeError as e:
-        raise DataFormatError(path, f"line {e.lineno}", f"not valid JSON: {e.msg}") from None
+    doc = load_json(path, encoding)
     if not isinstance(doc, dict):
         raise DataFormatError(path, None, "expected a JSON object mapping PubMed ids to decisions")
     for pmid, decision in doc.items():
         if decision not in PUBMEDQA_LABELS:
             raise DataFormatError(path, pmid, f"decision {decision!r} is not one of {PUBMEDQA_LABELS}")
-    return {str(k): v for k, v in doc.items()}
+    return dict(require_examples(path, [(str(k), v) for k, v in doc.items()]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -524,7 +497,7 @@ def read_pubmedqa_ground_truth(path: str | Path) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 
 def read_conll_columns(
-    path: str | Path, word_col: int, tag_col: int, *, skipped: dict[str, int] | None = None,
+    path: str | Path, word_col: int, tag_col: int, *, skipped: dict[str, int] | None = None, encoding: str = "utf-8",
 ) -> list[dict]:
     """Read a CoNLL column file: one token per line, sentences separated by blank lines.
 
@@ -538,7 +511,7 @@ def read_conll_columns(
     Returns ``{id: f"{stem}-{first line}", tokens: [...], tags: [tag strings]}`` per sentence.
     """
     path = Path(path)
-    lines = _read_lines(path)
+    lines = read_lines(path, encoding)
     stem = path.stem
     examples: list[dict] = []
     tokens: list[str] = []
@@ -579,14 +552,14 @@ def read_conll_columns(
         tokens.append(word)
         tags.append(tag)
     flush()
-    return examples
+    return require_examples(path, examples)
 
 
 _CONLLU_FIELDS = {"form": 1, "lemma": 2, "upos": 3, "xpos": 4, "feats": 5, "deprel": 7}
 
 
 def read_conllu(
-    path: str | Path, tag_field: str = "upos", *, skipped: dict[str, int] | None = None,
+    path: str | Path, tag_field: str = "upos", *, skipped: dict[str, int] | None = None, encoding: str = "utf-8",
 ) -> list[dict]:
     """Read a CoNLL-U file into tagging examples (words and the chosen field as tags).
 
@@ -620,7 +593,7 @@ def read_conllu(
             raise DataFormatError(path, line_no, f"sentence {sent_id!r} has no words")
         tokens, tags, sent_id = [], [], None
 
-    lines = _read_lines(path)
+    lines = read_lines(path, encoding)
     for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             flush(line_no)
@@ -650,7 +623,7 @@ def read_conllu(
         tokens.append(fields[1])
         tags.append(tag)
     flush(len(lines) + 1)
-    return examples
+    return require_examples(path, examples)
 
 
 # --------------------------------------------------------------------------------------------
@@ -707,11 +680,11 @@ def load_squad(data_dir: Path) -> Task:
     """SQuAD v1.1 dev set (Wikipedia), the only SQuAD file here: one split ``all`` (10,570 questions,
     48 articles). Callers split it **by article** (``title``) so no passage is shared between
     training and evaluation."""
-    f = _files(data_dir, "squad")
+    f, repaired = _files(data_dir, "squad"), {}
     return Task(
-        "squad", "qa", {"all": read_squad_json(f["squad_v1.1/dev-v1.1.json"])},
+        "squad", "qa", {"all": read_squad_json(f["squad_v1.1/dev-v1.1.json"], repaired=repaired)},
         description="Extract the span of a Wikipedia paragraph that answers a question.",
-        domain="Wikipedia",
+        domain="Wikipedia", repaired=repaired,
     )
 
 
@@ -719,12 +692,13 @@ def load_policyqa(data_dir: Path) -> Task:
     """PolicyQA (privacy policies, SQuAD layout). The train file is not here, so, as for UD, the
     dev file is the training split: ``train`` = ``dev.json`` (3,809), ``test`` = ``test.json``
     (4,152). The two share no policy (``title``)."""
-    f = _files(data_dir, "policyqa")
+    f, repaired = _files(data_dir, "policyqa"), {}
     return Task(
         "policyqa", "qa",
-        {"train": read_squad_json(f["policyqa/dev.json"]), "test": read_squad_json(f["policyqa/test.json"])},
+        {"train": read_squad_json(f["policyqa/dev.json"], repaired=repaired),
+         "test": read_squad_json(f["policyqa/test.json"], repaired=repaired)},
         description="Extract the span of a website's privacy policy that answers a question about its data practices.",
-        domain="privacy policies",
+        domain="privacy policies", repaired=repaired,
     )
 
 
@@ -866,7 +840,7 @@ def load_conll2000(data_dir: Path) -> Task:
     f = _files(data_dir, "conll2000")
     skipped: dict[str, int] = {}
     raw = {s: read_conll_columns(f[f"conll2000/{s}.txt"], 0, 2, skipped=skipped) for s in ("train", "test")}
-    names = _tag_names(*raw.values())
+    names = ordered_tags(*raw.values())
     return Task(
         "conll2000", "tagging", {s: _encode_tags(rows, names, f"conll2000/{s}.txt") for s, rows in raw.items()},
         label_names=names,
@@ -900,7 +874,7 @@ def load_wnut17(data_dir: Path) -> Task:
     rels = {"train": "wnut17/wnut17train.conll", "validation": "wnut17/emerging.dev.conll",
             "test": "wnut17/emerging.test.annotated"}
     raw = {s: read_conll_columns(f[rel], 0, 1, skipped=skipped) for s, rel in rels.items()}
-    names = _tag_names(*raw.values())
+    names = ordered_tags(*raw.values())
     return Task(
         "wnut17", "tagging", {s: _encode_tags(rows, names, rels[s]) for s, rows in raw.items()},
         label_names=names,

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import zlib
 from dataclasses import dataclass
@@ -54,16 +55,30 @@ def default_data_dir() -> Path | None:
     return beside if beside.is_dir() else None
 
 
+def _content(example: dict) -> str:
+    return json.dumps({k: v for k, v in example.items() if k != "id"}, sort_keys=True)
+
+
 def generate_task(name: str, sizes: dict[str, int] | None = None, seed: int = 0) -> Task:
-    """A generated task; each split has its own seed so that splits never share examples by design."""
+    """A generated task. Each split has its own seed, and no split repeats an example of an earlier
+    one (equal apart from its id): candidates that do are passed over, so that validation measures
+    generalisation rather than recall. Raises ValueError when a split cannot be filled that way."""
     if name not in GENERATED_TASKS:
         raise KeyError(f"unknown generated task {name!r}; known: {sorted(GENERATED_TASKS)}")
     spec = GENERATED_TASKS[name]
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
-    splits = {}
+    splits, seen = {}, set()
     for split, n in sizes.items():
         split_seed = zlib.crc32(f"{name}/{split}/{seed}".encode())
-        splits[split] = spec.make(n, split_seed)
+        for factor in (2, 4, 8, 16):  # a longer stream from the same seed: its prefix is unchanged
+            rows = [ex for ex in spec.make(n * factor, split_seed) if _content(ex) not in seen][:n]
+            if len(rows) == n:
+                break
+        else:
+            raise ValueError(f"generated task {name!r}: only {len(rows)} {split} examples differ from the earlier "
+                             f"splits' ({n} asked); ask for fewer")
+        splits[split] = rows
+        seen.update(map(_content, rows))
     return Task(name, spec.task_type, splits, spec.label_names, spec.description, spec.domain)
 
 
@@ -74,14 +89,16 @@ def local_available(name: str, data_dir: Path | None) -> bool:
 
 
 def task_names() -> list[str]:
+    from .custom import REGISTERED
     from .hub import HUB_TASKS
     from .local import LOCAL_LOADERS
 
-    return sorted(set(GENERATED_TASKS) | set(LOCAL_LOADERS) | set(HUB_TASKS))
+    return sorted(set(GENERATED_TASKS) | set(LOCAL_LOADERS) | set(HUB_TASKS) | set(REGISTERED))
 
 
 def load_task(name: str, source: str = "auto", data_dir: str | Path | None = None, **generated_kwargs) -> Task:
     """Load a named task from one of :data:`SOURCES`; unknown names list the known ones."""
+    from .custom import REGISTERED, load_registered
     from .hub import load_hub_task
     from .local import LOCAL_LOADERS
 
@@ -94,6 +111,10 @@ def load_task(name: str, source: str = "auto", data_dir: str | Path | None = Non
     if name not in task_names():
         raise KeyError(f"unknown task {name!r}; known tasks: {task_names()}")
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    if name in REGISTERED:  # your own task (register_task): its files, wherever they are
+        if source not in ("auto", "local"):
+            raise ValueError(f"{name!r} is a registered task; it is read from its files, not from the {source}")
+        return load_registered(name, data_dir)
     if source == "local" or (source == "auto" and local_available(name, data_dir)):
         if name not in LOCAL_LOADERS:
             raise KeyError(f"task {name!r} has no local loader; local tasks: {sorted(LOCAL_LOADERS)}")

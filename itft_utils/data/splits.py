@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 
 
 def subsample(examples: list[dict], n: int | None, seed: int = 0) -> list[dict]:
@@ -23,8 +24,22 @@ def articles(examples: list[dict]) -> list[str]:
     return list(dict.fromkeys(ex["title"] for ex in examples))
 
 
-def split_by_article(examples: list[dict], n_first: int) -> tuple[list[dict], list[dict]]:
-    """Questions of the first ``n_first`` articles, and of the rest: no passage is in both."""
+def split_by_article(examples: list[dict], n_first: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """Questions of the first ``n_first`` articles, and of the rest: no passage is in both.
+
+    Examples without titles (SQuAD-format files that leave them out) are grouped by their passage
+    instead, in an order shuffled under ``seed``, with a warning that says so.
+    """
+    if any(not ex.get("title") for ex in examples):
+        warnings.warn("some examples have no title: splitting by passage (context) instead of by article, "
+                      f"in an order shuffled with seed {seed}", UserWarning, stacklevel=2)
+        contexts = list(dict.fromkeys(ex["context"] for ex in examples))
+        random.Random(seed).shuffle(contexts)
+        if not 0 < n_first < len(contexts):
+            raise ValueError(f"cannot split {len(contexts)} passages after the first {n_first}")
+        first_contexts = set(contexts[:n_first])
+        return ([ex for ex in examples if ex["context"] in first_contexts],
+                [ex for ex in examples if ex["context"] not in first_contexts])
     titles = articles(examples)
     if not 0 < n_first < len(titles):
         raise ValueError(f"cannot split {len(titles)} articles after the first {n_first}")

@@ -46,7 +46,8 @@ class Task:
 
     ``label_names`` lists the classes (classification) or tags (tagging); it is ``None`` for QA
     and regression. ``skipped`` counts records a format allows to be skipped, by reason, so
-    loaders never drop data silently.
+    loaders never drop data silently; ``repaired`` counts QA answers made exact (whitespace around
+    them, a start a few characters off: ``data.answers``), by reason.
     """
 
     name: str
@@ -56,12 +57,18 @@ class Task:
     description: str = ""
     domain: str = ""
     skipped: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task_type not in TASK_TYPES:
             raise ValueError(f"task {self.name!r}: unknown task_type {self.task_type!r}; expected one of {TASK_TYPES}")
         if self.task_type in ("classification", "tagging") and not self.label_names:
             raise ValueError(f"task {self.name!r}: a {self.task_type} task needs label_names")
+        if self.task_type == "qa":  # every path (local, hub, generated, registered) gets exact answers
+            from itft_utils.data.answers import align_answers
+
+            for split, rows in self.splits.items():
+                align_answers(rows, f"task {self.name}, split {split}", self.repaired)
 
     @property
     def family(self) -> str:

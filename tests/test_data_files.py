@@ -1,0 +1,133 @@
+"""Bad data files, written by the tests: wrong encodings, byte-order marks, empty and truncated files.
+
+Each must raise a DataFormatError naming the file and the place (line, byte offset, JSON column),
+or, where the file is fine in another encoding, read with ``encoding=``.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from itft_utils.data.local import (
+    read_conll_columns,
+    read_conllu,
+    read_glue_tsv,
+    read_pubmedqa,
+    read_sst2,
+    read_squad_json,
+    read_subjqa_csv,
+)
+from itft_utils.data.registry import GENERATED_TASKS, _content, generate_task
+from itft_utils.data.task import DataFormatError
+
+SST2 = "sentence\tlabel\nun film très réussi\t1\nmauvais\t0\n"
+SQUAD = {"data": [{"title": "T", "paragraphs": [{"context": "Paris is in France.", "qas": [
+    {"id": "q1", "question": "Where is Paris?", "answers": [{"text": "France", "answer_start": 12}]}]}]}]}
+
+
+def test_latin1_file_names_file_line_and_byte(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_bytes(SST2.encode("latin-1"))
+    with pytest.raises(DataFormatError) as err:
+        read_sst2(path)
+    message = str(err.value)
+    offset = SST2.encode("latin-1").index("è".encode("latin-1"))
+    assert str(path) in message and "line 2" in message and f"byte offset {offset}" in message and "encoding=" in message
+    assert [ex["text"] for ex in read_sst2(path, encoding="latin-1")] == ["un film très réussi", "mauvais"]
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-8-sig", "utf-32"])
+def test_a_byte_order_mark_decides_the_encoding(tmp_path, codec):
+    path = tmp_path / "train.tsv"
+    path.write_bytes(SST2.encode(codec))  # these codecs write their BOM first
+    assert [ex["label"] for ex in read_sst2(path)] == [1, 0]
+
+
+@pytest.mark.parametrize("reader, name", [
+    (read_sst2, "train.tsv"), (read_squad_json, "dev.json"), (read_pubmedqa, "ori_pqal.json"),
+    (lambda p: read_conll_columns(p, 0, 2), "train.txt"), (read_conllu, "train.conllu"),
+    (read_subjqa_csv, "train.csv")])
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
+def test_empty_files_are_named(tmp_path, reader, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataFormatError, match="empty file") as err:
+        reader(path)
+    assert err.value.source == str(path)
+
+
+def test_files_without_examples_are_named(tmp_path):
+    tsv = tmp_path / "header_only.tsv"
+    tsv.write_text("sentence\tlabel\n")
+    with pytest.raises(DataFormatError, match="holds no examples"):
+        read_sst2(tsv)
+    squad = tmp_path / "no_articles.json"
+    squad.write_text('{"data": []}')
+    with pytest.raises(DataFormatError, match="holds no examples"):
+        read_squad_json(squad)
+    conll = tmp_path / "docstart_only.txt"
+    conll.write_text("-DOCSTART- -X- -X- O\n\n")
+    with pytest.raises(DataFormatError, match="holds no examples"):
+        read_conll_columns(conll, 0, 3)
+
+
+def test_truncated_json_gives_line_and_column(tmp_path):
+    path = tmp_path / "dev.json"
+    text = json.dumps(SQUAD)  # one line, as the official files are
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(DataFormatError) as err:
+        read_squad_json(path)
+    assert err.value.record.startswith("line 1, column ") and int(err.value.record.rsplit(" ", 1)[1]) > 1
+    assert "truncated" in err.value.problem
+
+
+def test_a_broken_json_file_points_inside_it(tmp_path):
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(SQUAD, indent=1).replace('"Where is Paris?"', '"Where is Paris?" oops'))
+    with pytest.raises(DataFormatError) as err:
+        read_squad_json(path)
+    assert err.value.record.startswith("line ") and "truncated" not in err.value.problem
+
+
+def test_glue_reader_takes_an_encoding(tmp_path):
+    path = tmp_path / "dev.tsv"
+    path.write_bytes("index\tsentence\tlabel\n0\tcafé\t1\n".encode("cp1252"))
+    rows = read_glue_tsv(path, ["sentence"], "label", label_map={"0": 0, "1": 1}, id_cols=["index"], encoding="cp1252")
+    assert rows[0]["text"] == "café"
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED_TASKS))
+def test_generated_splits_never_share_content(name):
+    task = generate_task(name, sizes={"train": 400, "validation": 100, "test": 100})
+    train = set(map(_content, task.split("train")))
+    held_out = [_content(ex) for split in ("validation", "test") for ex in task.split(split)]
+    assert not train & set(held_out)
+    assert not set(map(_content, task.split("validation"))) & set(map(_content, task.split("test")))
+    assert generate_task(name, sizes={"train": 400, "validation": 100, "test": 100}).splits == task.splits
+
+
+def test_answers_padded_with_whitespace_are_trimmed_and_counted(tmp_path):
+    doc = json.loads(json.dumps(SQUAD))
+    doc["data"][0]["paragraphs"][0]["qas"][0]["answers"] = [{"text": " France.", "answer_start": 11},
+                                                            {"text": "France ", "answer_start": 12}]
+    path = tmp_path / "padded.json"
+    path.write_text(json.dumps(doc))
+    repaired = {}
+    [row] = read_squad_json(path, repaired=repaired)
+    assert row["answers"] == {"text": ["France.", "France"], "answer_start": [12, 12]}
+    assert repaired == {"whitespace stripped around an answer": 2}
+
+
+def test_every_qa_path_aligns_answers():
+    """Hub rows and registered tasks become Tasks too: a QA Task aligns whatever it is given."""
+    from itft_utils.data.task import Task
+
+    rows = [{"id": "h1", "title": "t", "context": "In Oslo it is cold.", "question": "Which city?",
+             "answers": {"text": [" Oslo"], "answer_start": [2]}}]
+    task = Task("hub_like", "qa", {"train": rows})
+    assert task.split("train")[0]["answers"] == {"text": ["Oslo"], "answer_start": [3]}
+    assert task.repaired == {"whitespace stripped around an answer": 1}
+    bad = [{**rows[0], "id": "h2", "answers": {"text": ["Bergen"], "answer_start": [0]}}]
+    with pytest.raises(DataFormatError, match="task hub_like, split train.*h2"):
+        Task("hub_like", "qa", {"train": bad})
