@@ -38,15 +38,23 @@ def evaluate(
     doc_stride: int = 128,
     batch_size: int = 64,
     device: str | None = None,
+    max_answer_length: int = 30,
 ) -> dict[str, float]:
-    """Score ``model`` on ``examples`` with the task type's metrics (percent for QA, 0-1 otherwise)."""
+    """Score ``model`` on ``examples`` with the task type's metrics (percent for QA, 0-1 otherwise).
+
+    For QA, predicted spans are at most ``max_answer_length`` tokens, and ``golds_over_answer_cap``
+    counts the examples none of whose gold answers fits that cap: their exact match is out of reach,
+    so a set with long answers shows why its score is capped.
+    """
     if not examples:
         raise ValueError(f"task {task.name!r}: no examples to evaluate")
     features = encode(task.task_type, examples, tokenizer, max_length, doc_stride, train=False)
     out = predict(model, features, batch_size, tokenizer.pad_token_id, device)
     if task.task_type == "qa":
-        predictions = qa.postprocess_qa_predictions(examples, features, out["start_logits"], out["end_logits"])
-        return metrics.squad_metrics(predictions, {ex["id"]: ex["answers"]["text"] for ex in examples})
+        predictions = qa.postprocess_qa_predictions(examples, features, out["start_logits"], out["end_logits"],
+                                                    max_answer_length=max_answer_length)
+        scores = metrics.squad_metrics(predictions, {ex["id"]: ex["answers"]["text"] for ex in examples})
+        return {**scores, "golds_over_answer_cap": float(golds_over_cap(examples, tokenizer, max_answer_length))}
     if task.task_type == "regression":
         scores = [float(np.ravel(x)[0]) for x in out["logits"]]
         gold = [ex["label"] for ex in examples]
@@ -57,6 +65,17 @@ def evaluate(
         average = "binary" if task.num_labels == 2 else "macro"
         return {"accuracy": metrics.accuracy(gold, pred), "f1": metrics.f1(gold, pred, average=average), "mcc": metrics.matthews_corrcoef(gold, pred)}
     return _evaluate_tagging(task, examples, features, out["logits"])
+
+
+def golds_over_cap(examples: list[dict], tokenizer, max_answer_length: int) -> int:
+    """Examples with gold answers, none of which fits in ``max_answer_length`` tokens."""
+    texts = [t for ex in examples for t in ex["answers"]["text"]]
+    lengths = iter(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else iter(())
+    over = 0
+    for ex in examples:
+        fits = [next(lengths) <= max_answer_length for _ in ex["answers"]["text"]]
+        over += bool(fits) and not any(fits)
+    return over
 
 
 def _evaluate_tagging(task: Task, examples: list[dict], features: dict, logits: list[np.ndarray]) -> dict[str, float]:
@@ -91,6 +110,7 @@ def fine_tune(
     tokenizer=None,
     max_length: int = 384,
     doc_stride: int = 128,
+    max_answer_length: int = 30,
 ) -> FineTuneResult:
     """Fine-tune ``model`` (a preset, hub name, encoder folder, or a model object) on ``task``.
 
@@ -107,7 +127,8 @@ def fine_tune(
     features = encode(task.task_type, train_examples, tokenizer, max_length, doc_stride, train=True)
 
     def evaluate_epoch(m: torch.nn.Module) -> dict[str, float]:
-        return evaluate(m, tokenizer, task, eval_examples, max_length, doc_stride, device=config.device)
+        return evaluate(m, tokenizer, task, eval_examples, max_length, doc_stride, device=config.device,
+                        max_answer_length=max_answer_length)
 
     history = train(model, features, config, tokenizer.pad_token_id, evaluate_epoch if eval_examples else None)
     final = history.evals[-1] if history.evals else {}

@@ -131,3 +131,15 @@ def test_every_qa_path_aligns_answers():
     bad = [{**rows[0], "id": "h2", "answers": {"text": ["Bergen"], "answer_start": [0]}}]
     with pytest.raises(DataFormatError, match="task hub_like, split train.*h2"):
         Task("hub_like", "qa", {"train": bad})
+
+
+def test_evaluation_reports_golds_over_the_answer_cap(tiny_tokenizer):
+    from itft_utils.finetune import golds_over_cap
+
+    context = "the answer is " + " ".join(["paris"] * 40) + " ."
+    long = {"id": "l", "context": context, "question": "what?", "answers": {"text": [" ".join(["paris"] * 40)], "answer_start": [14]}}
+    short = {"id": "s", "context": context, "question": "what?", "answers": {"text": ["paris", " ".join(["paris"] * 40)],
+                                                                             "answer_start": [14, 14]}}
+    unanswerable = {"id": "u", "context": context, "question": "what?", "answers": {"text": [], "answer_start": []}}
+    assert golds_over_cap([long, short, unanswerable], tiny_tokenizer, 30) == 1  # "short" has one gold that fits
+    assert golds_over_cap([long, short, unanswerable], tiny_tokenizer, 64) == 0
