@@ -16,6 +16,8 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
+from .syntax import parse
+
 GRADING_PACKAGES = {"itft_grader", "autograder"}  # the second: its former name
 
 
@@ -31,8 +33,10 @@ def _library_names(package: str = "itft_utils") -> dict[str, set[str]]:
         parts = path.relative_to(root.parent).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
+            tree = parse(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            continue
+        if tree is None:
             continue
         defined = set()
         for node in tree.body:
@@ -55,9 +59,8 @@ def forbidden_names(release: NotebookNode, package: str = "itft_utils") -> set[s
         if not _is_answer(cell):
             continue
         declared.update(cell.metadata.get("itft", {}).get("forbidden", []))
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
+        tree = parse(cell.source)
+        if tree is None:
             continue
         exercises.update(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
     found = {f"{module}.{name}" for module, names in _library_names(package).items() for name in names & exercises}
@@ -81,9 +84,8 @@ def scan_for_delegation(nb: NotebookNode, forbidden: set[str]) -> list[str]:
     for n, cell in enumerate(nb.cells, start=1):
         if not _is_answer(cell):
             continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
+        tree = parse(cell.source)
+        if tree is None:
             continue
         aliases: dict[str, str] = {}  # local name -> dotted module or object it stands for
         hits: list[tuple[int, str]] = []

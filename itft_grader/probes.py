@@ -21,6 +21,8 @@ import secrets
 import nbformat
 from nbformat import NotebookNode
 
+from .syntax import parse
+
 PROBE_HEADER = re.compile(r"# itft integrity probe (\w+) (\d+) before=(\S+) ")
 #: Always watched: the usual assertion and comparison helpers (module, attribute).
 ALWAYS = [("math", "isclose"), ("operator", "eq"), ("numpy", "allclose"), ("numpy", "isclose"), ("numpy", "array_equal"),
@@ -82,9 +84,8 @@ def watched_names(test_sources: list[str]) -> list[tuple[str, str]]:
     """(module, attribute) pairs the test cells use: ``from m import a`` and ``alias.attr`` of imports."""
     pairs = set(ALWAYS)
     for source in test_sources:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
+        tree = parse(source)
+        if tree is None:
             continue
         aliases = {}
         for node in ast.walk(tree):

@@ -19,7 +19,8 @@ HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", re.S)
 
 
 def copy_notebook(nb: NotebookNode) -> NotebookNode:
-    return nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    """A deep copy, with every cell's source as one string (as nbformat.read gives it)."""
+    return nbformat.reads(nbformat.writes(nb), as_version=4)
 
 
 def grade_cell(nb: NotebookNode, grade_id: str) -> NotebookNode:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -144,3 +145,22 @@ def test_honest_solutions_do_not_delegate_and_delegation_is_named(name):
     n = good.cells.index(answers[0]) + 1
     assert any(f.startswith(f"cell {n}, line") and target in f for f in flags), flags
     assert any("imports the grading package" in f for f in flags), flags
+
+
+def test_a_time_cap_in_the_setup_cell_is_the_graders_fault(tmp_path):
+    """Importing the stack on a busy machine is no student's doing: infrastructure (retried), not timeout."""
+    from itft_grader.probes import insert_probes
+    from itft_grader.sample_class import solved as solve
+    from toy_assignment import release_toy, toy_solution
+
+    release = release_toy(tmp_path)
+    nb = solve(release, toy_solution())
+    insert_probes(nb, release)
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    progress = tmp_path / "progress.jsonl"
+    options = submission.GradingOptions(timeout=30)
+    for index, status in ((code[1], "infrastructure"), (code[3], "timeout")):  # the setup cell; a later one
+        progress.write_text(json.dumps({"index": index, "grade_id": None, "time": time.time()}) + "\n")
+        assert submission._timed_out(progress, nb, options, "bwrap+test").status == status
+    progress.write_text("")
+    assert submission._timed_out(progress, nb, options, "bwrap+test").status == "infrastructure"  # nothing started
