@@ -54,7 +54,7 @@ class _Outcome:
     message: str = ""
     scores: dict = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    cut: list[str] = field(default_factory=list)  # outputs cut to the size cap, one note per cell
     isolation: str = ""
 
 
@@ -87,11 +87,10 @@ def grade_one(sub: Submission, assignment: str, master: Path, release_nb: Notebo
             break
         notes.append(f"retried once after a grader fault ({outcome.message})")
     flags = fixed.flags + outcome.flags
-    notes += outcome.notes
+    notes += outcome.cut
     status = outcome.status
     if status == "graded":
-        status = "flagged" if flags else "output_limit" if any("cut" in n for n in outcome.notes) else \
-            "graded_with_notes" if notes else "graded"
+        status = "flagged" if flags else "output_limit" if outcome.cut else "graded_with_notes" if notes else "graded"
     message = "; ".join(([outcome.message] if outcome.message else []) + flags + notes)
     return Result(**base, status=status, message=message, scores=outcome.scores or zero, isolation=outcome.isolation,
                   seconds=time.perf_counter() - started)
@@ -161,7 +160,7 @@ def _attempt(sub: Submission, notebook: NotebookNode, nonce: str, assignment: st
         hit = limits.exceeded() if limits else None
         if hit:  # graded all the same, but a human should know the submission ran into a cap
             flags.append(f"the submission reached the {_cap(hit, options)} cap (its cells after that may have failed)")
-        return _Outcome("graded", scores=scores, flags=flags, notes=cut, isolation=isolation)
+        return _Outcome("graded", scores=scores, flags=flags, cut=cut, isolation=isolation)
     finally:
         if limits is not None:
             limits.close()
