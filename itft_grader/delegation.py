@@ -2,7 +2,7 @@
 
 The exercise names come from the notebook itself: every function or class an answer cell of the
 release defines (``def temperature_probs(...)`` in a solution region), plus any names a cell declares
-in its metadata (``"itft": {"forbidden": ["itft_utils.qa.best_span"]}``). Where ``itft_utils`` has
+in its metadata (``"itft": {"forbidden": ["itft_utils.metrics.f1_score"]}``). Where ``itft_utils`` has
 something of the same name, an answer cell that imports it, reaches it through a module alias or
 ``getattr``, or imports the grading package at all, is flagged with the cell and the line. The
 package's modules are read as source (no import: the grader does not load torch to check a file).

@@ -201,8 +201,7 @@ def _timed_out(progress: Path, notebook: NotebookNode, options: GradingOptions, 
         return _Outcome("infrastructure", f"no cell started within {options.timeout:.0f} s (the kernel did not start)",
                         isolation=isolation)
     added = probe_indices(notebook)
-    setup = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"][:2]  # the first probe, the setup cell
-    if record["index"] in setup:
+    if record["index"] in _setup_indices(notebook):
         return _Outcome("infrastructure", f"the time cap ran out {describe(record, added)}, the setup (importing the stack "
                         "on a busy machine?)", isolation=isolation)
     return _Outcome("timeout", f"grading stopped after {options.timeout:.0f} s {describe(record, added)}, which had run "
@@ -235,10 +234,15 @@ def _cap(hit: str, options: GradingOptions) -> str:
     return f"{options.memory_mb} MB memory" if hit == "memory" else f"{options.max_pids}-process"
 
 
+def _setup_indices(nb: NotebookNode) -> list[int]:
+    """The first two code cells: the first integrity probe and the setup cell (importing the stack),
+    whose running out of time is the machine's fault, not the student's."""
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code"][:2]
+
+
 def _setup_timed_out(graded: NotebookNode) -> bool:
-    """True when the first code cells (the first integrity probe, the setup cell) hit the cell timeout."""
-    first = [c for c in graded.cells if c.cell_type == "code"][:2]
-    return any(o.get("ename") == "CellTimeoutError" for c in first for o in c.get("outputs", []))
+    """True when the setup cells hit the cell timeout."""
+    return any(o.get("ename") == "CellTimeoutError" for i in _setup_indices(graded) for o in graded.cells[i].get("outputs", []))
 
 
 def _read_scores(root: Path, assignment: str, student: str) -> dict[str, float | None]:

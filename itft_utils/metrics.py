@@ -24,8 +24,7 @@ from typing import Callable, Hashable, Iterable, Mapping, Sequence
 import numpy as np
 
 __all__ = [
-    "normalize_answer",
-    "exact_match_score",
+        "exact_match_score",
     "f1_score",
     "metric_max_over_ground_truths",
     "squad_metrics",
@@ -56,7 +55,7 @@ _PUNCTUATION = set(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
-def normalize_answer(s: str) -> str:
+def _normalize(s: str) -> str:
     """Lower case, drop punctuation, drop articles, collapse whitespace (the official order).
 
     The order matters: punctuation goes before articles, so "the-end" -> "theend" keeps "the".
@@ -68,14 +67,14 @@ def normalize_answer(s: str) -> str:
 
 
 def exact_match_score(prediction: str, ground_truth: str) -> bool:
-    """True when both strings are equal after :func:`normalize_answer` (a bool, as officially)."""
-    return normalize_answer(prediction) == normalize_answer(ground_truth)
+    """True when both strings are equal after :func:`_normalize` (a bool, as officially)."""
+    return _normalize(prediction) == _normalize(ground_truth)
 
 
 def f1_score(prediction: str, ground_truth: str) -> float:
     """Token-level F1 of normalised answers (bag-of-tokens overlap), 0.0 without common tokens."""
-    prediction_tokens = normalize_answer(prediction).split()
-    ground_truth_tokens = normalize_answer(ground_truth).split()
+    prediction_tokens = _normalize(prediction).split()
+    ground_truth_tokens = _normalize(ground_truth).split()
     common = Counter(prediction_tokens) & Counter(ground_truth_tokens)
     num_same = sum(common.values())
     if num_same == 0:
@@ -121,7 +120,7 @@ def squad_metrics(
             continue
         prediction = predictions[qid]
         if not ground_truths:  # SQuAD 2.0's rule: right only when the prediction is empty too
-            abstained = float(normalize_answer(prediction) == "")
+            abstained = float(_normalize(prediction) == "")
             exact_match, f1 = exact_match + abstained, f1 + abstained
             continue
         exact_match += metric_max_over_ground_truths(exact_match_score, prediction, ground_truths)

@@ -13,7 +13,7 @@ import unicodedata
 import numpy as np
 
 
-def char_to_token_span(
+def _token_span(
     offsets: list[tuple[int, int]], sequence_ids: list[int | None], start_char: int, end_char: int, cls_index: int = 0
 ) -> tuple[int, int]:
     """Token (start, end) of the answer characters [start_char, end_char) inside one window.
@@ -98,7 +98,7 @@ def prepare_train_features(examples: list[dict], tokenizer, max_length: int = 38
             continue
         start_char = answers["answer_start"][0]
         end_char = start_char + len(answers["text"][0])
-        s, e = char_to_token_span(offsets, enc.sequence_ids(i), start_char, end_char, cls_index)
+        s, e = _token_span(offsets, enc.sequence_ids(i), start_char, end_char, cls_index)
         starts.append(s)
         ends.append(e)
     features = dict(enc)
@@ -121,7 +121,7 @@ def prepare_validation_features(examples: list[dict], tokenizer, max_length: int
     return features
 
 
-def best_span(
+def _span_candidates(
     start_logits: np.ndarray,
     end_logits: np.ndarray,
     offsets: list[tuple[int, int] | None],
@@ -170,7 +170,7 @@ def postprocess_qa_predictions(
         best = (-np.inf, "")
         for i in by_example.get(ex["id"], []):
             offsets = features["offset_mapping"][i]
-            for score, s, e in best_span(np.asarray(start_logits[i]), np.asarray(end_logits[i]), offsets, n_best_size, max_answer_length)[:1]:
+            for score, s, e in _span_candidates(np.asarray(start_logits[i]), np.asarray(end_logits[i]), offsets, n_best_size, max_answer_length)[:1]:
                 if score > best[0]:
                     best = (score, ex["context"][offsets[s][0] : offsets[e][1]])
         predictions[ex["id"]] = best[1]

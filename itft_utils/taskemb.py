@@ -799,7 +799,7 @@ def dcg(relevances: Sequence[float]) -> float:
     return float(sum(r / math.log2(i + 2) for i, r in enumerate(relevances)))
 
 
-def ndcg_at_k(ranking: Sequence[str], relevance: Mapping[str, float], k: int) -> float:
+def _ndcg(ranking: Sequence[str], relevance: Mapping[str, float], k: int) -> float:
     """DCG of the top ``k`` of ``ranking`` over the DCG of the ideal top ``k``; 1.0 when every
     relevance is 0 (no ranking can do better or worse)."""
     if k < 1:
@@ -809,8 +809,8 @@ def ndcg_at_k(ranking: Sequence[str], relevance: Mapping[str, float], k: int) ->
     return dcg([relevance[s] for s in ranked[:k]]) / ideal if ideal > 0 else 1.0
 
 
-def regret_at_k(ranking: Sequence[str], scores: Mapping[str, float], k: int) -> float:
-    """Vu et al.'s relative regret, in percent: (best score − best score among the top ``k``) / best score × 100."""
+def _regret(ranking: Sequence[str], scores: Mapping[str, float], k: int) -> float:
+    """Poth et al.'s (2021) relative regret, in percent: (best score − best score among the top ``k``) / best score × 100."""
     if k < 1:
         raise ValueError(f"k must be at least 1; got {k}")
     ranked = _measured(ranking, scores)
@@ -849,8 +849,8 @@ def selection_table(rankings: Mapping[str, Sequence[str]], scores: Mapping[str, 
 
     def row(method: str, ranking: Sequence[str]) -> dict:
         ranked = _measured(ranking, scores)
-        return {"method": method, f"ndcg@{k}": ndcg_at_k(ranked, relevance, k), "regret@1": regret_at_k(ranked, scores, 1),
-                f"regret@{k}": regret_at_k(ranked, scores, k), "best_rank": best_source_rank(ranked, scores), "top": ranked[0]}
+        return {"method": method, f"ndcg@{k}": _ndcg(ranked, relevance, k), "regret@1": _regret(ranked, scores, 1),
+                f"regret@{k}": _regret(ranked, scores, k), "best_rank": best_source_rank(ranked, scores), "top": ranked[0]}
 
     rows = [row(m, r) for m, r in rankings.items()]
     if random_seeds > 0:

@@ -210,18 +210,18 @@ def test_ndcg_regret_and_best_rank_by_hand():
     relevance = te.relevance_from_scores(scores)
     assert relevance == {"a": 0.0, "b": 20.0, "c": 10.0}
     ideal = 20 + 10 / math.log2(3)
-    assert te.ndcg_at_k(["a", "b", "c"], relevance, 2) == pytest.approx((20 / math.log2(3)) / ideal)
-    assert te.ndcg_at_k(["a", "b", "c"], relevance, 3) == pytest.approx((20 / math.log2(3) + 10 / 2) / ideal)
-    assert te.ndcg_at_k(["b", "c", "a"], relevance, 3) == pytest.approx(1.0)
-    assert te.ndcg_at_k(["x", "a", "b"], {"a": 0.0, "b": 0.0}, 1) == 1.0  # no relevance anywhere; unmeasured x ignored
-    assert te.regret_at_k(["a", "b", "c"], scores, 1) == pytest.approx(20 / 70 * 100)
-    assert te.regret_at_k(["a", "b", "c"], scores, 2) == 0.0
-    assert te.regret_at_k(["c", "a", "b"], scores, 1) == pytest.approx(10 / 70 * 100)
+    assert te._ndcg(["a", "b", "c"], relevance, 2) == pytest.approx((20 / math.log2(3)) / ideal)
+    assert te._ndcg(["a", "b", "c"], relevance, 3) == pytest.approx((20 / math.log2(3) + 10 / 2) / ideal)
+    assert te._ndcg(["b", "c", "a"], relevance, 3) == pytest.approx(1.0)
+    assert te._ndcg(["x", "a", "b"], {"a": 0.0, "b": 0.0}, 1) == 1.0  # no relevance anywhere; unmeasured x ignored
+    assert te._regret(["a", "b", "c"], scores, 1) == pytest.approx(20 / 70 * 100)
+    assert te._regret(["a", "b", "c"], scores, 2) == 0.0
+    assert te._regret(["c", "a", "b"], scores, 1) == pytest.approx(10 / 70 * 100)
     assert te.best_source_rank(["a", "c", "b"], scores) == 3
     with pytest.raises(ValueError, match="leaves out"):
-        te.ndcg_at_k(["a", "b"], relevance, 2)
+        te._ndcg(["a", "b"], relevance, 2)
     with pytest.raises(ValueError, match="positive"):
-        te.regret_at_k(["a"], {"a": -1.0}, 1)
+        te._regret(["a"], {"a": -1.0}, 1)
 
 
 def test_baselines_and_selection_table():
