@@ -1,7 +1,7 @@
 """Flag answers that hand the exercise back to the course package instead of writing it.
 
 The exercise names come from the notebook itself: every function or class an answer cell of the
-release defines (``def temperature_probs(...)`` in a solution region), plus any names a cell declares
+release defines (``def temperature_distribution(...)`` in a solution region), plus any names a cell declares
 in its metadata (``"itft": {"forbidden": ["itft_utils.metrics.f1_score"]}``). Where ``itft_utils`` has
 something of the same name, an answer cell that imports it, reaches it through a module alias or
 ``getattr``, or imports the grading package at all, is flagged with the cell and the line. The
@@ -23,7 +23,7 @@ GRADING_PACKAGES = {"itft_grader", "autograder"}  # the second: its former name
 
 @functools.lru_cache(maxsize=None)
 def _library_names(package: str = "itft_utils") -> dict[str, set[str]]:
-    """Top-level names of each module of the package: {"itft_utils.mtl": {"temperature_probs", ...}}."""
+    """Top-level names of each module of the package: {"itft_utils.mtl": {"proportional_probs", ...}}."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return {}
@@ -53,7 +53,7 @@ def _is_answer(cell: NotebookNode) -> bool:
 
 
 def forbidden_names(release: NotebookNode, package: str = "itft_utils") -> set[str]:
-    """Dotted names (``itft_utils.mtl.temperature_probs``) an answer may not call."""
+    """Dotted names (``itft_utils.metrics.squad_metrics``) an answer may not call."""
     exercises, declared = set(), set()
     for cell in release.cells:
         if not _is_answer(cell):

@@ -77,7 +77,8 @@ def load_settings(path: Path = SETTINGS) -> dict:
 
 def colab_url(assignment: str, settings: dict) -> str:
     repo = settings["repo_url"].removeprefix("https://github.com/").rstrip("/")
-    return f"https://colab.research.google.com/github/{repo}/blob/{settings['branch']}/notebooks/{assignment}.ipynb"
+    branch = settings["branch"].format(version=itft_utils.__version__)
+    return f"https://colab.research.google.com/github/{repo}/blob/{branch}/notebooks/{assignment}.ipynb"
 
 
 def _added_cells(assignment: str, settings: dict) -> tuple[NotebookNode, NotebookNode, NotebookNode]:

@@ -6,8 +6,10 @@ sockets (``KernelManager.transport = "ipc"``) that live in the submission's scra
 launcher joins the submission's process-tree limits (``limits.py``), sets per-process limits (file
 size, CPU time, no core dumps) and replaces itself with ``bwrap``, which runs the kernel with:
 
-* a read-only view of the system and of the Python environment, and of the packages the course
-  names (``itft_utils``) but not of the checkout around them (``solutions/``, the grading package);
+* a read-only view of the system and of the Python environment, of the packages the course names
+  (``itft_utils``) and of the hidden tests' references (``itft_grader/references.py`` and the
+  package's ``__init__.py``), but not of the checkout around them (``solutions/``, the rest of the
+  grading package);
 * the scratch folder as the only writable path (``HOME`` inside it), and a fresh ``/tmp`` of its own
   (a write to a host path under ``/tmp`` lands there and vanishes with the sandbox);
 * its own user, PID, IPC, UTS, cgroup and network namespaces: no ``/proc`` of the grader or of other
@@ -97,6 +99,24 @@ def package_paths(packages: tuple[str, ...]) -> list[str]:
     return paths
 
 
+#: Modules of the grading package that hidden tests import inside the sandbox: these files only.
+REFERENCE_MODULES = ("itft_grader.references",)
+
+
+def module_files(modules: tuple[str, ...]) -> list[str]:
+    """The source files of ``modules`` and of their parent packages' ``__init__.py``."""
+    paths = []
+    for name in modules:
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            spec = importlib.util.find_spec(".".join(parts[:depth]))
+            if spec is None or not spec.origin:
+                raise SandboxUnavailable(f"module {name!r} is not importable here, so the hidden tests could not import it")
+            if spec.origin not in paths:
+                paths.append(spec.origin)
+    return paths
+
+
 def python_paths() -> list[str]:
     """The interpreter, its standard library and the environment's site-packages."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
@@ -121,7 +141,7 @@ def make_plan(scratch: Path, private: Path, env: dict[str, str], packages: tuple
     (scratch / RUNTIME).mkdir(exist_ok=True)
     return SandboxPlan(bwrap=find_bwrap(), scratch=str(scratch), status_file=str(private / "kernel-status.json"),
                        pid_file=str(private / "sandbox.pid"), log_file=str(private / "kernel.log"),
-                       read_only=python_paths() + package_paths(packages), env=kernel_env,
+                       read_only=python_paths() + package_paths(packages) + module_files(REFERENCE_MODULES), env=kernel_env,
                        cgroup_procs=list(cgroup_procs or []), cpu_seconds=cpu_seconds)
 
 
@@ -198,7 +218,7 @@ def preflight() -> str:
         scratch, private = Path(tmp) / "s", Path(tmp) / "p"
         private.mkdir()
         plan_file = save_plan(make_plan(scratch, private, {}), private / "plan.json")
-        probe = [sys.executable, "-c", "import itft_utils, os; open('ok', 'w').write(str(os.getuid()))"]
+        probe = [sys.executable, "-c", "import itft_utils, itft_grader.references, os; open('ok', 'w').write(str(os.getuid()))"]
         proc = subprocess.run([sys.executable, "-m", "itft_grader.sandbox", str(plan_file), "--", *probe],
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or not (scratch / "ok").exists():

@@ -93,6 +93,20 @@ def cmd_course(args) -> int:
     return _grader("course_demo").run_course(Path(args.out), workers=args.workers)
 
 
+def cmd_publish(args) -> int:
+    publish = _grader("publish")
+    try:
+        written = publish.publish(Path(args.out), build_wheel=not args.no_wheel)
+    except (ValueError, FileExistsError) as exc:
+        print(f"itft publish: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote the student tree ({len(written)} files) to {args.out}:")
+    for path in sorted({p.relative_to(Path(args.out)).parts[0] for p in written}):
+        print(f"  {path}")
+    print("push it to the course's public repository and tag it v<version> (see itft_grader/README.md)")
+    return 0
+
+
 def cmd_tasks(args) -> int:
     for name in task_names():
         print(name)
@@ -144,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     course.add_argument("--out", default="runs/course", help="folder for the release and the sample classes (default runs/course)")
     course.add_argument("--workers", type=int, default=None, help="parallel graders (default: one per core)")
     course.set_defaults(func=cmd_course)
+    pub = sub.add_parser("publish", parents=[course_dir],
+                         help="write the student tree: released notebooks, itft_utils (source and wheel), README, licence")
+    pub.add_argument("out", help="an empty or new folder; push it to the course's public repository")
+    pub.add_argument("--no-wheel", action="store_true", help="write the tree without building the wheel into dist/")
+    pub.set_defaults(func=cmd_publish)
     tasks = sub.add_parser("tasks", help="list the known task names")
     tasks.set_defaults(func=cmd_tasks)
     return parser

@@ -189,8 +189,3 @@ def save_encoder(model: PreTrainedModel, path: str | Path, tokenizer=None) -> Pa
         if tokenizer is not None:
             tokenizer.save_pretrained(str(path))
     return path
-
-
-def encoder_state(model: PreTrainedModel) -> dict[str, torch.Tensor]:
-    """The encoder's weights without the pooler (QA and tagging heads do not use one)."""
-    return {k: v for k, v in model.base_model.state_dict().items() if not k.startswith("pooler.")}

@@ -1,23 +1,23 @@
-"""Multi-task learning building blocks: loss weights, λ schedules, task sampling, learned weights.
+"""Multi-task learning building blocks that are not Homework 1's exercises: λ schedules, the
+simple sampling distributions and GradNorm.
 
-The lecture's two ways of mixing tasks map onto two halves of this module:
+The lecture's two ways of mixing tasks, and where each piece lives:
 
-* **Weight the losses** of every task in each update: ``L = Σ_k w_k L_k``; with two tasks
-  ``L = λ·L_target + (1 − λ)·L_aux`` (:func:`weighted_loss`, :func:`two_task_weights`). λ may
-  follow a schedule over training (:class:`ConstantSchedule`, :class:`LinearAnneal`,
-  :class:`CosineAnneal`) or be learned (:class:`UncertaintyWeighting`, :class:`GradNorm`).
-  Intermediate-task fine-tuning (STILTs) is the special case :class:`StepSchedule`: all weight on the
-  intermediate task until the switch, then all on the target.
-* **Sample the tasks**: each update draws one task with chosen probabilities (:class:`TaskSampler`
-  over :func:`uniform_probs`, :func:`proportional_probs`, :func:`temperature_probs`,
-  :func:`annealed_probs`).
+* **Weight the losses** of every task in each update, ``L = Σ_k w_k L_k``; λ may follow a schedule
+  over training (:class:`ConstantSchedule`, :class:`LinearAnneal`, :class:`CosineAnneal`) or be
+  learned (:class:`GradNorm` here; uncertainty weighting is an exercise).
+* **Sample the tasks**: each update draws one task with chosen probabilities
+  (:func:`uniform_probs`, :func:`proportional_probs`; temperature and annealed sampling are exercises).
 
-Pure torch / numpy, no model code, so every piece can be tested on toy tensors. Random routines take
-a ``seed`` and keep their own generator: global numpy and torch RNG state is never touched.
+The weighted loss, temperature and annealed sampling, the seeded sampler, uncertainty weighting and
+the step schedule are what students write in Homework 1, and the trainer
+(:mod:`itft_utils.mtl_training`) takes their functions as arguments: the library keeps no version of
+them (the course's references live in the grading package, which students do not install).
+
+Pure torch / numpy, no model code, so every piece can be tested on toy tensors.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,28 +27,18 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
-    "weighted_loss",
-    "two_task_weights",
     "LambdaSchedule",
     "ConstantSchedule",
     "LinearAnneal",
     "CosineAnneal",
-    "StepSchedule",
     "SCHEDULES",
     "get_schedule",
     "uniform_probs",
     "proportional_probs",
-    "temperature_probs",
-    "annealed_alpha",
-    "annealed_probs",
     "SAMPLING_METHODS",
     "get_sampling_method",
-    "TaskSampler",
-    "UncertaintyWeighting",
     "GradNorm",
 ]
-
-SUM_TOLERANCE = 1e-6  # weights / probabilities typed by hand (0.1 + 0.2 + 0.7) are off by ~1e-16
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,75 +72,11 @@ def _loss_list(losses: Sequence[Tensor] | Mapping[str, Tensor]) -> tuple[list[st
     return names, values
 
 
-def _check_weights(
-    names: list[str], weights: Sequence[float] | Mapping[str, float], require_sum_to_one: bool
-) -> list[float]:
-    """Validate weights against the task labels and return them as floats, in task order."""
-    if isinstance(weights, Mapping):
-        missing = [n for n in names if n not in weights]
-        extra = [k for k in weights if k not in names]
-        if missing or extra:
-            raise ValueError(
-                f"weights and losses name different tasks: missing weights for {missing}, "
-                f"weights for unknown tasks {extra}; losses have {names}"
-            )
-        values = [weights[n] for n in names]
-    else:
-        values = list(weights)
-        if len(values) != len(names):
-            raise ValueError(f"got {len(values)} weights for {len(names)} losses; need one per task")
-    out: list[float] = []
-    for name, w in zip(names, values):
-        w_f = float(w.item() if isinstance(w, Tensor) else w)
-        if not math.isfinite(w_f):
-            raise ValueError(f"weight for {name!r} is {w_f}; weights must be finite")
-        if w_f < 0:
-            raise ValueError(f"weight for {name!r} is {w_f}; weights must be non-negative")
-        out.append(w_f)
-    total = sum(out)
-    if require_sum_to_one and abs(total - 1.0) > SUM_TOLERANCE:
-        raise ValueError(
-            f"weights {dict(zip(names, out))} sum to {total}, not 1; rescale them, or pass "
-            "require_sum_to_one=False if the scale is intended (it acts like a learning-rate factor)"
-        )
-    return out
-
-
-def weighted_loss(
-    losses: Sequence[Tensor] | Mapping[str, Tensor],
-    weights: Sequence[float] | Mapping[str, float],
-    *,
-    require_sum_to_one: bool = True,
-) -> Tensor:
-    """Combine per-task losses as ``L = Σ_k w_k L_k``, the lecture's loss-weighting form of MTL.
-
-    ``losses`` is a list of scalar tensors or a dict ``{task: loss}``; ``weights`` a list in the
-    same order or a dict with the same keys. Weights must be finite and non-negative and, by
-    default, sum to 1 (within 1e-6) so that changing λ moves weight between tasks instead of
-    silently changing the effective learning rate. Gradients flow into every loss.
-    """
-    names, values = _loss_list(losses)
-    ws = _check_weights(names, weights, require_sum_to_one)
-    total = values[0] * ws[0]
-    for w, loss in zip(ws[1:], values[1:]):
-        total = total + w * loss
-    return total
-
-
 def _check_lam(lam: float, what: str = "lam") -> float:
     lam_f = float(lam)
     if not math.isfinite(lam_f) or not 0.0 <= lam_f <= 1.0:
         raise ValueError(f"{what} must be in [0, 1] (the weight on the target task), got {lam!r}")
     return lam_f
-
-
-def two_task_weights(lam: float) -> tuple[float, float]:
-    """Return ``(λ, 1 − λ)``: the weights of ``L = λ·L_target + (1 − λ)·L_aux``.
-
-    λ = 0.8 puts 80 % of the loss on the target task (the lecture's SQuAD + HotpotQA example).
-    """
-    lam_f = _check_lam(lam)
-    return lam_f, 1.0 - lam_f
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,28 +146,10 @@ class CosineAnneal(LambdaSchedule):
         return self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-class StepSchedule(LambdaSchedule):
-    """λ = 0 before ``switch_fraction`` of training, 1 from there on: intermediate-task fine-tuning.
-
-    All weight on the auxiliary (intermediate) task until the switch, then all on the target: the
-    lecture's view of STILTs as MTL with a fixed schedule. The switch step itself already has λ = 1.
-    """
-
-    def __init__(self, switch_fraction: float):
-        frac = float(switch_fraction)
-        if not math.isfinite(frac) or not 0.0 <= frac <= 1.0:
-            raise ValueError(f"switch_fraction must be in [0, 1], got {switch_fraction!r}")
-        self.switch_fraction = frac
-
-    def lam_at(self, t: float) -> float:
-        return 0.0 if t < self.switch_fraction else 1.0
-
-
 SCHEDULES: dict[str, type[LambdaSchedule]] = {
     "constant": ConstantSchedule,
     "linear": LinearAnneal,
     "cosine": CosineAnneal,
-    "step": StepSchedule,
 }
 
 
@@ -260,7 +168,7 @@ def get_schedule(name: str, **kwargs: float) -> LambdaSchedule:
 def _check_sizes(sizes: Sequence[int]) -> np.ndarray:
     """Dataset sizes as a float array; they must be positive integers, at least one task."""
     if isinstance(sizes, Mapping):
-        raise TypeError("sizes must be a sequence of ints; for a dict use TaskSampler.from_sizes")
+        raise TypeError("sizes must be a sequence of ints (for a dict, pass list(sizes.values()))")
     values = list(sizes)
     if not values:
         raise ValueError("sizes is empty: need the size of at least one task")
@@ -268,12 +176,6 @@ def _check_sizes(sizes: Sequence[int]) -> np.ndarray:
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
             raise ValueError(f"size of task {i} is {n!r}; sizes must be positive integers")
     return np.asarray(values, dtype=np.float64)
-
-
-def _normalise_log(logits: np.ndarray) -> np.ndarray:
-    """exp-normalise in log space, so tiny temperatures or huge datasets cannot overflow."""
-    z = np.exp(logits - logits.max())
-    return z / z.sum()
 
 
 def uniform_probs(sizes: Sequence[int]) -> np.ndarray:
@@ -288,53 +190,9 @@ def proportional_probs(sizes: Sequence[int]) -> np.ndarray:
     return n / n.sum()
 
 
-def temperature_probs(sizes: Sequence[int], T: float, cap: int | None = None) -> np.ndarray:
-    """p_i ∝ min(n_i, cap)^(1/T), T5-style temperature sampling.
-
-    T = 1 is proportional, T → ∞ (``float("inf")`` accepted) is uniform; values between trade the
-    two off. ``cap`` (the T5 paper's "K") stops one huge dataset from taking all the probability.
-    """
-    n = _check_sizes(sizes)
-    T_f = float(T)
-    if math.isnan(T_f) or T_f <= 0:
-        raise ValueError(f"temperature T must be > 0 (or inf), got {T!r}")
-    if cap is not None:
-        if isinstance(cap, bool) or not isinstance(cap, numbers.Real) or not cap > 0:
-            raise ValueError(f"cap must be a positive number or None, got {cap!r}")
-        n = np.minimum(n, float(cap))
-    return _normalise_log(np.log(n) / T_f)  # 1/inf == 0.0 gives uniform
-
-
-def annealed_alpha(epoch: int, num_epochs: int) -> float:
-    """Stickland & Murray (2019) exponent: ``1 − 0.8·epoch/(num_epochs − 1)``, 1 → 0.2.
-
-    ``epoch`` counts from 0. With a single epoch the exponent stays 1 (proportional).
-    """
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, numbers.Integral) or num_epochs < 1:
-        raise ValueError(f"num_epochs must be a positive integer, got {num_epochs!r}")
-    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or not 0 <= epoch < num_epochs:
-        raise ValueError(f"epoch must be an integer in [0, {num_epochs - 1}] (0-based), got {epoch!r}")
-    if num_epochs == 1:
-        return 1.0
-    return 1.0 - 0.8 * epoch / (num_epochs - 1)
-
-
-def annealed_probs(sizes: Sequence[int], epoch: int, num_epochs: int) -> np.ndarray:
-    """p_i ∝ n_i^α with α annealed from 1 (proportional) to 0.2 (near uniform) over the epochs.
-
-    Large tasks dominate early, then small tasks get their turn, so they are not forgotten at the
-    end of training. Build a new :class:`TaskSampler` each epoch.
-    """
-    n = _check_sizes(sizes)
-    alpha = annealed_alpha(epoch, num_epochs)
-    return _normalise_log(alpha * np.log(n))
-
-
 SAMPLING_METHODS: dict[str, Callable[..., np.ndarray]] = {
     "uniform": uniform_probs,
     "proportional": proportional_probs,
-    "temperature": temperature_probs,
-    "annealed": annealed_probs,
 }
 
 
@@ -343,76 +201,6 @@ def get_sampling_method(name: str) -> Callable[..., np.ndarray]:
     if name not in SAMPLING_METHODS:
         raise ValueError(f"unknown sampling method {name!r}; known methods: {sorted(SAMPLING_METHODS)}")
     return SAMPLING_METHODS[name]
-
-
-# ---------------------------------------------------------------------------------------------
-# Task sampler
-# ---------------------------------------------------------------------------------------------
-
-
-class TaskSampler:
-    """Draws which task the next batch comes from, with fixed probabilities.
-
-    Probabilities are fixed at construction and exposed as ``task_probs`` (``{name: p}``), so tests
-    and plots can check the mix without drawing. Draws use the sampler's own
-    ``numpy.random.Generator`` seeded with ``seed``: the same seed gives the same sequence and the
-    global numpy / torch RNG state is never touched.
-    """
-
-    def __init__(self, task_names: Sequence[str], probs: Sequence[float], seed: int):
-        names = [str(n) for n in task_names]
-        p = np.asarray(probs, dtype=np.float64).reshape(-1)
-        if not names:
-            raise ValueError("task_names is empty: need at least one task")
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"task names must be unique, repeated: {dupes}")
-        if len(p) != len(names):
-            raise ValueError(f"got {len(p)} probabilities for {len(names)} tasks {names}")
-        for name, pi in zip(names, p):
-            if not math.isfinite(pi) or pi < 0:
-                raise ValueError(f"probability for {name!r} is {pi}; must be finite and non-negative")
-        if abs(p.sum() - 1.0) > SUM_TOLERANCE:
-            raise ValueError(f"probabilities sum to {p.sum()}, not 1: {dict(zip(names, p.tolist()))}")
-        self.task_names: tuple[str, ...] = tuple(names)
-        self._p = p / p.sum()  # remove rounding error so numpy's choice accepts it
-        self.task_probs: dict[str, float] = dict(zip(names, self._p.tolist()))
-        self.seed = seed
-        self._rng = np.random.default_rng(seed)
-
-    @classmethod
-    def from_sizes(
-        cls, sizes: Mapping[str, int], method: str = "temperature", *, seed: int, **kwargs: float
-    ) -> TaskSampler:
-        """Sampler over ``{task: dataset size}`` with a registered method, e.g.
-        ``TaskSampler.from_sizes(sizes, "temperature", T=2.0, seed=0)``."""
-        if not isinstance(sizes, Mapping):
-            raise TypeError(f"sizes must be a dict {{task: size}}, got {type(sizes).__name__}")
-        fn = get_sampling_method(method)
-        try:
-            inspect.signature(fn).bind(list(sizes.values()), **kwargs)
-        except TypeError as err:
-            params = [p for p in inspect.signature(fn).parameters if p != "sizes"]
-            raise ValueError(
-                f"sampling method {method!r} takes arguments {params}, got {sorted(kwargs)}: {err}"
-            ) from None
-        probs = fn(list(sizes.values()), **kwargs)
-        return cls(list(sizes), probs, seed)
-
-    def sample_n(self, n: int) -> list[str]:
-        """Draw ``n`` task names (with replacement) from ``task_probs``."""
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, got {n!r}")
-        idx = self._rng.choice(len(self._p), size=int(n), p=self._p)
-        return [self.task_names[i] for i in idx]
-
-    def sample(self) -> str:
-        """Draw one task name (one draw of :meth:`sample_n`, so both share one random stream)."""
-        return self.sample_n(1)[0]
-
-    def __repr__(self) -> str:
-        probs = ", ".join(f"{k}: {v:.3f}" for k, v in self.task_probs.items())
-        return f"TaskSampler({{{probs}}}, seed={self.seed!r})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,51 +234,6 @@ def _ordered_losses(
     if len(values) != k:
         raise ValueError(f"got {len(values)} losses for {k} tasks")
     return values
-
-
-class UncertaintyWeighting(nn.Module):
-    """Learn task weights from homoscedastic uncertainty (Kendall, Gal & Cipolla, 2018).
-
-    Each task k gets a learnable log-variance ``s_k = log σ_k²`` (initialised to 0, i.e. weight 1),
-    and the combined loss is ``Σ_k exp(−s_k)·L_k + s_k``. A task with a large loss is down-weighted
-    (its ``s_k`` grows) and the ``+ s_k`` term stops every weight from collapsing to zero. This is the
-    common form used for classification; the paper's regression form has factors 0.5
-    (``0.5·exp(−s_k)·L_k + 0.5·s_k``), omitted here since they only rescale the loss.
-
-    Put ``module.parameters()`` into the optimizer alongside the model's.
-    """
-
-    def __init__(self, num_tasks: int | Sequence[str]):
-        super().__init__()
-        self.num_tasks, self.task_names = _task_count(num_tasks)
-        self.log_vars = nn.Parameter(torch.zeros(self.num_tasks))
-
-    def forward(self, losses: Sequence[Tensor] | Mapping[str, Tensor]) -> Tensor:
-        values = torch.stack(_ordered_losses(losses, self.num_tasks, self.task_names))  # (K,)
-        s = self.log_vars.to(values.dtype)
-        return (torch.exp(-s) * values + s).sum()
-
-    def task_loss(self, task: int | str, loss: Tensor) -> Tensor:
-        """One task's term ``exp(−s_k)·L_k + s_k``; the terms of all tasks sum to :meth:`forward`.
-
-        A trainer can backpropagate task by task with it, holding one task's activations at a time.
-        ``task`` is an index, or a name when the module was built with task names.
-        """
-        if isinstance(task, str):
-            if self.task_names is None or task not in self.task_names:
-                raise ValueError(f"unknown task {task!r}; this module's tasks are {self.task_names or self.num_tasks}")
-            k = self.task_names.index(task)
-        elif isinstance(task, numbers.Integral) and not isinstance(task, bool) and 0 <= task < self.num_tasks:
-            k = int(task)
-        else:
-            raise ValueError(f"task must be a name or an index in [0, {self.num_tasks}), got {task!r}")
-        _loss_list([loss])  # one scalar tensor, or an error that says what arrived
-        s = self.log_vars[k].to(loss.dtype)
-        return torch.exp(-s) * loss + s
-
-    def weights(self) -> Tensor:
-        """Current weights ``exp(−s_k)`` (detached), for logging."""
-        return torch.exp(-self.log_vars.detach())
 
 
 class GradNorm(nn.Module):

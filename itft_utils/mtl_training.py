@@ -6,9 +6,14 @@
   several). λ is a constant, follows a schedule over training (:mod:`itft_utils.mtl`: linear or
   cosine annealing, or the step schedule, which *is* intermediate-task fine-tuning), or is learned
   (``"uncertainty"``, Kendall et al. 2018).
-* **sampling** (``MTLConfig(mode="sampling")``): every step draws *one* task with a
-  :class:`~itft_utils.mtl.TaskSampler` (uniform, proportional, temperature, or annealed per epoch)
-  and takes a batch of it.
+* **sampling** (``MTLConfig(mode="sampling")``): every step draws *one* task and takes a batch of it;
+  the probabilities come from a function of the dataset sizes (``"uniform"``, ``"proportional"``,
+  or any ``(sizes, epoch, num_epochs) -> probabilities``, e.g. a temperature or an annealed one).
+
+Homework 1's exercises plug in here, so that the student's code is the experiment: the weighted
+loss (``combine``), the sampling distributions (``sampling``), the seeded sampler (``sampler``), the
+uncertainty loss (``uncertainty``) and the step schedule (``weighting``). Without them the trainer
+uses its own plain weighted sum and draws an epoch's tasks in one call.
 
 An *epoch* processes as many batches in both modes: ``K × (batches of the target)`` for K tasks
 (weighting: one step per target batch, K batches a step; sampling: K times as many one-batch
@@ -43,15 +48,7 @@ from .data.task import Task
 from .encoding import collate, encode, num_features
 from .finetune import evaluate
 from .models import build_model, load_tokenizer
-from .mtl import (
-    ConstantSchedule,
-    LambdaSchedule,
-    TaskSampler,
-    UncertaintyWeighting,
-    annealed_probs,
-    get_sampling_method,
-    two_task_weights,
-)
+from .mtl import ConstantSchedule, LambdaSchedule, get_sampling_method
 from .runtime import get_device, is_grading, set_seed
 from .training import (
     History,
@@ -142,27 +139,41 @@ class MultiTaskModel(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 Weighting = float | LambdaSchedule | Callable[[int, int], float] | str
+Sampling = str | Callable[[list[int], int, int], Sequence[float]]
 
 
 @dataclass
 class MTLConfig:
-    """How the tasks are mixed; the optimiser, epochs, batch size and seed stay in :class:`TrainConfig`."""
+    """How the tasks are mixed; the optimiser, epochs, batch size and seed stay in :class:`TrainConfig`.
+
+    The callables are where Homework 1's exercises plug in: ``combine(losses, weights) -> loss``,
+    ``sampling(sizes, epoch, num_epochs) -> probabilities``, ``sampler(task_names, probs, seed)``
+    (an object with ``sample() -> task name``), ``uncertainty(losses, log_vars) -> loss`` and a
+    weighting ``(step, total_steps) -> λ``.
+    """
 
     target: str  # the task we care about: λ is its weight, "target_share" is measured for it
     mode: str = "weighting"  # "weighting": a batch of every task each step, losses weighted; "sampling": one task a step
     weighting: Weighting = 0.5  # weighting mode: a constant λ, a schedule (step, total) -> λ, or "uncertainty" (learned)
-    sampling: str = "proportional"  # sampling mode: uniform, proportional, temperature or annealed (new probabilities each epoch)
-    sampling_kwargs: dict = field(default_factory=dict)  # e.g. {"T": 2.0, "cap": 5000} for temperature sampling
+    sampling: Sampling = "proportional"  # sampling mode: "uniform", "proportional" or (sizes, epoch, num_epochs) -> probabilities
+    combine: Callable | None = None  # (losses, weights) -> the combined loss; None: the trainer's own weighted sum
+    sampler: Callable | None = None  # (task_names, probs, seed) -> an object with sample(); None: the trainer's own draws
+    uncertainty: Callable | None = None  # (losses, log_vars) -> loss, for weighting="uncertainty"
     steps_per_epoch: int | None = None  # None: equal compute in both modes (see the module docstring)
     weight_learning_rate: float = 1e-2  # learned weights only: at the encoder's 3e-5 they would barely move in one run
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.mode == "sampling":
+        if isinstance(self.sampling, str):
             get_sampling_method(self.sampling)  # an unknown name lists the known ones
+        elif not callable(self.sampling):
+            raise TypeError(f"sampling must be a method name or a function (sizes, epoch, num_epochs) -> probabilities, "
+                            f"got {type(self.sampling).__name__}")
         if isinstance(self.weighting, str) and self.weighting != "uncertainty":
             raise ValueError(f"weighting must be a number, a schedule or 'uncertainty', got {self.weighting!r}")
+        if self.weighting == "uncertainty" and self.uncertainty is None:
+            raise ValueError("weighting='uncertainty' needs the uncertainty loss: MTLConfig(..., uncertainty=uncertainty_loss)")
         if isinstance(self.weighting, (int, float)) and not isinstance(self.weighting, bool):
             self.weighting = ConstantSchedule(self.weighting)  # checks 0 <= λ <= 1
         elif not (isinstance(self.weighting, str) or callable(self.weighting)):
@@ -171,9 +182,15 @@ class MTLConfig:
             raise ValueError(f"steps_per_epoch must be positive or None, got {self.steps_per_epoch}")
 
     def describe(self) -> dict:
-        """A plain dict for logs and tables (schedules and samplers by their repr)."""
+        """A plain dict for logs and tables (schedules by their repr, functions by their name)."""
         plain = (str, int, float, bool, type(None), dict)
-        return {k: v if isinstance(v, plain) else repr(v) for k, v in vars(self).items()}
+
+        def show(v):
+            if isinstance(v, plain):
+                return v
+            return repr(v) if isinstance(v, LambdaSchedule) else getattr(v, "__qualname__", repr(v))
+
+        return {k: show(v) for k, v in vars(self).items()}
 
 
 @dataclass
@@ -226,18 +243,32 @@ class _BatchStream:
 
 def _task_weights(schedule: Callable[[int, int], float], step: int, total: int, target: str, names: list[str]) -> dict[str, float]:
     """λ on the target, ``1 − λ`` shared equally by the auxiliary tasks."""
-    lam, rest = two_task_weights(schedule(step, total))
+    lam = float(schedule(step, total))
+    if not 0.0 <= lam <= 1.0:  # also catches nan
+        raise ValueError(f"the weighting gave λ = {lam} at step {step} of {total}; λ must be in [0, 1]")
     if len(names) == 1:
         return {target: 1.0}
-    return {n: lam if n == target else rest / (len(names) - 1) for n in names}
+    return {n: lam if n == target else (1.0 - lam) / (len(names) - 1) for n in names}
 
 
-def _sampler(mix: MTLConfig, sizes: dict[str, int], epoch: int, epochs: int, seed: int) -> TaskSampler:
-    """This epoch's sampler; its own seed per epoch, so draws never depend on the model."""
-    if mix.sampling == "annealed":
-        probs = annealed_probs(list(sizes.values()), epoch, epochs)
-        return TaskSampler(list(sizes), probs, seed=seed * 1000 + epoch)
-    return TaskSampler.from_sizes(sizes, mix.sampling, seed=seed * 1000 + epoch, **mix.sampling_kwargs)
+def _epoch_probs(mix: MTLConfig, sizes: dict[str, int], epoch: int, epochs: int) -> list[float]:
+    """This epoch's sampling probabilities, one per task in the order of ``sizes``, checked."""
+    counts = list(sizes.values())
+    probs = get_sampling_method(mix.sampling)(counts) if isinstance(mix.sampling, str) else mix.sampling(counts, epoch, epochs)
+    probs = [float(p) for p in np.asarray(probs, dtype=np.float64).reshape(-1)]
+    if len(probs) != len(counts) or not all(math.isfinite(p) and p >= 0 for p in probs) or abs(sum(probs) - 1) > 1e-6:
+        raise ValueError(f"the sampling function gave {probs} for sizes {counts} (epoch {epoch} of {epochs}); "
+                         "need one finite, non-negative probability per task, summing to 1")
+    return probs
+
+
+def _epoch_draws(mix: MTLConfig, names: list[str], probs: list[float], n: int, seed: int):
+    """The tasks of an epoch's ``n`` steps, drawn under their own seed (never the model's generators)."""
+    if mix.sampler is not None:
+        sampler = mix.sampler(names, probs, seed)
+        return (sampler.sample() for _ in range(n))
+    p = np.asarray(probs) / sum(probs)
+    return iter([names[i] for i in np.random.default_rng(seed).choice(len(names), size=n, p=p)])
 
 
 def _check_inputs(tasks: Sequence[Task], train_examples: Mapping, eval_examples: Mapping, mix: MTLConfig, config: TrainConfig) -> None:
@@ -333,10 +364,11 @@ def _train_multitask(
     steps_per_epoch = mix.steps_per_epoch or (k * target_batches if sampling else target_batches)
     total = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps, steps_per_epoch * config.epochs)
 
-    learned = UncertaintyWeighting(names).to(device) if mix.weighting == "uncertainty" and not sampling else None
+    learned = mix.weighting == "uncertainty" and not sampling
+    log_vars = nn.Parameter(torch.zeros(k, device=device)) if learned else None  # s_k = log σ_k², weight e^{-s_k}
     optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
-    if learned is not None:
-        optimizer.add_param_group({"params": list(learned.parameters()), "lr": mix.weight_learning_rate, "weight_decay": 0.0})
+    if log_vars is not None:
+        optimizer.add_param_group({"params": [log_vars], "lr": mix.weight_learning_rate, "weight_decay": 0.0})
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(int(config.warmup_ratio * total), total))
     streams = {n: _BatchStream(features[n], config if n == mix.target else replace(config, seed=config.seed + 7919 * i))
                for i, n in enumerate(names)}
@@ -349,18 +381,22 @@ def _train_multitask(
         model.train()
         started = time.perf_counter()
         if sampling:
-            sampler = _sampler(mix, sizes, epoch, config.epochs, config.seed)
-            history.task_probs.append({"epoch": epoch, **sampler.task_probs})
+            probs = _epoch_probs(mix, sizes, epoch, config.epochs)
+            history.task_probs.append({"epoch": epoch, **dict(zip(names, probs))})
+            draws = _epoch_draws(mix, names, probs, steps_per_epoch, config.seed * 1000 + epoch)
         for b in range(steps_per_epoch):
             if sampling:
-                drawn = sampler.sample()
+                drawn = next(draws)
+                if drawn not in names:
+                    raise ValueError(f"the sampler drew {drawn!r}, which is not one of the tasks {names}")
                 weights = {n: float(n == drawn) for n in names}
-            elif learned is not None:
-                weights = dict(zip(names, learned.weights().tolist()))
+            elif log_vars is not None:
+                weights = dict(zip(names, torch.exp(-log_vars.detach()).tolist()))
             else:
                 weights = _task_weights(mix.weighting, step, total, mix.target, names)
-            step_loss, losses = 0.0, {}
-            for n in names:
+            terms: list[torch.Tensor] = []
+            losses: dict[str, float] = {}
+            for i, n in enumerate(names):
                 if weights[n] == 0.0:
                     continue  # no gradient to add: skip the forward (and λ = 1 stays exactly single-task)
                 indices = streams[n].next()
@@ -368,13 +404,22 @@ def _train_multitask(
                 autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
                 with autocast:
                     loss = model(n, **batch).loss
+                losses[n] = loss.item()
+                history.train_features += len(indices)
+                if mix.combine is not None and log_vars is None:
+                    terms.append(loss.float())  # combined below, by the caller's function
+                    continue
                 # Backpropagate task by task: the gradients add up to those of the combined loss,
                 # and only one task's activations are held in memory at a time.
-                term = learned.task_loss(n, loss.float()) if learned is not None else weights[n] * loss
+                term = mix.uncertainty([loss.float()], log_vars[i:i + 1]) if log_vars is not None else weights[n] * loss
                 (scaler.scale(term) if scaler else term).backward()
-                losses[n] = loss.item()
-                step_loss += term.item()
-                history.train_features += len(indices)
+                terms.append(term.detach())
+            if mix.combine is not None and log_vars is None:
+                combined = mix.combine(terms, [weights[n] for n in losses])
+                (scaler.scale(combined) if scaler else combined).backward()
+                step_loss = combined.item()
+            else:
+                step_loss = float(sum(t.item() for t in terms))
             optimizer_step(model, optimizer, scheduler, scaler, config.max_grad_norm)
             step += 1
             log_step(history, bar, {"step": step, "epoch": epoch + b / steps_per_epoch, "loss": step_loss,
@@ -426,48 +471,39 @@ def target_share(history: MTLHistory) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def _sweep_runs(target: str, lambdas: Sequence[float], sampling: Mapping[str, dict], schedules: Mapping[str, Weighting]) -> list[tuple[str, float | None, MTLConfig]]:
-    runs = [(f"λ = {lam:g}", float(lam), MTLConfig(target, "weighting", float(lam))) for lam in lambdas]
-    for label, kwargs in sampling.items():
-        kwargs = dict(kwargs)
-        method = kwargs.pop("method", label)
-        runs.append((f"sampling: {label}", None, MTLConfig(target, "sampling", sampling=method, sampling_kwargs=kwargs)))
-    for label, weighting in schedules.items():
-        runs.append((label, None, MTLConfig(target, "weighting", weighting)))
-    return runs
-
-
 def lambda_sweep(
     model: str,
     target: Task,
     auxiliary: Task | Sequence[Task],
     train_examples: Mapping[str, list[dict]],
     eval_examples: list[dict],
-    lambdas: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
-    sampling: Mapping[str, dict] | None = None,
-    schedules: Mapping[str, Weighting] | None = None,
+    runs: Mapping[str, MTLConfig],
     config: TrainConfig | None = None,
     max_length: int = 384,
     doc_stride: int = 128,
     keep_histories: bool = False,
 ) -> list[dict]:
-    """Train once per λ (constant weighting), per sampling method and per extra schedule; return a table.
+    """Train once per run (a label and its :class:`MTLConfig`), evaluate the target; return a table.
 
-    ``sampling`` maps a label to the sampler's arguments, e.g. ``{"proportional": {},
-    "temperature T=2": {"method": "temperature", "T": 2.0}}`` (``method`` defaults to the label).
-    ``schedules`` maps a label to a weighting, e.g. ``{"intermediate (step at 50 %)":
-    StepSchedule(0.5)}``. Only the target is evaluated (on ``eval_examples``).
+    The runs carry the functions that mix the tasks, so in Homework 1 they are the student's:
+    ``{"λ = 0.5": MTLConfig(target, weighting=0.5, combine=combine_losses), "sampling: T=3":
+    MTLConfig(target, "sampling", sampling=lambda sizes, e, E: temperature_distribution(sizes, 3.0),
+    sampler=SeededTaskSampler)}``. Only the target is evaluated (on ``eval_examples``).
 
     One row (a dict) per run: ``run``, ``mode``, ``lambda`` (constant weighting only),
     ``target_share`` (the target's realised share of weight or batches: where the run sits on the λ
     axis), the target's metrics, ``seconds``, and with ``keep_histories`` the run's ``history``
     (for :func:`~itft_utils.plots.plot_task_shares`). λ = 1 is the baseline: the target alone.
     """
+    wrong = [label for label, mix in runs.items() if mix.target != target.name]
+    if wrong:
+        raise ValueError(f"runs {wrong} name another target than {target.name!r}")
     aux = [auxiliary] if isinstance(auxiliary, Task) else list(auxiliary)
     config = config or TrainConfig()
     tokenizer = load_tokenizer(model)
     rows = []
-    for label, lam, mix in _sweep_runs(target.name, lambdas, sampling or {}, schedules or {}):
+    for label, mix in runs.items():
+        lam = mix.weighting.lam if mix.mode == "weighting" and isinstance(mix.weighting, ConstantSchedule) else None
         started = time.perf_counter()
         result = fine_tune_multitask(model, [target, *aux], train_examples, {target.name: eval_examples}, mix, config,
                                      tokenizer, max_length, doc_stride)

@@ -13,29 +13,17 @@ import unicodedata
 import numpy as np
 
 
-def _token_span(
-    offsets: list[tuple[int, int]], sequence_ids: list[int | None], start_char: int, end_char: int, cls_index: int = 0
-) -> tuple[int, int]:
-    """Token (start, end) of the answer characters [start_char, end_char) inside one window.
+def _window_positions(offsets: np.ndarray, in_context: np.ndarray, start_char: int, end_char: int, cls_index: int) -> tuple[int, int]:
+    """Training labels of one window, from array masks: the last context token starting at or before
+    the answer's first character and the first context token ending at or after its end.
 
-    A window that does not contain the whole answer points both positions at the CLS token: the
-    model learns "not in this window" there, as BERT's SQuAD recipe does.
+    A window whose context does not hold the whole answer points both positions at the CLS token:
+    the model learns "not in this window" there, as BERT's SQuAD recipe does.
     """
-    context = [i for i, s in enumerate(sequence_ids) if s == 1]
-    if not context:
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    if not in_context.any() or starts[in_context].min() > start_char or ends[in_context].max() < end_char:
         return cls_index, cls_index
-    first, last = context[0], context[-1]
-    # The answer must lie wholly inside the context part of this window.
-    if not (offsets[first][0] <= start_char and offsets[last][1] >= end_char):
-        return cls_index, cls_index
-    start = first
-    while start <= last and offsets[start][0] <= start_char:
-        start += 1
-    end = last
-    while end >= first and offsets[end][1] >= end_char:
-        end -= 1
-    # The loops stop one past the answer's first/last token.
-    return start - 1, end + 1
+    return int(np.flatnonzero(in_context & (starts <= start_char))[-1]), int(np.flatnonzero(in_context & (ends >= end_char))[0])
 
 
 def _encode_windows(examples: list[dict], tokenizer, max_length: int, doc_stride: int):
@@ -98,7 +86,8 @@ def prepare_train_features(examples: list[dict], tokenizer, max_length: int = 38
             continue
         start_char = answers["answer_start"][0]
         end_char = start_char + len(answers["text"][0])
-        s, e = _token_span(offsets, enc.sequence_ids(i), start_char, end_char, cls_index)
+        in_context = np.array([sid == 1 for sid in enc.sequence_ids(i)])
+        s, e = _window_positions(np.asarray(offsets, dtype=np.int64).reshape(-1, 2), in_context, start_char, end_char, cls_index)
         starts.append(s)
         ends.append(e)
     features = dict(enc)
@@ -121,29 +110,24 @@ def prepare_validation_features(examples: list[dict], tokenizer, max_length: int
     return features
 
 
-def _span_candidates(
-    start_logits: np.ndarray,
-    end_logits: np.ndarray,
-    offsets: list[tuple[int, int] | None],
-    n_best_size: int = 20,
-    max_answer_length: int = 30,
-) -> list[tuple[float, int, int]]:
-    """Valid (score, start_token, end_token) candidates of one window, best first.
+def _top_span(start_logits: np.ndarray, end_logits: np.ndarray, in_context: np.ndarray, n_best_size: int,
+              max_answer_length: int) -> tuple[float, int, int] | None:
+    """(score, start, end) of one window's best valid span, as one masked score matrix.
 
-    Valid means: both tokens in the context (offset not None), start <= end, and at most
-    ``max_answer_length`` tokens long. Score is start logit + end logit.
+    Candidates are the ``n_best_size`` highest start and end logits; valid means both tokens in the
+    context, start <= end, at most ``max_answer_length`` tokens; score = start logit + end logit.
+    Equal scores go to the later start, then the later end. None when no candidate is valid.
     """
-    start_idx = np.argsort(start_logits)[-1 : -n_best_size - 1 : -1]
-    end_idx = np.argsort(end_logits)[-1 : -n_best_size - 1 : -1]
-    candidates = []
-    for s in start_idx:
-        for e in end_idx:
-            if s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None:
-                continue
-            if e < s or e - s + 1 > max_answer_length:
-                continue
-            candidates.append((float(start_logits[s] + end_logits[e]), int(s), int(e)))
-    return sorted(candidates, reverse=True)
+    top_starts = np.argsort(start_logits, kind="stable")[::-1][:n_best_size]
+    top_ends = np.argsort(end_logits, kind="stable")[::-1][:n_best_size]
+    length = top_ends[None, :] - top_starts[:, None] + 1
+    valid = in_context[top_starts][:, None] & in_context[top_ends][None, :] & (length >= 1) & (length <= max_answer_length)
+    if not valid.any():
+        return None
+    scores = np.where(valid, start_logits[top_starts][:, None] + end_logits[top_ends][None, :], -np.inf)
+    rows, cols = np.nonzero(scores == scores.max())
+    s, e = max(zip(top_starts[rows].tolist(), top_ends[cols].tolist()))
+    return float(scores.max()), int(s), int(e)
 
 
 def postprocess_qa_predictions(
@@ -170,8 +154,10 @@ def postprocess_qa_predictions(
         best = (-np.inf, "")
         for i in by_example.get(ex["id"], []):
             offsets = features["offset_mapping"][i]
-            for score, s, e in _span_candidates(np.asarray(start_logits[i]), np.asarray(end_logits[i]), offsets, n_best_size, max_answer_length)[:1]:
-                if score > best[0]:
-                    best = (score, ex["context"][offsets[s][0] : offsets[e][1]])
+            logits_s, logits_e = np.asarray(start_logits[i]), np.asarray(end_logits[i])
+            in_context = np.array([o is not None for o in offsets] + [False] * (len(logits_s) - len(offsets)))[:len(logits_s)]
+            top = _top_span(logits_s, logits_e, in_context, n_best_size, max_answer_length)
+            if top is not None and top[0] > best[0]:
+                best = (top[0], ex["context"][offsets[top[1]][0] : offsets[top[2]][1]])
         predictions[ex["id"]] = best[1]
     return predictions

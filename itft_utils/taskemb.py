@@ -217,7 +217,7 @@ def per_example_grads(
 
 def encoder_parameter_names(model: torch.nn.Module) -> list[str]:
     """The encoder's parameters (full names), without the pooler: QA and tagging heads do not use
-    it, and every task's embedding must cover the same parameters (as ``models.encoder_state``)."""
+    it, and every task's embedding must cover the same parameters (the encoder without its pooler)."""
     prefix = getattr(model, "base_model_prefix", "")
     if not prefix or not hasattr(model, prefix):
         raise TypeError(f"{type(model).__name__} has no base model (base_model_prefix); expected a Hugging Face head model")
@@ -794,32 +794,6 @@ def relevance_from_scores(scores: Mapping[str, float]) -> dict[str, float]:
     return {s: float(v - low) for s, v in scores.items()}
 
 
-def dcg(relevances: Sequence[float]) -> float:
-    """Σ_i rel_i / log2(i + 1), positions i from 1 (linear gain)."""
-    return float(sum(r / math.log2(i + 2) for i, r in enumerate(relevances)))
-
-
-def _ndcg(ranking: Sequence[str], relevance: Mapping[str, float], k: int) -> float:
-    """DCG of the top ``k`` of ``ranking`` over the DCG of the ideal top ``k``; 1.0 when every
-    relevance is 0 (no ranking can do better or worse)."""
-    if k < 1:
-        raise ValueError(f"k must be at least 1; got {k}")
-    ranked = _measured(ranking, relevance)
-    ideal = dcg(sorted(relevance.values(), reverse=True)[:k])
-    return dcg([relevance[s] for s in ranked[:k]]) / ideal if ideal > 0 else 1.0
-
-
-def _regret(ranking: Sequence[str], scores: Mapping[str, float], k: int) -> float:
-    """Poth et al.'s (2021) relative regret, in percent: (best score − best score among the top ``k``) / best score × 100."""
-    if k < 1:
-        raise ValueError(f"k must be at least 1; got {k}")
-    ranked = _measured(ranking, scores)
-    best = max(scores.values())
-    if best <= 0:
-        raise ValueError(f"relative regret needs a positive best score; got {best}")
-    return float((best - max(scores[s] for s in ranked[:k])) / best * 100)
-
-
 def best_source_rank(ranking: Sequence[str], scores: Mapping[str, float]) -> int:
     """Position (1 = first) of the best measured source in ``ranking``; ties: the earliest one."""
     ranked = _measured(ranking, scores)
@@ -839,18 +813,18 @@ def random_ranking(sources: Iterable[str], seed: int = 0) -> list[str]:
     return order
 
 
-def selection_table(rankings: Mapping[str, Sequence[str]], scores: Mapping[str, float], k: int = 3,
-                    random_seeds: int = 0) -> list[dict]:
+def selection_table(rankings: Mapping[str, Sequence[str]], scores: Mapping[str, float], ndcg: Callable, regret: Callable,
+                    k: int = 3, random_seeds: int = 0) -> list[dict]:
     """One row per method: NDCG@k, regret@1, regret@k, rank of the best source, the top pick.
 
-    ``random_seeds`` > 0 adds a "random" row averaged over that many seeded shuffles.
+    ``ndcg(ranking, scores, k)`` and ``regret(ranking, scores, k)`` are Homework 3's exercises, passed
+    in (the student's, or the grading package's references). ``random_seeds`` > 0 adds a "random" row
+    averaged over that many seeded shuffles.
     """
-    relevance = relevance_from_scores(scores)
-
     def row(method: str, ranking: Sequence[str]) -> dict:
         ranked = _measured(ranking, scores)
-        return {"method": method, f"ndcg@{k}": _ndcg(ranked, relevance, k), "regret@1": _regret(ranked, scores, 1),
-                f"regret@{k}": _regret(ranked, scores, k), "best_rank": best_source_rank(ranked, scores), "top": ranked[0]}
+        return {"method": method, f"ndcg@{k}": ndcg(ranked, scores, k), "regret@1": regret(ranked, scores, 1),
+                f"regret@{k}": regret(ranked, scores, k), "best_rank": best_source_rank(ranked, scores), "top": ranked[0]}
 
     rows = [row(m, r) for m, r in rankings.items()]
     if random_seeds > 0:

@@ -130,6 +130,19 @@ def test_a_grader_fault_is_retried_once(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("name", assignments())
+def test_declared_forbidden_names_exist_in_the_library(name):
+    """A declaration that names nothing (a renamed or removed function) protects nothing: it must not rot."""
+    from itft_grader.delegation import _library_names
+
+    source = nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)
+    library = _library_names()
+    for cell in source.cells:
+        for dotted in cell.metadata.get("itft", {}).get("forbidden", []):
+            module, attr = dotted.rsplit(".", 1)
+            assert attr in library.get(module, set()), f"{name}: {dotted} is declared forbidden but does not exist"
+
+
+@pytest.mark.parametrize("name", assignments())
 def test_honest_solutions_do_not_delegate_and_delegation_is_named(name):
     release = nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4)
     source = nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)

@@ -13,45 +13,50 @@ from itft_utils import metrics as M
 # ---------------------------------------------------------------------------------- SQuAD
 
 
+def _normalized(s: str) -> str:
+    return " ".join(M._tokens(s))
+
+
 def test_normalize_answer_example():
     # lower: "the  quick, brown fox!" -> no punctuation: "the  quick brown fox"
     # -> article "the" -> " ": "   quick brown fox" -> collapse whitespace: "quick brown fox"
-    assert M._normalize("The  Quick, brown fox!") == "quick brown fox"
+    assert _normalized("The  Quick, brown fox!") == "quick brown fox"
 
 
 def test_normalize_answer_official_order():
     # Punctuation goes *before* articles: "a-b" -> "ab" (no standalone "a" left).
     # Removing articles first would give " -b" -> "b".
-    assert M._normalize("A-b") == "ab"
+    assert _normalized("A-b") == "ab"
     # \b keeps articles inside words: "Theory of an Anthem" -> "theory of anthem"
-    assert M._normalize("Theory of an Anthem") == "theory of anthem"
-    assert M._normalize("  the\ta\nan  ") == ""
+    assert _normalized("Theory of an Anthem") == "theory of anthem"
+    assert _normalized("  the\ta\nan  ") == ""
 
 
-def test_exact_match_score():
-    assert M.exact_match_score("The Cat!", "cat") is True
-    assert M.exact_match_score("cats", "cat") is False
+def _one(prediction: str, golds: list[str]) -> dict[str, float]:
+    return M.squad_metrics({"q": prediction}, {"q": golds})
 
 
-def test_f1_score_by_hand():
+def test_exact_match_by_hand():
+    assert _one("The Cat!", ["cat"])["exact_match"] == 100.0
+    assert _one("cats", ["cat"])["exact_match"] == 0.0
+
+
+def test_squad_f1_by_hand():
     # pred tokens [cat, sat], gold tokens [cat, sat, down]; common = 2
     # P = 2/2 = 1, R = 2/3, F1 = 2*1*(2/3) / (1 + 2/3) = (4/3)/(5/3) = 0.8
-    assert M.f1_score("the cat sat", "a cat sat down") == pytest.approx(0.8)
+    assert _one("the cat sat", ["a cat sat down"])["f1"] == pytest.approx(80.0)
     # Counter overlap is clipped: "cat cat" vs "cat": common 1, P = 1/2, R = 1, F1 = 2/3
-    assert M.f1_score("cat cat", "cat") == pytest.approx(2 / 3)
+    assert _one("cat cat", ["cat"])["f1"] == pytest.approx(200 / 3)
     # no common token -> 0 (also when one side normalises to nothing)
-    assert M.f1_score("dog", "cat") == 0.0
-    assert M.f1_score("the", "cat") == 0.0
+    assert _one("dog", ["cat"])["f1"] == 0.0
+    assert _one("the", ["cat"])["f1"] == 0.0
 
 
-def test_metric_max_over_ground_truths():
+def test_best_over_gold_answers():
     # "cat" vs "dog": 0; vs "the cat sat" -> [cat, sat]: P = 1, R = 1/2, F1 = 2/3
-    golds = ["dog", "the cat sat"]
-    assert M.metric_max_over_ground_truths(M.f1_score, "cat", golds) == pytest.approx(2 / 3)
-    assert M.metric_max_over_ground_truths(M.exact_match_score, "cat", ["dog", "The Cat!"])
-    assert not M.metric_max_over_ground_truths(M.exact_match_score, "cat", ["dog", "cats"])
-    with pytest.raises(ValueError):
-        M.metric_max_over_ground_truths(M.f1_score, "cat", [])
+    assert _one("cat", ["dog", "the cat sat"])["f1"] == pytest.approx(200 / 3)
+    assert _one("cat", ["dog", "The Cat!"])["exact_match"] == 100.0
+    assert _one("cat", ["dog", "cats"])["exact_match"] == 0.0
 
 
 def test_squad_metrics_by_hand_and_missing_prediction(capsys):

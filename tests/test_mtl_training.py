@@ -1,5 +1,6 @@
 """The multi-task trainer: a really shared encoder, samplers and schedules that do what the log says,
-λ = 1 as single-task training, determinism, and the sweep + plots the homework calls."""
+λ = 1 as single-task training, determinism, the sweep + plots the homework calls, and the exercises'
+functions (here the grading package's references, standing in for a student's) driving the runs."""
 from __future__ import annotations
 
 import matplotlib
@@ -7,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 
@@ -14,7 +16,8 @@ from itft_utils.data import generate_task
 from itft_utils.data.hub import load_hub_task
 from itft_utils.encoding import encode
 from itft_utils.models import load_tokenizer
-from itft_utils.mtl import LinearAnneal, StepSchedule, TaskSampler, proportional_probs
+from itft_grader import references as ref
+from itft_utils.mtl import LinearAnneal, proportional_probs
 from itft_utils.mtl_training import (
     MTLConfig,
     MultiTaskModel,
@@ -109,7 +112,8 @@ def test_realised_tasks_are_the_samplers_draws(pair):
     assert len(history.steps) == 2 * 2 * 2  # K tasks × 2 target batches × 2 epochs: equal compute
     for epoch in range(2):
         rows = [r for r in history.steps if int(r["epoch"]) == epoch]
-        drawn = TaskSampler.from_sizes(sizes, "proportional", seed=0 * 1000 + epoch).sample_n(len(rows))
+        rng = np.random.default_rng(0 * 1000 + epoch)  # the trainer's own draws: one call per epoch
+        drawn = [list(sizes)[i] for i in rng.choice(2, size=len(rows), p=proportional_probs([16, 48]))]
         assert [next(iter(r["losses"])) for r in rows] == drawn
         assert history.task_probs[epoch] == pytest.approx({"epoch": epoch, **dict(zip(sizes, proportional_probs([16, 48])))})
     shares = task_shares(history, "batches")
@@ -118,7 +122,8 @@ def test_realised_tasks_are_the_samplers_draws(pair):
 
 
 def test_step_schedule_switches_from_auxiliary_to_target(pair):
-    result = _run(pair, MTLConfig(pair.target.name, "weighting", StepSchedule(0.5)))
+    step = lambda s, total: ref.step_lambda(s, total, 0.5)  # noqa: E731
+    result = _run(pair, MTLConfig(pair.target.name, "weighting", step, combine=ref.combine_losses))
     tasks = [set(r["losses"]) for r in result.history.steps]
     assert tasks == [{pair.auxiliary.name}] * 2 + [{pair.target.name}] * 2  # 4 steps, switch at half-way
     lams = task_shares(result.history, "weights", cumulative=False)[pair.target.name]
@@ -129,13 +134,13 @@ def test_step_schedule_switches_from_auxiliary_to_target(pair):
 def test_annealed_schedule_and_learned_weights_are_logged(pair):
     linear = _run(pair, MTLConfig(pair.target.name, "weighting", LinearAnneal(0.5, 1.0)), epochs=1)
     assert [r["weights"][pair.target.name] for r in linear.history.steps] == pytest.approx([0.5, 0.75])
-    learned = _run(pair, MTLConfig(pair.target.name, "weighting", "uncertainty"))
+    learned = _run(pair, MTLConfig(pair.target.name, "weighting", "uncertainty", uncertainty=ref.uncertainty_loss))
     weights = [r["weights"][pair.auxiliary.name] for r in learned.history.steps]
     assert weights[0] == 1.0 and weights[-1] != 1.0  # exp(−s) starts at 1 and is trained
 
 
 def test_same_seed_same_run_and_another_seed_another(pair):
-    mix = MTLConfig(pair.target.name, "sampling", sampling="temperature", sampling_kwargs={"T": 2.0})
+    mix = MTLConfig(pair.target.name, "sampling", sampling=_temperature(2.0), sampler=ref.SeededTaskSampler)
     a, b, c = _run(pair, mix), _run(pair, mix), _run(pair, mix, seed=1)
     assert [r["loss"] for r in a.history.steps] == [r["loss"] for r in b.history.steps]
     assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
@@ -147,6 +152,7 @@ def test_same_seed_same_run_and_another_seed_another(pair):
     ({"weighting": 1.5}, "must be in \\[0, 1\\]"),
     ({"weighting": "learned"}, "'uncertainty'"),
     ({"mode": "sampling", "sampling": "zipf"}, "unknown sampling method"),
+    ({"weighting": "uncertainty"}, "needs the uncertainty loss"),
 ])
 def test_bad_mix_is_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -165,13 +171,60 @@ def test_bad_inputs_are_rejected(pair):
         _run(pair, MTLConfig(pair.target.name), grad_accum_steps=2)
 
 
+def _temperature(T: float, distribution=ref.temperature_distribution):
+    return lambda sizes, epoch, epochs: distribution(sizes, T)
+
+
+def _homework_runs(target: str, combine=ref.combine_losses, distribution=ref.temperature_distribution,
+                   sampler=ref.SeededTaskSampler) -> dict[str, MTLConfig]:
+    """The homework's kinds of run, built from the exercises' functions as the notebook builds them."""
+    return {"λ = 0.5": MTLConfig(target, weighting=0.5, combine=combine),
+            "λ = 1": MTLConfig(target, weighting=1.0, combine=combine),
+            "sampling: temperature T=2": MTLConfig(target, "sampling", sampling=_temperature(2.0, distribution), sampler=sampler),
+            "intermediate": MTLConfig(target, weighting=lambda s, total: ref.step_lambda(s, total, 0.5), combine=combine)}
+
+
+def _sweep(pair, runs):
+    return lambda_sweep("tiny", pair.target, pair.auxiliary, pair.train, pair.eval, runs, config=_config(epochs=1),
+                        max_length=MAX_LENGTH, doc_stride=STRIDE, keep_histories=True)
+
+
+def test_the_exercises_functions_drive_the_sweep(pair):
+    """A wrong loss or a wrong sampler passed in (as a student's would be) changes the sweep's numbers."""
+    def loss_without_weights(losses, weights):  # forgets the weights: an equal sum whatever λ says
+        return sum(losses)
+
+    def inverted_temperature(sizes, T, cap=None):  # the exponent's sign flipped: small tasks favoured
+        p = np.asarray(sizes, dtype=np.float64) ** (-1.0 / T)
+        return p / p.sum()
+
+    class FirstTaskSampler(ref.SeededTaskSampler):  # never draws at random
+        def sample(self):
+            return self.task_names[0]
+
+    target = pair.target.name
+    right = _sweep(pair, {k: v for k, v in _homework_runs(target).items() if k in ("λ = 0.5", "sampling: temperature T=2")})
+    wrong_loss = _sweep(pair, {"λ = 0.5": MTLConfig(target, weighting=0.5, combine=loss_without_weights)})
+    wrong_probs = _sweep(pair, {"T=2": MTLConfig(target, "sampling", sampling=_temperature(2.0, inverted_temperature),
+                                                 sampler=ref.SeededTaskSampler)})
+    wrong_sampler = _sweep(pair, {"T=2": MTLConfig(target, "sampling", sampling=_temperature(2.0), sampler=FirstTaskSampler)})
+    losses = lambda row: [r["loss"] for r in row["history"].steps]  # noqa: E731
+    assert losses(wrong_loss[0]) != pytest.approx(losses(right[0]))
+    assert wrong_probs[0]["history"].task_probs != right[1]["history"].task_probs
+    assert wrong_sampler[0]["target_share"] == 1.0 != right[1]["target_share"]
+
+
+def test_a_function_that_breaks_the_rules_is_named(pair):
+    with pytest.raises(ValueError, match="sampling function gave"):
+        _run(pair, MTLConfig(pair.target.name, "sampling", sampling=lambda sizes, e, n: [0.7, 0.7]))
+    with pytest.raises(ValueError, match="sampler drew 'squad'"):
+        _run(pair, MTLConfig(pair.target.name, "sampling", sampler=lambda names, probs, seed: type("S", (), {"sample": lambda self: "squad"})()))
+    with pytest.raises(ValueError, match="λ = 1.5 at step 0"):
+        _run(pair, MTLConfig(pair.target.name, weighting=lambda step, total: 1.5))
+
+
 def test_lambda_sweep_table_and_its_plots(pair):
-    table = lambda_sweep(
-        "tiny", pair.target, pair.auxiliary, pair.train, pair.eval, lambdas=(0.5, 1.0),
-        sampling={"temperature T=2": {"method": "temperature", "T": 2.0}},
-        schedules={"intermediate": StepSchedule(0.5)}, config=_config(epochs=1),
-        max_length=MAX_LENGTH, doc_stride=STRIDE, keep_histories=True,
-    )
+    table = _sweep(pair, _homework_runs(pair.target.name))
     assert [r["run"] for r in table] == ["λ = 0.5", "λ = 1", "sampling: temperature T=2", "intermediate"]
     assert [r["lambda"] for r in table] == [0.5, 1.0, None, None]
     assert all(0 <= r["f1"] <= 100 and 0 <= r["target_share"] <= 1 for r in table)

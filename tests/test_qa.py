@@ -98,13 +98,18 @@ def test_answer_cut_by_a_window_border_points_at_cls_there(minilm_tokenizer):
 
 def test_char_to_token_span_at_window_borders():
     # Tokens: [CLS] q [SEP] c0 c1 c2 [SEP]; context characters 0-3, 4-7, 8-11.
-    offsets = [(0, 0), (0, 1), (0, 0), (0, 3), (4, 7), (8, 11), (0, 0)]
-    seq = [None, 0, None, 1, 1, 1, None]
-    assert qa._token_span(offsets, seq, 0, 3) == (3, 3)  # first context token
-    assert qa._token_span(offsets, seq, 8, 11) == (5, 5)  # last context token
-    assert qa._token_span(offsets, seq, 4, 11) == (4, 5)
-    assert qa._token_span(offsets, seq, 8, 15) == (0, 0)  # runs past the window
-    assert qa._token_span(offsets, seq, 5, 6) == (4, 4)  # inside one token
+    offsets = np.array([(0, 0), (0, 1), (0, 0), (0, 3), (4, 7), (8, 11), (0, 0)])
+    in_context = np.array([False, False, False, True, True, True, False])
+
+    def span(start, end):
+        return qa._window_positions(offsets, in_context, start, end, 0)
+
+    assert span(0, 3) == (3, 3)  # first context token
+    assert span(8, 11) == (5, 5)  # last context token
+    assert span(4, 11) == (4, 5)
+    assert span(8, 15) == (0, 0)  # runs past the window
+    assert span(5, 6) == (4, 4)  # inside one token
+    assert qa._window_positions(offsets, np.zeros(7, dtype=bool), 0, 3, 2) == (2, 2)  # no context: CLS
 
 
 def test_unanswerable_example_points_at_cls(minilm_tokenizer):
@@ -126,15 +131,16 @@ def test_validation_offsets_are_none_outside_the_context(minilm_tokenizer):
 
 
 def test_best_span_respects_validity_rules():
-    offsets = [None, (0, 3), (4, 7), (8, 11), None]
+    in_context = np.array([False, True, True, True, False])
     start = np.array([9.0, 1.0, 5.0, 2.0, 8.0])  # best starts are at CLS and the last (None) token
     end = np.array([9.0, 3.0, 1.0, 6.0, 8.0])
-    best = qa._span_candidates(start, end, offsets, n_best_size=5, max_answer_length=30)
-    assert best[0][1:] == (2, 3)  # score 5 + 6; CLS/None spans are excluded
-    assert all(s <= e for _, s, e in best)
+    assert qa._top_span(start, end, in_context, 5, 30) == (11.0, 2, 3)  # score 5 + 6; CLS/None spans are excluded
     # One-token spans only: (2,2) scores 5+1, (3,3) scores 2+6, (1,1) scores 1+3.
-    assert qa._span_candidates(start, end, offsets, max_answer_length=1)[0][1:] == (3, 3)
-    assert qa._span_candidates(np.array([0.0, 5.0]), np.array([0.0, 0.0]), [None, None]) == []
+    assert qa._top_span(start, end, in_context, 20, 1)[1:] == (3, 3)
+    # end before start is never valid: the best end (3) comes before the best start (4) here
+    assert qa._top_span(np.array([0.0, 0, 0, 1, 6]), np.array([0.0, 0, 0, 5, 0]), np.ones(5, dtype=bool), 20, 30)[1:] == (4, 4)
+    assert qa._top_span(np.array([0.0, 5.0]), np.array([0.0, 0.0]), np.zeros(2, dtype=bool), 20, 30) is None
+    assert qa._top_span(start, end, in_context, 1, 30) is None  # top start 0 and top end 0: not context
 
 
 def test_postprocess_picks_the_best_window_and_maps_back_to_text(minilm_tokenizer):

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from itft_grader import references as ref
 from itft_utils import taskemb as te
 from itft_utils.data import generate_task
 from itft_utils.encoding import collate, encode
@@ -205,23 +206,13 @@ def test_cosine_and_ranking_by_hand():
         te.rank_sources("missing", vectors)
 
 
-def test_ndcg_regret_and_best_rank_by_hand():
+def test_relevance_and_best_rank_by_hand():
     scores = {"a": 50.0, "b": 70.0, "c": 60.0}
-    relevance = te.relevance_from_scores(scores)
-    assert relevance == {"a": 0.0, "b": 20.0, "c": 10.0}
-    ideal = 20 + 10 / math.log2(3)
-    assert te._ndcg(["a", "b", "c"], relevance, 2) == pytest.approx((20 / math.log2(3)) / ideal)
-    assert te._ndcg(["a", "b", "c"], relevance, 3) == pytest.approx((20 / math.log2(3) + 10 / 2) / ideal)
-    assert te._ndcg(["b", "c", "a"], relevance, 3) == pytest.approx(1.0)
-    assert te._ndcg(["x", "a", "b"], {"a": 0.0, "b": 0.0}, 1) == 1.0  # no relevance anywhere; unmeasured x ignored
-    assert te._regret(["a", "b", "c"], scores, 1) == pytest.approx(20 / 70 * 100)
-    assert te._regret(["a", "b", "c"], scores, 2) == 0.0
-    assert te._regret(["c", "a", "b"], scores, 1) == pytest.approx(10 / 70 * 100)
+    assert te.relevance_from_scores(scores) == {"a": 0.0, "b": 20.0, "c": 10.0}
     assert te.best_source_rank(["a", "c", "b"], scores) == 3
+    assert te.best_source_rank(["x", "b", "a", "c"], scores) == 1  # an unmeasured source is not counted
     with pytest.raises(ValueError, match="leaves out"):
-        te._ndcg(["a", "b"], relevance, 2)
-    with pytest.raises(ValueError, match="positive"):
-        te._regret(["a"], {"a": -1.0}, 1)
+        te.best_source_rank(["a", "b"], scores)
 
 
 def test_baselines_and_selection_table():
@@ -231,7 +222,8 @@ def test_baselines_and_selection_table():
     assert sorted(first) == sources and te.random_ranking(reversed(sources), seed=3) == first
     assert len({tuple(te.random_ranking(sources, seed=s)) for s in range(10)}) > 1
     scores = {"a": 50.0, "b": 70.0, "c": 60.0}
-    rows = te.selection_table({"perfect": ["b", "c", "a"], "worst": ["a", "c", "b"]}, scores, k=2, random_seeds=5)
+    rows = te.selection_table({"perfect": ["b", "c", "a"], "worst": ["a", "c", "b"]}, scores, ref.ndcg_at_k, ref.regret_at_k,
+                              k=2, random_seeds=5)
     perfect, worst, rand = rows
     assert perfect == {"method": "perfect", "ndcg@2": pytest.approx(1.0), "regret@1": 0.0, "regret@2": 0.0, "best_rank": 1, "top": "b"}
     assert worst["best_rank"] == 3 and worst["regret@1"] == pytest.approx(20 / 70 * 100)

@@ -17,7 +17,7 @@ import torch
 from matplotlib.collections import PathCollection
 
 from itft_utils import finetune, training, transfer
-from itft_utils.models import build_model, encoder_state, save_encoder
+from itft_utils.models import build_model, save_encoder
 from itft_utils.plots import plot_transfer
 from itft_utils.training import TrainConfig
 from itft_utils.transfer import (
@@ -88,6 +88,11 @@ def matrix(tmp_path_factory):
         recorder = Recorder(mp)
         cells = run_transfer_matrix(SOURCES, TARGETS, SEEDS, out, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
     return out, cells, recorder
+
+
+def encoder_state(model) -> dict:
+    """The encoder's weights without the pooler (QA and tagging heads do not use one)."""
+    return {k: v for k, v in model.base_model.state_dict().items() if not k.startswith("pooler.")}
 
 
 def _same(a: dict, b: dict) -> bool:

@@ -1,0 +1,225 @@
+"""The course's reference implementations of the graded exercises, for the hidden tests.
+
+They live here, in the grading package that only instructors install, so that the library students
+install holds no function under an exercise's contract (a student could otherwise pass by calling
+it). Hidden test cells import them (``from itft_grader.references import answer_f1 as _ref_f1``);
+the grading sandbox makes this module, and nothing else of the grading package, importable for the
+student's kernel. Each function has the exercise's name and signature, and is written independently
+of the model solutions in ``solutions/``, so the hidden tests compare two implementations.
+
+Only numpy, torch and the standard library: the sandboxed kernel imports this file on its own.
+"""
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+SUM_TOLERANCE = 1e-6  # weights typed by hand (0.1 + 0.2 + 0.7) are off by about 1e-16
+
+
+# ---------------------------------------------------------------------------------------------
+# Homework 1: multi-task losses and sampling
+# ---------------------------------------------------------------------------------------------
+
+def _check_mix(values: Sequence[float], count: int, what: str) -> list[float]:
+    """Weights or probabilities: one per task, finite, non-negative, summing to 1."""
+    values = [float(v) for v in values]
+    if len(values) != count:
+        raise ValueError(f"got {len(values)} {what} for {count} tasks")
+    if any(not math.isfinite(v) or v < 0 for v in values):
+        raise ValueError(f"{what} must be finite and non-negative, got {values}")
+    if abs(sum(values) - 1.0) > SUM_TOLERANCE:
+        raise ValueError(f"{what} {values} sum to {sum(values)}, not 1")
+    return values
+
+
+def combine_losses(losses: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
+    """Σ_k w_k L_k over scalar losses; weights finite, non-negative, summing to 1 (within 1e-6)."""
+    losses = list(losses)
+    if not losses:
+        raise ValueError("no losses")
+    weights = _check_mix(weights, len(losses), "weights")
+    return torch.stack([w * loss for w, loss in zip(weights, losses)]).sum()
+
+
+def temperature_distribution(sizes: Sequence[int], T: float, cap: int | None = None) -> np.ndarray:
+    """p_k ∝ min(n_k, cap)^(1/T), computed in log space; T = inf gives the uniform distribution."""
+    T = float(T)
+    if math.isnan(T) or T <= 0:
+        raise ValueError(f"T must be > 0, got {T}")
+    n = np.asarray(sizes, dtype=np.float64)
+    if cap is not None:
+        n = np.minimum(n, float(cap))
+    logits = np.log(n) / T
+    weights = np.exp(logits - logits.max())
+    return weights / weights.sum()
+
+
+def annealed_exponent(epoch: int, num_epochs: int) -> float:
+    """Stickland & Murray's α = 1 − 0.8·epoch/(num_epochs − 1); 1 with a single epoch."""
+    if num_epochs < 1 or not 0 <= epoch < num_epochs:
+        raise ValueError(f"need num_epochs >= 1 and 0 <= epoch < num_epochs, got epoch {epoch} of {num_epochs}")
+    return 1.0 if num_epochs == 1 else 1.0 - 0.8 * epoch / (num_epochs - 1)
+
+
+class SeededTaskSampler:
+    """Draws task names with fixed probabilities from a generator of its own."""
+
+    def __init__(self, task_names: Sequence[str], probs: Sequence[float], seed: int):
+        self.task_names = list(task_names)
+        p = _check_mix(probs, len(self.task_names), "probabilities")
+        self.task_probs = dict(zip(self.task_names, p))
+        self._p = np.asarray(p) / sum(p)
+        self._rng = np.random.default_rng(seed)
+
+    def sample(self) -> str:
+        return self.task_names[int(self._rng.choice(len(self._p), p=self._p))]
+
+
+def uncertainty_loss(losses: Sequence[Tensor], log_vars: Tensor) -> Tensor:
+    """Σ_k exp(−s_k)·L_k + s_k (Kendall et al.'s simplified form), s = ``log_vars``."""
+    if len(losses) != log_vars.numel():
+        raise ValueError(f"got {len(losses)} losses for {log_vars.numel()} log-variances")
+    return sum(torch.exp(-s) * loss + s for s, loss in zip(log_vars.reshape(-1), losses))
+
+
+def step_lambda(step: int, total_steps: int, switch_fraction: float) -> float:
+    """λ on the target: 0 while step / total_steps < switch_fraction, 1 from there on."""
+    if total_steps < 1 or not 0 <= step <= total_steps or not 0.0 <= switch_fraction <= 1.0:
+        raise ValueError(f"need total_steps >= 1, 0 <= step <= total_steps and a fraction in [0, 1]; "
+                         f"got step {step}, total_steps {total_steps}, switch_fraction {switch_fraction}")
+    return 0.0 if step / total_steps < switch_fraction else 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Homework 2: intermediate fine-tuning
+# ---------------------------------------------------------------------------------------------
+
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def char_to_token_span(offsets: Sequence[tuple[int, int]], sequence_ids: Sequence[int | None], start_char: int,
+                       end_char: int, cls_index: int = 0) -> tuple[int, int]:
+    """Inclusive token span of the answer characters ``[start_char, end_char)`` in one window: the
+    token where the answer starts and the one where it ends (a sub-word counts when the answer starts
+    or ends inside it); ``(cls_index, cls_index)`` unless the window's context holds the whole answer."""
+    context = [i for i, s in enumerate(sequence_ids) if s == 1]
+    if not context:
+        return cls_index, cls_index
+    first, last = context[0], context[-1]
+    if not (offsets[first][0] <= start_char and offsets[last][1] >= end_char):
+        return cls_index, cls_index
+    start = first
+    while start <= last and offsets[start][0] <= start_char:
+        start += 1
+    end = last
+    while end >= first and offsets[end][1] >= end_char:
+        end -= 1
+    return start - 1, end + 1
+
+
+def best_span(start_logits: np.ndarray, end_logits: np.ndarray, offsets: Sequence[tuple[int, int] | None],
+              n_best_size: int = 20, max_answer_length: int = 30) -> tuple[int, int] | None:
+    """The highest-scoring valid (start, end) among the top ``n_best_size`` starts and ends: both on
+    context tokens (offsets not None), end not before start, at most ``max_answer_length`` tokens.
+    Equal scores: the later start, then the later end. None when no pair is valid."""
+    start_idx = np.argsort(start_logits)[-1: -n_best_size - 1: -1]
+    end_idx = np.argsort(end_logits)[-1: -n_best_size - 1: -1]
+    candidates = []
+    for s in start_idx:
+        for e in end_idx:
+            if s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None:
+                continue
+            if e < s or e - s + 1 > max_answer_length:
+                continue
+            candidates.append((float(start_logits[s] + end_logits[e]), int(s), int(e)))
+    return max(candidates)[1:] if candidates else None
+
+
+def normalize_answer(s: str) -> str:
+    """SQuAD v1.1's normalisation, in its order: lower case, punctuation, articles, whitespace."""
+    s = "".join(ch for ch in s.lower() if ch not in _PUNCTUATION)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", s).split())
+
+
+def answer_f1(prediction: str, ground_truths: Sequence[str]) -> float:
+    """The best token-count F1 (0-1) of ``prediction`` over the gold answers."""
+    def f1(gold: str) -> float:
+        pred, ref = Counter(normalize_answer(prediction).split()), Counter(normalize_answer(gold).split())
+        shared = sum((pred & ref).values())
+        if shared == 0:
+            return 0.0
+        precision, recall = shared / sum(pred.values()), shared / sum(ref.values())
+        return 2 * precision * recall / (precision + recall)
+
+    return max(f1(gold) for gold in ground_truths)
+
+
+def same_encoder(model_a: torch.nn.Module, model_b: torch.nn.Module) -> bool:
+    """Whether two head models' encoders (``base_model`` without the pooler) are bit-identical."""
+    def state(model: torch.nn.Module) -> dict[str, Tensor]:
+        return {k: v for k, v in model.base_model.state_dict().items() if not k.startswith("pooler.")}
+
+    a, b = state(model_a), state(model_b)
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def summarise(scores: Mapping[str, Sequence[float]], baseline: Sequence[float]) -> dict[str, dict[str, float]]:
+    """{source: mean, sample std (ddof=1) and gain relative to the baseline's mean}."""
+    base = float(np.mean(baseline))
+    return {source: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)), "gain": (float(np.mean(v)) - base) / base}
+            for source, v in scores.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Homework 3: task embeddings
+# ---------------------------------------------------------------------------------------------
+
+def aggregate_parts(parts: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Unit-norm parts (an all-zero part stays zero) in sorted name order, divided by sqrt(#parts)."""
+    pieces = []
+    for name in sorted(parts):
+        v = np.asarray(parts[name], dtype=np.float64).ravel()
+        norm = np.linalg.norm(v)
+        pieces.append(v / norm if norm > 0 else v)
+    return np.concatenate(pieces) / math.sqrt(len(pieces))
+
+
+def ndcg_at_k(ranking: Sequence[str], scores: Mapping[str, float], k: int) -> float:
+    """NDCG@k (linear gain, log2(i + 1) discount from position 1) with relevance = score − lowest
+    score; sources without a score are skipped; 1.0 when every relevance is 0."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1; got {k}")
+    low = min(scores.values())
+    relevance = {s: v - low for s, v in scores.items()}
+    ranked = [s for s in ranking if s in relevance]
+
+    def dcg(values: Sequence[float]) -> float:
+        return sum(r / math.log2(i + 2) for i, r in enumerate(values))
+
+    ideal = dcg(sorted(relevance.values(), reverse=True)[:k])
+    return dcg([relevance[s] for s in ranked[:k]]) / ideal if ideal > 0 else 1.0
+
+
+def regret_at_k(ranking: Sequence[str], scores: Mapping[str, float], k: int) -> float:
+    """Poth et al.'s (2021) relative regret in percent: (best score − best score in the top k) / best score × 100."""
+    best = max(scores.values())
+    return (best - max(scores[s] for s in ranking[:k] if s in scores)) / best * 100
+
+
+def cosine_ranking(target: str, vectors: Mapping[str, np.ndarray]) -> list[str]:
+    """The other tasks, most cosine-similar to ``target`` first; ties by name; a zero vector has cosine 0."""
+    def cosine(a: np.ndarray, b: np.ndarray) -> float:
+        a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+        na, nb = np.linalg.norm(a), np.linalg.norm(b)
+        return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
+
+    others = [name for name in vectors if name != target]
+    return sorted(others, key=lambda name: (-cosine(vectors[target], vectors[name]), name))

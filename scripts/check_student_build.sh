@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The student artefact works on its own and holds no answers: publish the student tree, install its
+# wheel into a fresh virtual environment outside the checkout (with Jupyter's kernel and nbclient, as
+# Colab has them), run every released notebook with the solutions filled in (a perfect student) in
+# grading mode there, and check the installed library against the hidden tests' references.
+#   bash scripts/check_student_build.sh [WORK_DIR]      (about 4 minutes on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-$(mktemp -d /tmp/itft-student-XXXXXX)}
+PY=${PYTHON:-python3}
+rm -rf "$WORK/tree" "$WORK/perfect" "$WORK/run"
+mkdir -p "$WORK/perfect" "$WORK/run"
+.venv/bin/itft publish "$WORK/tree" > "$WORK/publish.log"
+.venv/bin/python - "$WORK/perfect" <<'PY'
+import sys
+from pathlib import Path
+
+import nbformat
+
+from itft_grader.course import assignments, notebooks_dir, solutions_dir
+from itft_grader.sample_class import solved
+
+for name in assignments():
+    release = nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4)
+    source = nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)
+    nbformat.write(solved(release, source), Path(sys.argv[1]) / f"{name}.ipynb")
+PY
+if [ ! -x "$WORK/venv/bin/python" ]; then "$PY" -m venv "$WORK/venv"; fi
+"$WORK/venv/bin/python" -m pip install -q "${ITFT_TORCH:-torch==2.13.0}"
+WHEEL=$(ls "$WORK"/tree/dist/itft_utils-*.whl)
+"$WORK/venv/bin/python" -m pip install -q "$WHEEL" ipykernel nbclient nbformat
+"$WORK/venv/bin/python" -m pip install -q --force-reinstall --no-deps "$WHEEL"  # a rerun gets this build, same version or not
+# From the run folder: a python started in the checkout would find its itft_utils on sys.path.
+SITE=$(cd "$WORK/run" && "$WORK/venv/bin/python" -c "import itft_utils, pathlib; print(pathlib.Path(itft_utils.__file__).parent)")
+case "$SITE" in "$(pwd)"*) echo "the clean environment imports itft_utils from the checkout ($SITE)"; exit 1;; esac
+if (cd "$WORK/run" && "$WORK/venv/bin/python" -c "import itft_grader" 2>/dev/null); then
+  echo "the student install contains the grading package"; exit 1
+fi
+.venv/bin/python - "$SITE" <<'PY'
+import sys
+from pathlib import Path
+
+from itft_grader.publish import integrity_problems
+
+problems = integrity_problems(package_dir=Path(sys.argv[1]))
+print("\n".join(problems) or f"the installed library ({sys.argv[1]}) defines none of the hidden tests' references")
+sys.exit(1 if problems else 0)
+PY
+(cd "$WORK/run" && env -i HOME="$WORK/run" PATH="$WORK/venv/bin:/usr/bin:/bin" NBGRADER_EXECUTION=autograde HF_HUB_OFFLINE=1 \
+  "$WORK/venv/bin/python" - "$WORK/perfect" <<'PY'
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+status = 0
+for path in sorted(Path(sys.argv[1]).glob("*.ipynb")):
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True).execute()
+    errors = [(i, o.get("ename"), o.get("evalue", "")[:200]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    print(f"{path.stem}: " + ("every cell ran in grading mode" if not errors else f"{len(errors)} cells failed: {errors}"))
+    status |= bool(errors)
+sys.exit(status)
+PY
+)

@@ -1,0 +1,95 @@
+"""The two artefacts of the one source: what `itft publish` writes for students, the integrity checks
+derived from the nbgrader sources, and (slow) both builds installed into clean environments outside
+the checkout: the student wheel runs every perfect-student notebook, the instructor build the course."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytest.importorskip("nbgrader", reason="publishing needs the grader extra (nbgrader)")
+
+from itft_grader.course import assignments, course_root, solutions_dir  # noqa: E402
+from itft_grader.release import tomllib  # noqa: E402  (tomli before Python 3.11)
+from itft_grader.publish import hidden_test_references, integrity_problems, publish  # noqa: E402
+from itft_grader.release import leaks  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_homeworks_hidden_tests_use_references_from_the_grading_package():
+    found = hidden_test_references()
+    assert set(found) == set(assignments()), "each homework's hidden tests compare with a reference"
+    assert all(found.values()), found
+
+
+def test_the_library_holds_no_reference_and_no_hidden_test_leans_on_it():
+    assert integrity_problems() == []
+
+
+def test_a_library_function_named_like_a_reference_is_named(tmp_path):
+    package = tmp_path / "itft_utils"
+    shutil.copytree(course_root() / "itft_utils", package, ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "metrics.py").write_text((package / "metrics.py").read_text() + "\n\ndef answer_f1(p, g):\n    return 0.0\n")
+    problems = integrity_problems(package_dir=package)
+    assert any("hw2_intermediate: the library defines answer_f1 (itft_utils/metrics.py:" in p for p in problems), problems
+
+
+def test_a_hidden_test_that_takes_its_reference_from_the_library_is_named(tmp_path):
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    nb = nbformat.read(solutions_dir() / "hw2_intermediate.ipynb", as_version=4)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "squad_f1_test")
+    test.source = test.source.replace("### BEGIN HIDDEN TESTS\n", "### BEGIN HIDDEN TESTS\nfrom itft_utils.metrics import squad_metrics\n")
+    nbformat.write(nb, solutions / "hw2_intermediate.ipynb")
+    problems = integrity_problems(solutions=solutions)
+    assert problems == ["hw2_intermediate: a hidden test takes its reference from the library (itft_utils.metrics.squad_metrics)"]
+
+
+def test_publish_writes_the_student_tree_and_nothing_else(tmp_path):
+    out = tmp_path / "student"
+    written = publish(out, build_wheel=False)
+    assert {p.relative_to(out).parts[0] for p in written} == {"LICENSE", "README.md", "pyproject.toml", "itft_utils", "notebooks"}
+    assert sorted(p.name for p in (out / "notebooks").iterdir()) == [f"{n}.ipynb" for n in assignments()]
+    text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in written)
+    for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "itft_grader.references", "Mark scheme"):
+        assert secret not in text, secret
+    for name in assignments():  # the release check's own test for solution and hidden-test lines
+        source = nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)
+        assert leaks(source, nbformat.read(out / "notebooks" / f"{name}.ipynb", as_version=4)) == [], name
+    project = tomllib.loads((out / "pyproject.toml").read_text())
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["itft_utils*"]
+    assert "grader" not in project["project"]["optional-dependencies"]
+    instructor = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["project"]["version"] == instructor["version"]
+    assert project["project"]["dependencies"] == instructor["dependencies"]
+    with pytest.raises(FileExistsError, match="not empty"):
+        publish(out, build_wheel=False)
+
+
+@pytest.mark.slow
+def test_the_published_wheel_runs_every_perfect_student_notebook_in_a_clean_environment(tmp_path):
+    """scripts/check_student_build.sh: publish, install the wheel into a fresh venv outside the
+    checkout, check it holds no reference, run every notebook with the solutions filled in there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "check_student_build.sh"), str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for name in assignments():
+        assert f"{name}: every cell ran in grading mode" in done.stdout
+    assert "defines none of the hidden tests' references" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_instructor_build_installed_outside_the_checkout_runs_the_course(tmp_path):
+    """scripts/check_instructor_build.sh --installed-only: the wheel with the grader extra, in a fresh
+    venv, runs `itft course --course-dir <checkout>` and grades every sample submission as expected."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "ITFT_COURSE_DIR"))}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "check_instructor_build.sh"), str(tmp_path), "--installed-only"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("as expected") == len(assignments()) and "UNEXPECTED" not in done.stdout, done.stdout
