@@ -38,9 +38,9 @@ import common  # noqa: F401  (puts the repo on sys.path)
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from itft_utils.fisher import layer_features, max_relative_error, weight_fisher
 from itft_utils.models import build_model, load_tokenizer
 from itft_utils.runtime import get_device
-from itft_utils.taskemb import layer_features, max_relative_error, weight_fisher
 
 TOLERANCE = 1e-5
 

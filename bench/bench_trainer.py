@@ -22,10 +22,12 @@ import torch
 from itft_utils.encoding import encode
 from itft_utils.finetune import evaluate
 from itft_utils.models import build_model, load_tokenizer, quiet_transformers
+from itft_utils.qa import QASettings
 from itft_utils.runtime import set_seed
 from itft_utils.training import TrainConfig, train
 
 MAX_LENGTH, STRIDE = 256, 64
+SETTINGS = QASettings(MAX_LENGTH, STRIDE)
 
 
 def run_ours(task, tokenizer, features, eval_examples, args, pad_to=None, max_steps=None) -> dict:
@@ -37,7 +39,7 @@ def run_ours(task, tokenizer, features, eval_examples, args, pad_to=None, max_st
     timing = {"train_seconds": history.train_seconds, "features_per_second": history.features_per_second}
     if max_steps is not None:
         return timing
-    return {**evaluate(model, tokenizer, task, eval_examples, MAX_LENGTH, STRIDE, device=args.device), **timing,
+    return {**evaluate(model, tokenizer, task, eval_examples, SETTINGS, device=args.device), **timing,
             **_peak_memory()}
 
 
@@ -74,7 +76,7 @@ def run_hf_trainer(task, tokenizer, features, eval_examples, args, max_steps=Non
     timing = {"train_seconds": seconds, "features_per_second": seen / seconds}
     if max_steps is not None:
         return timing
-    return {**evaluate(trainer.model, tokenizer, task, eval_examples, MAX_LENGTH, STRIDE, device=args.device), **timing,
+    return {**evaluate(trainer.model, tokenizer, task, eval_examples, SETTINGS, device=args.device), **timing,
             **_peak_memory()}
 
 
@@ -104,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     task, train_examples, eval_examples = common.squad_1k(common.data_dir_or_exit(), args.n_train, args.seed, args.n_eval)
     tokenizer = load_tokenizer(args.model)
-    features = encode("qa", train_examples, tokenizer, MAX_LENGTH, STRIDE, train=True)
+    features = encode("qa", train_examples, tokenizer, SETTINGS)
     print(f"{len(train_examples)} training questions -> {len(features['input_ids'])} features; {len(eval_examples)} evaluation questions")
     results = {"machine": common.machine(), "setting": vars(args), "n_features": len(features["input_ids"])}
     runners = {"ours": lambda: run_ours(task, tokenizer, features, eval_examples, args),

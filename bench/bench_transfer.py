@@ -22,12 +22,11 @@ from pathlib import Path
 
 import common
 
+from itft_utils.homework import real_data_experiment, real_data_sources
 from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
 from itft_utils.transfer import (
     format_table,
     load_cells,
-    real_data_experiment,
-    real_data_sources,
     transfer_table,
     unpaired_cells,
 )

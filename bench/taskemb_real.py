@@ -33,6 +33,7 @@ from itft_grader import references as ref  # NDCG and regret are Homework 3's ex
 from itft_utils.data import load_task
 from itft_utils.data.local import LOCAL_LOADERS
 from itft_utils.plots import plot_similarity_heatmap, plot_task_map, save_figure
+from itft_utils.qa import QASettings
 from itft_utils.taskemb import (
     datasize_ranking,
     embed_tasks,
@@ -123,8 +124,9 @@ def main() -> int:
     print(f"{len(tasks)} tasks, model {args.model}; {common.machine()}")
     if model_dirs:
         print(f"reusing Homework 2 encoders for {sorted(model_dirs)}")
-    embeddings = embed_tasks(tasks, args.model, out, examples, args.n_train, args.n_fisher, config, args.max_length,
-                             args.doc_stride, model_dirs, args.fisher, device=args.device, seed=args.seed)
+    embeddings = embed_tasks(tasks, args.model, out, examples, args.n_train, args.n_fisher, config,
+                             QASettings(args.max_length, args.doc_stride), model_dirs, args.fisher, device=args.device,
+                             seed=args.seed)
 
     families = {n: e.family for n, e in embeddings.items()}
     methods = vectors_by_method(embeddings)

@@ -21,7 +21,7 @@ from .syntax import parse
 GRADING_PACKAGES = {"itft_grader", "autograder"}  # the second: its former name
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _library_names(package: str = "itft_utils") -> dict[str, set[str]]:
     """Top-level names of each module of the package: {"itft_utils.mtl": {"proportional_probs", ...}}."""
     spec = importlib.util.find_spec(package)
@@ -54,7 +54,8 @@ def _is_answer(cell: NotebookNode) -> bool:
 
 def forbidden_names(release: NotebookNode, package: str = "itft_utils") -> set[str]:
     """Dotted names (``itft_utils.metrics.squad_metrics``) an answer may not call."""
-    exercises, declared = set(), set()
+    exercises: set[str] = set()
+    declared: set[str] = set()
     for cell in release.cells:
         if not _is_answer(cell):
             continue
@@ -117,6 +118,6 @@ def scan_for_delegation(nb: NotebookNode, forbidden: set[str]) -> list[str]:
                     head = owner.split(".", 1)
                     target = ".".join([aliases.get(head[0], head[0]), *head[1:], node.args[1].value])
             if target in forbidden:
-                hits.append((node.lineno, f"calls {target}, the course package's version of this exercise"))
+                hits.append((getattr(node, "lineno", 0), f"calls {target}, the course package's version of this exercise"))
         flags += [f"cell {n}, line {line}: {what}" for line, what in sorted(set(hits))]
     return flags

@@ -83,7 +83,10 @@ def intake(source: Path, out: Path, pattern: str = DEFAULT_STUDENT_PATTERN) -> l
     originals = out / "originals"
     originals.mkdir(parents=True, exist_ok=True)
     regex = re.compile(pattern)
-    submissions, manifest, used_names, per_student = [], [], set(), {}
+    submissions: list[Submission] = []
+    manifest: list[dict] = []
+    used_names: set[str] = set()
+    per_student: dict[str, int] = {}
     for inner, data, modified in sorted(_entries(Path(source))):
         name = PurePosixPath(inner).name
         keep = name
@@ -119,7 +122,7 @@ def counted(subs: list[tuple[Submission, float]], policy: str) -> set[str]:
     for sub, total in subs:
         if sub.student_id:
             by_student.setdefault(sub.student_id, []).append((sub, total))
-    keys = set()
+    keys: set[str] = set()
     for group in by_student.values():
         if policy == "all":
             keys.update(s.key for s, _ in group)

@@ -95,7 +95,7 @@ class CgroupV1Limits(TreeLimits):
         name = f"itft-{uuid.uuid4().hex[:12]}"
         self.memory = CGROUP_ROOT / "memory" / (_own_cgroup("memory") or "/").lstrip("/") / name
         self.pids = CGROUP_ROOT / "pids" / (_own_cgroup("pids") or "/").lstrip("/") / name
-        self.cpu = CGROUP_ROOT / "cpu" / (_own_cgroup("cpu") or "/").lstrip("/") / name
+        self.cpu: Path | None = CGROUP_ROOT / "cpu" / (_own_cgroup("cpu") or "/").lstrip("/") / name
         self.memory.mkdir()
         try:
             self.pids.mkdir()
@@ -129,7 +129,7 @@ class CgroupV1Limits(TreeLimits):
         return None
 
     def close(self) -> None:
-        for group in [self.pids, self.memory] + ([self.cpu] if getattr(self, "cpu", None) else []):
+        for group in [self.pids, self.memory] + ([self.cpu] if self.cpu is not None else []):
             _kill_all(group / "cgroup.procs")
             _remove_group(group)
 

@@ -90,6 +90,13 @@ def _grade_id(cell: NotebookNode) -> str | None:
     return meta.get("grade_id") if isinstance(meta, dict) else None
 
 
+def _release_id(cell: NotebookNode) -> str:
+    """The grade id of a cell of the release, which always has one."""
+    gid = _grade_id(cell)
+    assert gid is not None, "release cells are chosen by having a grade id"
+    return gid
+
+
 def _squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -134,9 +141,9 @@ def restore_metadata(nb: NotebookNode, release: NotebookNode) -> list[str]:
     def free() -> list[int]:
         return [i for i, c in enumerate(nb.cells) if _grade_id(c) is None and i not in owner.values()]
 
-    restored = []
+    restored: list[str] = []
     for ref in reference:
-        gid = _grade_id(ref)
+        gid = _release_id(ref)
         if gid in owner or not ref.metadata["nbgrader"].get("locked"):
             continue
         for i in free():
@@ -147,7 +154,7 @@ def restore_metadata(nb: NotebookNode, release: NotebookNode) -> list[str]:
     # 3. Answer cells found between their restored neighbours in release order.
     order = [_grade_id(c) for c in reference]
     for k, ref in enumerate(reference):
-        gid = _grade_id(ref)
+        gid = _release_id(ref)
         if gid in owner:
             continue
         before = max((owner[g] for g in order[:k] if g in owner), default=-1)
@@ -204,4 +211,5 @@ def normalize(raw: bytes, filename: str, release: NotebookNode, forbidden: set[s
     notes = restore_metadata(nb, release)
     if not any(_grade_id(c) for c in nb.cells):
         raise SubmissionError("not_this_assignment", f"{filename}: no cell matches the release; is this the right notebook?")
-    return Normalized(nb, notes, scan_for_tampering(nb) + scan_for_delegation(nb, forbidden_names(release) if forbidden is None else forbidden))
+    forbidden = forbidden_names(release) if forbidden is None else forbidden
+    return Normalized(nb, notes, scan_for_tampering(nb) + scan_for_delegation(nb, forbidden))

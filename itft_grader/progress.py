@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 PROGRESS_ENV = "ITFT_GRADE_PROGRESS"
@@ -36,7 +37,7 @@ def last_cell(path: Path) -> dict | None:
     return record
 
 
-def describe(record: dict | None, added: list[int] = ()) -> str:
+def describe(record: dict | None, added: Sequence[int] = ()) -> str:
     """"in cell N (grade_id)", N counted as the student sees the notebook: without the cells at
     the indices in ``added`` (what the grader inserted)."""
     if record is None:

@@ -87,7 +87,7 @@ include = ["itft_utils*"]
 
 [tool.setuptools.package-data]
 "itft_utils.manifests" = ["*.json"]
-"itft_utils.resources" = ["*.json"]
+"itft_utils.resources" = ["*.json", "*.txt"]
 """
 
 
@@ -109,7 +109,7 @@ def _test_trees(solutions: Path) -> dict[str, list[ast.Module]]:
 
 def _imports(tree: ast.Module, prefix: str) -> set[str]:
     """Dotted names ``module.name`` that ``tree`` imports from modules starting with ``prefix``."""
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(prefix):
             names.update(f"{node.module}.{a.name}" for a in node.names)
@@ -125,7 +125,7 @@ def hidden_test_references(solutions: Path | None = None) -> dict[str, set[str]]
 
 def defined_names(package_dir: Path) -> dict[str, str]:
     """Every function or class a package defines, at any depth: {name: "file:line"}."""
-    found = {}
+    found: dict[str, str] = {}
     for path in sorted(Path(package_dir).rglob("*.py")):
         tree = parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree) if tree is not None else ():

@@ -165,7 +165,9 @@ def answer_f1(prediction: str, ground_truths: Sequence[str]) -> float:
 def same_encoder(model_a: torch.nn.Module, model_b: torch.nn.Module) -> bool:
     """Whether two head models' encoders (``base_model`` without the pooler) are bit-identical."""
     def state(model: torch.nn.Module) -> dict[str, Tensor]:
-        return {k: v for k, v in model.base_model.state_dict().items() if not k.startswith("pooler.")}
+        encoder = model.base_model
+        assert isinstance(encoder, torch.nn.Module)
+        return {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
 
     a, b = state(model_a), state(model_b)
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -15,6 +15,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from itft_utils.files import write_atomic
+
 STATUSES = {
     "graded": "graded",
     "graded_with_notes": "graded; the notebook was repaired first (see message)",
@@ -67,13 +69,10 @@ def _mac(out: Path, payload: str, fingerprint: str) -> str:
 
 def save(result: Result, out: Path, fingerprint: str) -> None:
     """Write ``results/<key>.json`` atomically, signed with the grader's key."""
-    path = out / "results" / f"{result.key}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(asdict(result), sort_keys=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"result": json.loads(payload), "fingerprint": fingerprint,
-                               "mac": _mac(out, payload, fingerprint)}, indent=1))
-    os.replace(tmp, path)  # atomic: an interrupted run never leaves half a result
+    # atomic: an interrupted run never leaves half a result
+    write_atomic(out / "results" / f"{result.key}.json", json.dumps(
+        {"result": json.loads(payload), "fingerprint": fingerprint, "mac": _mac(out, payload, fingerprint)}, indent=1))
 
 
 def load_verified(out: Path, key: str, sha256: str, fingerprint: str) -> Result | None:

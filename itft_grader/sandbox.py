@@ -210,7 +210,7 @@ def describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def preflight() -> str:
     """Start one sandboxed Python that imports the course package; raise SandboxUnavailable with
     bwrap's own words if that fails here (no user namespaces, say). Returns the bwrap used."""

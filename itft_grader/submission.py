@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
@@ -71,8 +72,9 @@ def grade_one(sub: Submission, assignment: str, master: Path, release_nb: Notebo
               options: GradingOptions, forbidden: set[str] | None = None) -> Result:
     """Grade one submission in a private course folder; never raises for a student's fault."""
     started = time.perf_counter()
-    base = dict(student_id=sub.student_id, file=sub.file, sha256=sub.sha256, key=sub.key, max_scores=max_points(release_nb))
-    zero = {k: 0.0 for k in grade_ids(release_nb)}
+    base: dict[str, Any] = dict(student_id=sub.student_id, file=sub.file, sha256=sub.sha256, key=sub.key,
+                                max_scores=max_points(release_nb))
+    zero: dict[str, float | None] = {k: 0.0 for k in grade_ids(release_nb)}
     try:
         fixed = normalize(sub.path.read_bytes(), sub.file, release_nb, forbidden)
     except SubmissionError as exc:
@@ -123,7 +125,7 @@ def _attempt(sub: Submission, notebook: NotebookNode, nonce: str, assignment: st
                        JUPYTER_PATH=os.pathsep.join(filter(None, [str(private / "jupyter"), os.environ.get("JUPYTER_PATH")])))
             limits.watch(Path(plan.pid_file))
             isolation = f"bwrap+{limits.kind}"
-            cap = (options.grader_memory_mb, None)  # nbgrader's own soft cap; the kernel's is the cgroup's
+            cap: tuple[int, int | None] = (options.grader_memory_mb, None)  # nbgrader's own soft cap; the kernel's is the cgroup's
         else:
             isolation, cap = "none (--no-sandbox)", (options.memory_mb, options.memory_mb)
         extra = [f"--Execute.timeout={options.cell_timeout}"] if options.cell_timeout else []

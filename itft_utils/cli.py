@@ -13,7 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-from .data import generate_task, load_task, split_by_article, subsample, task_names
+from .data import (
+    SQUAD_TRAIN_ARTICLES,
+    generate_task,
+    load_task,
+    split_by_article,
+    subsample,
+    task_names,
+)
 from .runtime import get_device, set_seed
 
 
@@ -21,7 +28,7 @@ def _demo_data(args):
     """(task, train, eval): a generated QA task, or SQuAD split by article when data is given."""
     if args.data_dir:
         task = load_task("squad", source="local", data_dir=args.data_dir)
-        pool, held_out = split_by_article(task.split("all"), 38)
+        pool, held_out = split_by_article(task.split("all"), SQUAD_TRAIN_ARTICLES)
         return task, subsample(pool, args.n_train, args.seed), subsample(held_out, args.n_eval, args.seed)
     task = generate_task("gen_qa", sizes={"train": args.n_train, "validation": args.n_eval}, seed=args.seed)
     return task, task.split("train"), task.split("validation")
@@ -30,6 +37,7 @@ def _demo_data(args):
 def cmd_demo(args) -> int:
     from .finetune import fine_tune
     from .plots import plot_training_curve, save_figure
+    from .qa import QASettings
     from .training import TrainConfig
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1" if args.model in ("minilm", "tiny") else "0")
@@ -39,7 +47,8 @@ def cmd_demo(args) -> int:
           f"model {args.model} on {get_device(args.device)}")
     config = TrainConfig(learning_rate=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device)
     started = time.perf_counter()
-    result = fine_tune(args.model, task, train_examples, eval_examples, config, max_length=args.max_length, doc_stride=args.doc_stride)
+    result = fine_tune(args.model, task, train_examples, eval_examples, config,
+                       settings=QASettings(args.max_length, args.doc_stride))
     out = Path(args.out)
     figure = save_figure(plot_training_curve(result.history, "f1", f"{args.model} on {task.name}"), out / "training_curve.png")
     summary = {"task": task.name, "model": args.model, **result.metrics, "seconds": time.perf_counter() - started,

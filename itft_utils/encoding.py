@@ -48,15 +48,18 @@ def encode_tagging(examples: list[dict], tokenizer, max_length: int) -> dict[str
     return features
 
 
-def encode(task_type: str, examples: list[dict], tokenizer, max_length: int, doc_stride: int = 128, train: bool = True) -> dict[str, list]:
-    """Features for ``task_type``; QA evaluation features keep what post-processing needs."""
+def encode(task_type: str, examples: list[dict], tokenizer, settings: qa.QASettings | None = None,
+           train: bool = True) -> dict[str, list]:
+    """Features for ``task_type`` under ``settings`` (default :class:`~itft_utils.qa.QASettings`);
+    QA evaluation features keep what post-processing needs."""
+    settings = settings or qa.QASettings()
     if task_type == "qa":
         prepare = qa.prepare_train_features if train else qa.prepare_validation_features
-        return prepare(examples, tokenizer, max_length, doc_stride)
+        return prepare(examples, tokenizer, settings.max_length, settings.doc_stride)
     if task_type in ("classification", "regression"):
-        return encode_classification(examples, tokenizer, max_length)
+        return encode_classification(examples, tokenizer, settings.max_length)
     if task_type == "tagging":
-        return encode_tagging(examples, tokenizer, max_length)
+        return encode_tagging(examples, tokenizer, settings.max_length)
     raise ValueError(f"unknown task_type {task_type!r}")
 
 
@@ -104,6 +107,14 @@ def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, mega_
         batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def sorted_batches(features: dict[str, list], batch_size: int) -> list[list[int]]:
+    """Features sorted by length, then cut into batches: little padding, a fixed order (deterministic),
+    for passes that only read the model (Fisher, TextEmb), where the order does not matter."""
+    lengths = [len(x) for x in features["input_ids"]]
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
 
 
 def shuffled_batches(n: int, batch_size: int, seed: int) -> list[list[int]]:

@@ -14,6 +14,7 @@ from . import metrics, qa
 from .data.task import Task
 from .encoding import encode
 from .models import build_model, load_tokenizer
+from .qa import QASettings
 from .runtime import set_seed
 from .training import History, TrainConfig, predict, train
 
@@ -29,42 +30,71 @@ class FineTuneResult:
     metrics: dict[str, float]
 
 
+@dataclass
+class EvalSet:
+    """Evaluation examples tokenised once, for a model scored after every epoch of a run (and by
+    every run that evaluates the same examples). Build it with :meth:`build`."""
+
+    task: Task
+    examples: list[dict]
+    features: dict[str, list]
+    pad_token_id: int
+    settings: QASettings
+    null_answers: bool = False  # QA: whether "no answer" is decoded (settings, or the set has unanswerable questions)
+    golds_over_cap: int = 0  # QA: examples none of whose gold answers fits settings.max_answer_length
+
+    @classmethod
+    def build(cls, task: Task, examples: list[dict], tokenizer, settings: QASettings | None = None) -> EvalSet:
+        if not examples:
+            raise ValueError(f"task {task.name!r}: no examples to evaluate")
+        settings = settings or QASettings()
+        features = encode(task.task_type, examples, tokenizer, settings, train=False)
+        if task.task_type != "qa":
+            return cls(task, examples, features, tokenizer.pad_token_id, settings)
+        unanswerable = any(not ex["answers"]["text"] for ex in examples)
+        null = unanswerable if settings.null_answers is None else settings.null_answers
+        return cls(task, examples, features, tokenizer.pad_token_id, settings, null,
+                   golds_over_cap(examples, tokenizer, settings.max_answer_length))
+
+    def score(self, model: torch.nn.Module, batch_size: int = 64, device: str | None = None) -> dict[str, float]:
+        """Score ``model`` with the task type's metrics (percent for QA, 0-1 otherwise).
+
+        For QA, ``golds_over_answer_cap`` counts the examples none of whose gold answers fits the
+        answer-length cap: their exact match is out of reach, so a set with long answers shows why
+        its score is capped.
+        """
+        task, examples, features = self.task, self.examples, self.features
+        out = predict(model, features, batch_size, self.pad_token_id, device)
+        if task.task_type == "qa":
+            predictions = qa.postprocess_qa_predictions(examples, features, out["start_logits"], out["end_logits"],
+                                                        self.settings.n_best, self.settings.max_answer_length,
+                                                        null_answers=self.null_answers)
+            scores = metrics.squad_metrics(predictions, {ex["id"]: ex["answers"]["text"] for ex in examples})
+            return {**scores, "golds_over_answer_cap": float(self.golds_over_cap)}
+        if task.task_type == "regression":
+            predicted = [float(np.ravel(x)[0]) for x in out["logits"]]
+            gold = [ex["label"] for ex in examples]
+            return {"pearson": metrics.pearson(gold, predicted), "spearman": metrics.spearman(gold, predicted)}
+        if task.task_type == "classification":
+            pred = [int(np.argmax(x)) for x in out["logits"]]
+            gold = [ex["label"] for ex in examples]
+            average = "binary" if task.num_labels == 2 else "macro"
+            return {"accuracy": metrics.accuracy(gold, pred), "f1": metrics.f1(gold, pred, average=average),
+                    "mcc": metrics.matthews_corrcoef(gold, pred)}
+        return _evaluate_tagging(task, examples, features, out["logits"])
+
+
 def evaluate(
     model: torch.nn.Module,
     tokenizer,
     task: Task,
     examples: list[dict],
-    max_length: int = 384,
-    doc_stride: int = 128,
+    settings: QASettings | None = None,
     batch_size: int = 64,
     device: str | None = None,
-    max_answer_length: int = 30,
 ) -> dict[str, float]:
-    """Score ``model`` on ``examples`` with the task type's metrics (percent for QA, 0-1 otherwise).
-
-    For QA, predicted spans are at most ``max_answer_length`` tokens, and ``golds_over_answer_cap``
-    counts the examples none of whose gold answers fits that cap: their exact match is out of reach,
-    so a set with long answers shows why its score is capped.
-    """
-    if not examples:
-        raise ValueError(f"task {task.name!r}: no examples to evaluate")
-    features = encode(task.task_type, examples, tokenizer, max_length, doc_stride, train=False)
-    out = predict(model, features, batch_size, tokenizer.pad_token_id, device)
-    if task.task_type == "qa":
-        predictions = qa.postprocess_qa_predictions(examples, features, out["start_logits"], out["end_logits"],
-                                                    max_answer_length=max_answer_length)
-        scores = metrics.squad_metrics(predictions, {ex["id"]: ex["answers"]["text"] for ex in examples})
-        return {**scores, "golds_over_answer_cap": float(golds_over_cap(examples, tokenizer, max_answer_length))}
-    if task.task_type == "regression":
-        scores = [float(np.ravel(x)[0]) for x in out["logits"]]
-        gold = [ex["label"] for ex in examples]
-        return {"pearson": metrics.pearson(gold, scores), "spearman": metrics.spearman(gold, scores)}
-    if task.task_type == "classification":
-        pred = [int(np.argmax(x)) for x in out["logits"]]
-        gold = [ex["label"] for ex in examples]
-        average = "binary" if task.num_labels == 2 else "macro"
-        return {"accuracy": metrics.accuracy(gold, pred), "f1": metrics.f1(gold, pred, average=average), "mcc": metrics.matthews_corrcoef(gold, pred)}
-    return _evaluate_tagging(task, examples, features, out["logits"])
+    """Score ``model`` on ``examples`` once (see :class:`EvalSet`, which a run builds once and reuses)."""
+    return EvalSet.build(task, examples, tokenizer, settings).score(model, batch_size, device)
 
 
 def golds_over_cap(examples: list[dict], tokenizer, max_answer_length: int) -> int:
@@ -79,6 +109,8 @@ def golds_over_cap(examples: list[dict], tokenizer, max_answer_length: int) -> i
 
 
 def _evaluate_tagging(task: Task, examples: list[dict], features: dict, logits: list[np.ndarray]) -> dict[str, float]:
+    if task.label_names is None:
+        raise ValueError(f"tagging task {task.name!r} has no label_names: they name the tags the model predicts")
     names = task.label_names
     # Words cut off by max_length get no prediction from the model; they are scored as "O" (or the
     # first tag), never dropped, so truncation shows up as lost recall instead of vanishing.
@@ -105,17 +137,19 @@ def fine_tune(
     model: str | torch.nn.Module,
     task: Task,
     train_examples: list[dict],
-    eval_examples: list[dict] | None = None,
+    eval_examples: list[dict] | EvalSet | None = None,
     config: TrainConfig | None = None,
     tokenizer=None,
-    max_length: int = 384,
-    doc_stride: int = 128,
-    max_answer_length: int = 30,
+    settings: QASettings | None = None,
+    train_features: dict[str, list] | None = None,
 ) -> FineTuneResult:
     """Fine-tune ``model`` (a preset, hub name, encoder folder, or a model object) on ``task``.
 
     A name or folder gets a fresh head for the task type; the final evaluation also runs after
-    every epoch so that the history holds a learning curve.
+    every epoch so that the history holds a learning curve (on evaluation features built once).
+    ``eval_examples`` may be an :class:`EvalSet` already built (a transfer matrix scores one target
+    set in many runs), and ``train_features`` the training examples already encoded under
+    ``settings``: a caller that has them saves the tokenisation.
     """
     config = config or TrainConfig()
     if isinstance(model, str):
@@ -124,13 +158,15 @@ def fine_tune(
         model = build_model(model, task.task_type, task.num_labels, task.label_names)
     elif tokenizer is None:
         raise ValueError("pass the tokenizer along with a model object")
-    features = encode(task.task_type, train_examples, tokenizer, max_length, doc_stride, train=True)
+    features = train_features if train_features is not None else encode(task.task_type, train_examples, tokenizer, settings)
+    eval_set = eval_examples if isinstance(eval_examples, EvalSet) else (
+        EvalSet.build(task, eval_examples, tokenizer, settings) if eval_examples else None)
 
     def evaluate_epoch(m: torch.nn.Module) -> dict[str, float]:
-        return evaluate(m, tokenizer, task, eval_examples, max_length, doc_stride, device=config.device,
-                        max_answer_length=max_answer_length)
+        assert eval_set is not None
+        return eval_set.score(m, device=config.device)
 
-    history = train(model, features, config, tokenizer.pad_token_id, evaluate_epoch if eval_examples else None)
+    history = train(model, features, config, tokenizer.pad_token_id, evaluate_epoch if eval_set else None)
     final = history.evals[-1] if history.evals else {}
     scores = {k: v for k, v in final.items() if k not in ("step", "epoch")}
     return FineTuneResult(model, tokenizer, history, scores)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from typing import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -36,6 +36,10 @@ __all__ = [
     "span_f1",
     "token_accuracy",
 ]
+
+
+#: Numbers to correlate: a sequence or a 1-d array.
+Values = Sequence[float] | np.ndarray
 
 
 def _check_lengths(n_pred: int, n_ref: int, pred: str = "predictions", ref: str = "references") -> None:
@@ -185,7 +189,7 @@ def matthews_corrcoef(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) ->
 # --------------------------------------------------------------------------------------------
 
 
-def _vectors(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _vectors(x: Values, y: Values) -> tuple[np.ndarray, np.ndarray]:
     """Check lengths (at least 2 values, as scipy) and return float arrays."""
     _check_lengths(len(y), len(x), "values in y", "values in x")
     a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -196,7 +200,7 @@ def _vectors(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.nda
     return a, b
 
 
-def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+def pearson(x: Values, y: Values) -> float:
     """Pearson's r. Returns nan when x or y is constant (r is undefined there), like scipy."""
     a, b = _vectors(x, y)
     a, b = a - a.mean(), b - b.mean()
@@ -218,7 +222,7 @@ def _rankdata(values: np.ndarray) -> np.ndarray:
     return 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def spearman(x: Values, y: Values) -> float:
     """Spearman's rho: Pearson's r of average ranks. nan when x or y is constant, like scipy."""
     a, b = _vectors(x, y)
     return pearson(_rankdata(a), _rankdata(b))

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import json
 import os
-import shutil
 import string
-import tempfile
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 import transformers
@@ -29,7 +26,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from .data.generated import GENERATED_WORDS
+from .files import digest, move_into_place, new_folder
 
 HEAD_CLASSES = {
     "qa": AutoModelForQuestionAnswering,
@@ -39,7 +36,7 @@ HEAD_CLASSES = {
 }
 
 #: Tiny BERT: big enough to learn the generated tasks, small enough for a 2-core CPU in seconds.
-TINY_CONFIG = dict(
+TINY_CONFIG: dict[str, Any] = dict(
     hidden_size=64,
     num_hidden_layers=2,
     num_attention_heads=2,
@@ -72,11 +69,15 @@ def quiet_transformers():
             log.enable_progress_bar()
 
 
+TINY_WORDS = Path(__file__).resolve().parent / "resources" / "tiny_words.txt"
+
+
 def _tiny_vocab() -> list[str]:
-    # Characters and their continuations first so WordPiece can spell any ASCII text; whole words
-    # of the generated tasks after, so those tasks tokenise to one token per word.
+    """Characters and their continuations first, so WordPiece can spell any ASCII text; then whole
+    words (``resources/tiny_words.txt``: those of the generated tasks, which a test keeps in step),
+    so the tasks the tests and the grader use tokenise to one token per word."""
     chars = list(string.ascii_lowercase + string.digits + string.punctuation)
-    words = sorted(set(GENERATED_WORDS) - set(chars))
+    words = TINY_WORDS.read_text(encoding="utf-8").split()
     return _SPECIAL_TOKENS + chars + ["##" + c for c in chars] + words
 
 
@@ -87,25 +88,22 @@ def build_tiny_model(seed: int = 0) -> Path:
     model; it is written to a temporary folder and renamed, so parallel graders never see half a model.
     """
     vocab = _tiny_vocab()
-    key = hashlib.sha256(json.dumps([vocab, TINY_CONFIG, seed]).encode()).hexdigest()[:12]
+    key = digest([vocab, TINY_CONFIG, seed])
     target = cache_dir() / f"tiny-bert-{key}"
     if (target / "config.json").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tiny-"))
+    tmp = new_folder(target)
     (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     with quiet_transformers():
-        tokenizer = transformers.BertTokenizerFast.from_pretrained(str(tmp), model_max_length=512)
+        # transformers 5 exports it lazily (its stubs do not list it); 4.x defines it outright
+        fast_tokenizer = transformers.BertTokenizerFast  # type: ignore[attr-defined,unused-ignore]
+        tokenizer = fast_tokenizer.from_pretrained(str(tmp), model_max_length=512)
         tokenizer.save_pretrained(str(tmp))
     config = BertConfig(vocab_size=len(vocab), **TINY_CONFIG)
     with torch.random.fork_rng(devices=[]):  # seeded init that leaves the caller's RNG untouched
         torch.manual_seed(seed)
         BertModel(config).save_pretrained(str(tmp))
-    try:
-        tmp.rename(target)
-    except OSError:  # another process won the race; its copy is identical
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return move_into_place(tmp, target)  # another process that won the race wrote an identical copy
 
 
 def resolve_model(name: str) -> str:
@@ -172,11 +170,11 @@ def build_model(
         return HEAD_CLASSES[task_type].from_pretrained(resolve_model(name), **kwargs)
 
 
-def save_encoder(model: PreTrainedModel, path: str | Path, tokenizer=None) -> Path:
+def save_encoder(model: torch.nn.Module, path: str | Path, tokenizer=None) -> Path:
     """Save only the shared encoder (``model.base_model``), so that the next task gets a fresh head."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    encoder = model.base_model
+    encoder = cast(PreTrainedModel, model.base_model)
     with quiet_transformers():  # the shard-writing bar goes to stderr (nbgrader fails such a cell)
         encoder.save_pretrained(str(path))
         # The encoder shares its config with the head, so it still names the old task's labels and

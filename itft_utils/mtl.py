@@ -213,7 +213,7 @@ def _task_count(num_tasks: int | Sequence[str]) -> tuple[int, list[str] | None]:
         if num_tasks < 1:
             raise ValueError(f"num_tasks must be at least 1, got {num_tasks}")
         return int(num_tasks), None
-    names = [str(n) for n in num_tasks]
+    names = [str(n) for n in num_tasks]  # type: ignore[union-attr]  # not an int: a sequence of names
     if not names or len(set(names)) != len(names):
         raise ValueError(f"task names must be a non-empty list of unique names, got {names}")
     return len(names), names
@@ -308,7 +308,7 @@ class GradNorm(nn.Module):
         w = self.task_weights
         G = w * torch.stack(norms).to(w.dtype)  # (K,)
 
-        ratios = torch.stack([l.detach().double() for l in values]) / init  # L_k(t) / L_k(0)
+        ratios = torch.stack([loss.detach().double() for loss in values]) / init  # L_k(t) / L_k(0)
         r = ratios / ratios.mean()
         # The target is a constant (the paper stops its gradient), otherwise the weights could
         # lower the loss by shrinking Ḡ for everyone.

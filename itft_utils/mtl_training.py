@@ -24,34 +24,28 @@ step (weights, which task had a batch, its loss) is logged in an :class:`MTLHist
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import (
-    default_data_dir,
-    generate_task,
-    load_task,
-    split_by_article,
-    subsample,
-)
-from .data.local import missing_files
 from .data.task import Task
 from .encoding import collate, encode, num_features
-from .finetune import evaluate
+from .finetune import EvalSet
 from .models import build_model, load_tokenizer
 from .mtl import ConstantSchedule, LambdaSchedule, get_sampling_method
+from .qa import QASettings, with_legacy_windows
 from .runtime import get_device, is_grading, set_seed
 from .training import (
     History,
+    Precision,
     TrainConfig,
     epoch_batches,
     finish_epoch,
@@ -59,7 +53,6 @@ from .training import (
     log_step,
     make_optimizer,
     optimizer_step,
-    resolve_precision,
 )
 
 __all__ = [
@@ -67,10 +60,8 @@ __all__ = [
     "MTLHistory",
     "MTLResult",
     "MultiTaskModel",
-    "TaskPair",
     "fine_tune_multitask",
     "lambda_sweep",
-    "load_task_pair",
     "target_share",
     "task_shares",
 ]
@@ -107,7 +98,7 @@ class MultiTaskModel(nn.Module):
         # QA and tagging heads are loaded without it and simply ignore it.
         shared = next((m.base_model for m in models if getattr(m.base_model, "pooler", None) is not None), models[0].base_model)
         for m in models:
-            setattr(m, m.base_model_prefix, shared)
+            setattr(m, str(m.base_model_prefix), shared)
         self.heads = nn.ModuleDict(dict(heads))
 
     @classmethod
@@ -121,7 +112,7 @@ class MultiTaskModel(nn.Module):
     @property
     def encoder(self) -> nn.Module:
         """The shared encoder (the same object in every head model)."""
-        return next(iter(self.heads.values())).base_model
+        return cast(nn.Module, next(iter(self.heads.values())).base_model)
 
     @property
     def task_names(self) -> list[str]:
@@ -296,8 +287,7 @@ def fine_tune_multitask(
     mix: MTLConfig | None = None,
     config: TrainConfig | None = None,
     tokenizer=None,
-    max_length: int = 384,
-    doc_stride: int = 128,
+    settings: QASettings | None = None,
 ) -> MTLResult:
     """Fine-tune one shared encoder on several tasks at once; evaluate after every epoch.
 
@@ -323,13 +313,14 @@ def fine_tune_multitask(
         raise ValueError("pass the tokenizer along with a model object")
     elif sorted(model.task_names) != sorted(names):
         raise ValueError(f"the model has heads for {model.task_names}, the tasks are {names}")
-    features = {n: encode(by_name[n].task_type, train_examples[n], tokenizer, max_length, doc_stride, train=True) for n in names}
+    features = {n: encode(by_name[n].task_type, train_examples[n], tokenizer, settings) for n in names}
+    eval_sets = {n: EvalSet.build(by_name[n], eval_examples[n], tokenizer, settings) for n in names if n in eval_examples}
 
     def evaluate_epoch(m: MultiTaskModel) -> dict[str, float]:
         row = {}
         for n in names:
             if n in eval_examples:
-                scores = evaluate(m.heads[n], tokenizer, by_name[n], eval_examples[n], max_length, doc_stride, device=config.device)
+                scores = eval_sets[n].score(m.heads[n], device=config.device)
                 row.update({f"{n}/{k}": v for k, v in scores.items()})
         return row
 
@@ -357,8 +348,7 @@ def _train_multitask(
     model.to(device)
     names = list(features)
     k = len(names)
-    amp_dtype = resolve_precision(config.mixed_precision, device)
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    precision = Precision(config.mixed_precision, device)
     target_batches = math.ceil(num_features(features[mix.target]) / config.batch_size)
     sampling = mix.mode == "sampling"
     steps_per_epoch = mix.steps_per_epoch or (k * target_batches if sampling else target_batches)
@@ -393,7 +383,7 @@ def _train_multitask(
             elif log_vars is not None:
                 weights = dict(zip(names, torch.exp(-log_vars.detach()).tolist()))
             else:
-                weights = _task_weights(mix.weighting, step, total, mix.target, names)
+                weights = _task_weights(cast(Callable[[int, int], float], mix.weighting), step, total, mix.target, names)
             terms: list[torch.Tensor] = []
             losses: dict[str, float] = {}
             for i, n in enumerate(names):
@@ -401,8 +391,7 @@ def _train_multitask(
                     continue  # no gradient to add: skip the forward (and λ = 1 stays exactly single-task)
                 indices = streams[n].next()
                 batch = {key: v.to(device) for key, v in collate(features[n], indices, pad_token_id, config.pad_to).items()}
-                autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
-                with autocast:
+                with precision.autocast():
                     loss = model(n, **batch).loss
                 losses[n] = loss.item()
                 history.train_features += len(indices)
@@ -411,16 +400,19 @@ def _train_multitask(
                     continue
                 # Backpropagate task by task: the gradients add up to those of the combined loss,
                 # and only one task's activations are held in memory at a time.
-                term = mix.uncertainty([loss.float()], log_vars[i:i + 1]) if log_vars is not None else weights[n] * loss
-                (scaler.scale(term) if scaler else term).backward()
+                if log_vars is not None and mix.uncertainty is not None:
+                    term = mix.uncertainty([loss.float()], log_vars[i:i + 1])
+                else:
+                    term = weights[n] * loss
+                precision.backward(term)
                 terms.append(term.detach())
             if mix.combine is not None and log_vars is None:
                 combined = mix.combine(terms, [weights[n] for n in losses])
-                (scaler.scale(combined) if scaler else combined).backward()
+                precision.backward(combined)
                 step_loss = combined.item()
             else:
                 step_loss = float(sum(t.item() for t in terms))
-            optimizer_step(model, optimizer, scheduler, scaler, config.max_grad_norm)
+            optimizer_step(model, optimizer, scheduler, precision.scaler, config.max_grad_norm)
             step += 1
             log_step(history, bar, {"step": step, "epoch": epoch + b / steps_per_epoch, "loss": step_loss,
                                     "lr": scheduler.get_last_lr()[0], "weights": weights, "losses": losses})
@@ -479,9 +471,9 @@ def lambda_sweep(
     eval_examples: list[dict],
     runs: Mapping[str, MTLConfig],
     config: TrainConfig | None = None,
-    max_length: int = 384,
-    doc_stride: int = 128,
+    settings: QASettings | None = None,
     keep_histories: bool = False,
+    **legacy_windows: int,
 ) -> list[dict]:
     """Train once per run (a label and its :class:`MTLConfig`), evaluate the target; return a table.
 
@@ -495,6 +487,7 @@ def lambda_sweep(
     axis), the target's metrics, ``seconds``, and with ``keep_histories`` the run's ``history``
     (for :func:`~itft_utils.plots.plot_task_shares`). λ = 1 is the baseline: the target alone.
     """
+    settings = with_legacy_windows(settings, legacy_windows)
     wrong = [label for label, mix in runs.items() if mix.target != target.name]
     if wrong:
         raise ValueError(f"runs {wrong} name another target than {target.name!r}")
@@ -506,54 +499,26 @@ def lambda_sweep(
         lam = mix.weighting.lam if mix.mode == "weighting" and isinstance(mix.weighting, ConstantSchedule) else None
         started = time.perf_counter()
         result = fine_tune_multitask(model, [target, *aux], train_examples, {target.name: eval_examples}, mix, config,
-                                     tokenizer, max_length, doc_stride)
-        rows.append({"run": label, "mode": mix.mode, "lambda": lam, "target_share": target_share(result.history),
-                     **result.metrics[target.name], "seconds": time.perf_counter() - started})
+                                     tokenizer, settings)
+        row: dict[str, object] = {"run": label, "mode": mix.mode, "lambda": lam, "target_share": target_share(result.history),
+                                  **result.metrics[target.name], "seconds": time.perf_counter() - started}
+        rows.append(row)
         if keep_histories:
             rows[-1]["history"] = result.history
     return rows
 
 
-
 # ---------------------------------------------------------------------------------------------
-# The homework's data, by mode
+# Names that released notebooks import from here (they moved to the course layer): resolved on
+# first use, so that this engine module itself never imports the course layer.
 # ---------------------------------------------------------------------------------------------
 
-
-@dataclass
-class TaskPair:
-    """A target task, an auxiliary task, their training examples and held-out target examples."""
-
-    target: Task
-    auxiliary: Task
-    train: dict[str, list[dict]]  # {task name: training examples}
-    eval: list[dict]  # held-out target examples (never trained on)
-    source: str  # one line: where the data came from
+_MOVED_TO_HOMEWORK = ("TaskPair", "load_task_pair")
 
 
-def load_task_pair(mode: str, n_target: int, n_aux: int, n_eval: int, seed: int = 0, data_dir=None) -> TaskPair:
-    """The homework's QA pair for ``mode`` (see :mod:`itft_utils.runtime`), subsampled under ``seed``.
+def __getattr__(name: str):
+    if name in _MOVED_TO_HOMEWORK:
+        from . import homework
 
-    * ``grading``: the generated ``gen_qa`` (target) and ``gen_qa_aux`` (shares one relation with it);
-    * ``colab`` / ``online``: SQuAD from the hub (train / validation) and HotpotQA (MRQA's Parquet copy);
-    * ``offline``: SQuAD v1.1 dev split by article (no passage both trained on and evaluated on) and
-      PolicyQA from the data folder (``ITFT_DATA_DIR``) when both are there, else the generated pair.
-    """
-    data_dir = data_dir or default_data_dir()
-    if mode in ("colab", "online"):
-        squad, aux = load_task("squad", source="hub"), load_task("hotpotqa", source="hub")
-        train, held_out = squad.split("train"), squad.split("validation")
-        source = "hub: SQuAD (rajpurkar/squad) + HotpotQA (mrqa-workshop/mrqa, HotpotQA part)"
-    elif mode == "offline" and data_dir is not None and not (missing_files(data_dir, "squad") or missing_files(data_dir, "policyqa")):
-        squad, aux = load_task("squad", source="local", data_dir=data_dir), load_task("policyqa", source="local", data_dir=data_dir)
-        train, held_out = split_by_article(squad.split("all"), 38)
-        source = f"local files in {data_dir}: SQuAD v1.1 dev (38 articles to train, 10 to evaluate) + PolicyQA"
-    elif mode in ("grading", "offline"):
-        squad = generate_task("gen_qa", sizes={"train": n_target, "validation": n_eval}, seed=seed)
-        aux = generate_task("gen_qa_aux", sizes={"train": n_aux}, seed=seed)
-        train, held_out = squad.split("train"), squad.split("validation")
-        source = "generated: gen_qa + gen_qa_aux"
-    else:
-        raise ValueError(f"unknown mode {mode!r}; expected grading, colab, online or offline")
-    return TaskPair(squad, aux, {squad.name: subsample(train, n_target, seed), aux.name: subsample(aux.split("train"), n_aux, seed)},
-                    subsample(held_out, n_eval, seed), source)
+        return getattr(homework, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -131,7 +131,8 @@ def plot_transfer(cells: list[dict], target: str | None = None, metric: str | No
     base = [c["metrics"][metric] for c in cells if c["source"] is None]
     if base:
         mean = float(np.mean(base))
-        ax.axhline(mean, color="black", ls="--", lw=1.2, label=f"no intermediate task (mean of {len(base)} seed{'s' if len(base) != 1 else ''})")
+        seeds = f"{len(base)} seed{'s' if len(base) != 1 else ''}"
+        ax.axhline(mean, color="black", ls="--", lw=1.2, label=f"no intermediate task (mean of {seeds})")
         if len(base) > 1:
             std = float(np.std(base, ddof=1))
             ax.axhspan(mean - std, mean + std, color="gray", alpha=0.2, label="baseline ± 1 std")

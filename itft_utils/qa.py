@@ -8,9 +8,47 @@ characters, ``example_id`` ties windows back to their question.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import unicodedata
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class QASettings:
+    """How examples become windows and windows become answers, passed as one thing: training,
+    evaluation and decoding must agree on them, or the scores mean nothing.
+
+    ``max_length`` applies to every task type (it truncates classification and tagging inputs); the
+    rest is QA's. ``null_answers``: decode "no answer" (the empty string) when the CLS token's score
+    beats the best span in every window, as SQuAD 2.0's systems do; None decides per evaluation set
+    (on when some of its questions have no answer, e.g. SubjQA).
+    """
+
+    max_length: int = 384  # tokens per window
+    doc_stride: int = 128  # tokens shared by consecutive windows of one long context
+    n_best: int = 20  # candidate starts and ends per window when decoding
+    max_answer_length: int = 30  # longest answer, in tokens
+    null_answers: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_length < 8 or not 0 <= self.doc_stride < self.max_length // 2:
+            raise ValueError(f"need max_length >= 8 and 0 <= doc_stride < max_length / 2 (windows must advance); "
+                             f"got max_length {self.max_length}, doc_stride {self.doc_stride}")
+        if self.n_best < 1 or self.max_answer_length < 1:
+            raise ValueError(f"n_best and max_answer_length must be at least 1; got {self.n_best}, {self.max_answer_length}")
+
+
+def with_legacy_windows(settings: QASettings | None, legacy: dict[str, int]) -> QASettings:
+    """``settings`` with the ``max_length`` / ``doc_stride`` keywords that notebooks released before
+    :class:`QASettings` pass (``lambda_sweep(..., max_length=96, doc_stride=32)``); other keywords are errors."""
+    unknown = sorted(set(legacy) - {"max_length", "doc_stride"})
+    if unknown:
+        raise TypeError(f"unexpected keyword arguments {unknown}")
+    settings = settings or QASettings()
+    return dataclasses.replace(settings, max_length=legacy.get("max_length", settings.max_length),
+                               doc_stride=legacy.get("doc_stride", settings.doc_stride))
 
 
 def _window_positions(offsets: np.ndarray, in_context: np.ndarray, start_char: int, end_char: int, cls_index: int) -> tuple[int, int]:
@@ -104,6 +142,7 @@ def prepare_validation_features(examples: list[dict], tokenizer, max_length: int
     sample_map = enc.pop("overflow_to_sample_mapping")
     features = dict(enc)
     features["example_id"] = [examples[j]["id"] for j in sample_map]
+    features["cls_index"] = [ids.index(tokenizer.cls_token_id) for ids in enc["input_ids"]]
     features["offset_mapping"] = [
         [o if s == 1 else None for o, s in zip(offsets, enc.sequence_ids(i))] for i, offsets in enumerate(enc["offset_mapping"])
     ]
@@ -137,11 +176,14 @@ def postprocess_qa_predictions(
     end_logits: list[np.ndarray],
     n_best_size: int = 20,
     max_answer_length: int = 30,
+    null_answers: bool = False,
 ) -> dict[str, str]:
     """The best valid span over all windows of each example, as text of the original context.
 
     ``start_logits``/``end_logits`` hold one array per feature (lengths may differ: dynamic padding).
-    An example whose windows have no valid span gets the empty string.
+    An example whose windows have no valid span gets the empty string. With ``null_answers`` the
+    empty string also wins when the lowest "no answer" score over the example's windows (start and
+    end logit of CLS, as Hugging Face's SQuAD 2.0 post-processing takes it) beats the best span.
     """
     n_features = len(features["example_id"])
     if len(start_logits) != n_features or len(end_logits) != n_features:
@@ -152,6 +194,7 @@ def postprocess_qa_predictions(
     predictions = {}
     for ex in examples:
         best = (-np.inf, "")
+        null_score = np.inf
         for i in by_example.get(ex["id"], []):
             offsets = features["offset_mapping"][i]
             logits_s, logits_e = np.asarray(start_logits[i]), np.asarray(end_logits[i])
@@ -159,5 +202,8 @@ def postprocess_qa_predictions(
             top = _top_span(logits_s, logits_e, in_context, n_best_size, max_answer_length)
             if top is not None and top[0] > best[0]:
                 best = (top[0], ex["context"][offsets[top[1]][0] : offsets[top[2]][1]])
-        predictions[ex["id"]] = best[1]
+            if null_answers:
+                cls = features["cls_index"][i]
+                null_score = min(null_score, float(logits_s[cls] + logits_e[cls]))
+        predictions[ex["id"]] = "" if null_answers and null_score > best[0] else best[1]
     return predictions

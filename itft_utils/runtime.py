@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from .qa import QASettings
+
 MODES = ("grading", "colab", "offline", "online")
 
 
@@ -100,7 +102,6 @@ class Preset:
     """How big an experiment is in a given mode."""
 
     model: str  # model preset or hub name (see itft_utils.models)
-    data_source: str  # "hub", "local" or "generated" (see itft_utils.data.registry)
     n_train: int  # target-task training examples
     n_eval: int  # evaluation examples
     epochs: int
@@ -109,15 +110,20 @@ class Preset:
     doc_stride: int
     learning_rate: float
 
+    @property
+    def settings(self) -> QASettings:
+        """The preset's windows as the engines take them."""
+        return QASettings(self.max_length, self.doc_stride)
+
 
 PRESETS: dict[str, Preset] = {
     # Tiny random BERT on generated data: a whole notebook must run in under a minute on 2 CPU cores.
-    "grading": Preset("tiny", "generated", 64, 32, 2, 16, 96, 32, 3e-3),
+    "grading": Preset("tiny", 64, 32, 2, 16, 96, 32, 3e-3),
     # A T4 fine-tunes bert-base on ~1k SQuAD examples in a few minutes; the lecture's setting.
-    "colab": Preset("bert-base-uncased", "hub", 1000, 1000, 2, 16, 384, 128, 3e-5),
-    "online": Preset("bert-base-uncased", "hub", 1000, 1000, 2, 16, 384, 128, 3e-5),
+    "colab": Preset("bert-base-uncased", 1000, 1000, 2, 16, 384, 128, 3e-5),
+    "online": Preset("bert-base-uncased", 1000, 1000, 2, 16, 384, 128, 3e-5),
     # No hub: the MiniLM shipped in a wheel; local data when a folder is given, else generated.
-    "offline": Preset("minilm", "generated", 1000, 300, 2, 16, 256, 64, 1e-4),
+    "offline": Preset("minilm", 1000, 300, 2, 16, 256, 64, 1e-4),
 }
 
 

@@ -65,7 +65,7 @@ def current_notebook(path: str | Path | None = None) -> dict:
     if path is not None:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     try:
-        from google.colab import _message  # type: ignore[import-not-found]
+        from google.colab import _message
     except ImportError:
         raise RuntimeError("outside Colab, pass the notebook's path: check_notebook(name, path='hw1_mtl.ipynb')") from None
     return _message.blocking_request("get_ipynb", timeout_sec=60)["ipynb"]
@@ -122,7 +122,7 @@ def _run_cell(source: str, name: str, namespace: dict):
     tree = ast.parse(source)
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     exec(compile(tree, f"<{name}>", "exec"), namespace)
-    return eval(compile(ast.Expression(last.value), f"<{name}>", "eval"), namespace) if last else None
+    return eval(compile(ast.Expression(last.value), f"<{name}>", "eval"), namespace) if isinstance(last, ast.Expr) else None
 
 
 def run_public_tests(manifest: dict, namespace: dict, exercise: str | None = None) -> list[CheckResult]:
@@ -138,7 +138,8 @@ def run_public_tests(manifest: dict, namespace: dict, exercise: str | None = Non
                 score = _run_cell(entry["source"], entry["grade_id"], namespace)
             if isinstance(score, (int, float)) and not isinstance(score, bool) and score < points:
                 # nbgrader's partial credit: a test cell that ends in a number scores that number.
-                result = CheckResult(entry["grade_id"], points, "fail", f"partial credit {score:g}/{points:g}; the cell's output says what failed")
+                result = CheckResult(entry["grade_id"], points, "fail",
+                                     f"partial credit {score:g}/{points:g}; the cell's output says what failed")
             else:
                 result = CheckResult(entry["grade_id"], points, "pass")
         except NotImplementedError:

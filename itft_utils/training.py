@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -80,6 +81,22 @@ def resolve_precision(requested: str, device: torch.device) -> torch.dtype | Non
     return torch.bfloat16 if native_bf16 else torch.float16
 
 
+class Precision:
+    """A run's mixed precision in one place: the autocast context for forward passes, and for fp16
+    the loss scaling that keeps small gradients from underflowing (bf16 and fp32 need none)."""
+
+    def __init__(self, requested: str, device: torch.device):
+        self.dtype = resolve_precision(requested, device)
+        self.device_type = device.type
+        self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=self.dtype) if self.dtype else contextlib.nullcontext()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+
 def linear_schedule(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
     """Learning-rate factor: linear warm-up to 1, then linear decay to 0 (BERT's schedule)."""
 
@@ -92,8 +109,9 @@ def linear_schedule(warmup_steps: int, total_steps: int) -> Callable[[int], floa
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.ndim < 2 else decay).append(p)  # biases and LayerNorm weights are 1-D
     return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
@@ -124,7 +142,7 @@ def log_step(history: History, bar, entry: dict) -> None:
 
 
 def finish_epoch(history: History, model: torch.nn.Module, device: torch.device, started: float, step: int, epoch: int,
-                 evaluate: Callable[[torch.nn.Module], dict] | None) -> None:
+                 evaluate: Callable[[Any], dict] | None) -> None:
     """Add the epoch's training time (after the GPU has finished its queued work) and evaluate."""
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -156,8 +174,7 @@ def train(
     set_seed(config.seed)
     device = get_device(config.device)
     model.to(device)
-    amp_dtype = resolve_precision(config.mixed_precision, device)
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    precision = Precision(config.mixed_precision, device)
     steps_per_epoch = math.ceil(math.ceil(num_features(features) / config.batch_size) / config.grad_accum_steps)
     total = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps, steps_per_epoch * config.epochs)
     optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
@@ -172,14 +189,13 @@ def train(
         batches = epoch_batches(features, config, epoch)
         for b, indices in enumerate(batches):
             batch = {k: v.to(device) for k, v in collate(features, indices, pad_token_id, config.pad_to).items()}
-            autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
-            with autocast:
+            with precision.autocast():
                 loss = model(**batch).loss / config.grad_accum_steps
-            (scaler.scale(loss) if scaler else loss).backward()
+            precision.backward(loss)
             history.train_features += len(indices)
             if (b + 1) % config.grad_accum_steps and b + 1 != len(batches):
                 continue
-            optimizer_step(model, optimizer, scheduler, scaler, config.max_grad_norm)
+            optimizer_step(model, optimizer, scheduler, precision.scaler, config.max_grad_norm)
             step += 1
             log_step(history, bar, {"step": step, "epoch": epoch + b / len(batches), "loss": loss.item() * config.grad_accum_steps,
                                     "lr": scheduler.get_last_lr()[0]})
@@ -193,7 +209,8 @@ def train(
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, features: dict[str, list], batch_size: int = 64, pad_token_id: int = 0, device: str | None = None) -> dict[str, list]:
+def predict(model: torch.nn.Module, features: dict[str, list], batch_size: int = 64, pad_token_id: int = 0,
+            device: str | None = None) -> dict[str, list]:
     """Model outputs per feature, each trimmed to the feature's own length (no padding).
 
     Sorting by length before batching keeps padding small; outputs come back in feature order.
@@ -203,7 +220,7 @@ def predict(model: torch.nn.Module, features: dict[str, list], batch_size: int =
     model.to(dev).eval()
     lengths = [len(x) for x in features["input_ids"]]
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    inputs = {k: features[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in features}
+    inputs: dict[str, list] = {k: features[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in features}
     out: dict[str, list] = {}
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]

@@ -13,6 +13,7 @@ WORK=${1:-$(mktemp -d /tmp/itft-instructor-XXXXXX)}
 ONLY=${2:-}
 PY=${PYTHON:-python3}
 mkdir -p "$WORK/wheel"
+rm -rf build  # a stale build/lib would ship modules deleted since
 .venv/bin/python -m pip wheel -q --no-deps -w "$WORK/wheel" .
 if [ ! -x "$WORK/venv/bin/python" ]; then "$PY" -m venv "$WORK/venv"; fi
 "$WORK/venv/bin/python" -m pip install -q "${ITFT_TORCH:-torch==2.13.0}"

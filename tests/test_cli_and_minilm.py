@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from itft_utils.cli import main
+from itft_utils.qa import QASettings
 
 
 def test_demo_writes_metrics_and_a_figure(tmp_path, capsys):
@@ -37,7 +38,7 @@ def test_minilm_loads_offline_and_takes_training_steps(minilm_tokenizer):
     model = build_model("minilm", "qa")
     assert model.config.num_hidden_layers == 6 and model.config.hidden_size == 384
     task = generate_task("gen_qa", sizes={"train": 8})
-    features = encode("qa", task.split("train"), minilm_tokenizer, 128, 32)
+    features = encode("qa", task.split("train"), minilm_tokenizer, QASettings(128, 32))
     before = model.qa_outputs.weight.detach().clone()
     history = train(model, features, TrainConfig(batch_size=4, epochs=1, progress=False), minilm_tokenizer.pad_token_id)
     assert len(history.steps) == 2
@@ -60,3 +61,15 @@ def test_instructor_commands_find_the_course_folder(tmp_path, monkeypatch, capsy
     checkout = Path(__file__).resolve().parents[1]
     assert main(["release", "--check", "--course-dir", str(checkout)]) == 0  # an installed build, pointed at a course
     assert "up to date" in capsys.readouterr().out
+
+
+def test_every_command_and_option_says_what_it_does():
+    import argparse
+
+    from itft_utils.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    silent = [f"{name} {a.dest}" for name, parser in sub.choices.items() for a in parser._actions
+              if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert silent == []
+    assert all(choice.help for choice in sub._choices_actions)

@@ -6,6 +6,7 @@ import pytest
 from itft_utils.data import DataFormatError, load_task, read_label_lines, register_task, split_by_article
 from itft_utils.data.custom import REGISTERED
 from itft_utils.data.local import read_conll_columns, read_squad_json
+from itft_utils.qa import QASettings
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,7 @@ def test_a_classification_task_in_a_few_lines_trains_one_step(tmp_path):
     from itft_utils.training import TrainConfig
 
     result = fine_tune("tiny", trec, trec.split("train"), trec.split("train"), TrainConfig(epochs=1, batch_size=4),
-                       max_length=32, doc_stride=8)
+                       settings=QASettings(32, 8))
     assert len(result.history.steps) >= 1 and 0.0 <= result.metrics["accuracy"] <= 1.0
 
 

@@ -14,8 +14,8 @@ from itft_utils.data.local import (
     read_conllu,
     read_glue_tsv,
     read_pubmedqa,
-    read_sst2,
     read_squad_json,
+    read_sst2,
     read_subjqa_csv,
 )
 from itft_utils.data.registry import GENERATED_TASKS, _content, generate_task

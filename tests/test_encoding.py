@@ -5,6 +5,7 @@ import torch
 
 from itft_utils import encoding
 from itft_utils.data import generate_task
+from itft_utils.qa import QASettings
 
 
 def test_tagging_labels_go_on_first_subwords(tiny_tokenizer):
@@ -17,7 +18,7 @@ def test_tagging_labels_go_on_first_subwords(tiny_tokenizer):
 
 def test_classification_pairs_use_segment_ids(tiny_tokenizer):
     task = generate_task("gen_pair", sizes={"train": 3})
-    f = encoding.encode("classification", task.split("train"), tiny_tokenizer, 64)
+    f = encoding.encode("classification", task.split("train"), tiny_tokenizer, QASettings(64, 16))
     assert set(f["token_type_ids"][0]) == {0, 1}
     assert f["labels"] == [ex["label"] for ex in task.split("train")]
 

@@ -9,9 +9,10 @@ import pytest
 
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
+from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
+
 from itft_grader import gradescope  # noqa: E402
 from itft_grader.sample_class import solved  # noqa: E402
-from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
 
 def test_run_writes_gradescope_results(tmp_path):

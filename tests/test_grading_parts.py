@@ -109,8 +109,9 @@ def test_watched_names_follow_the_test_cells():
 
 
 def test_a_grader_fault_is_retried_once(monkeypatch, tmp_path):
-    from itft_grader.sample_class import solved
     from toy_assignment import release_toy, toy_solution
+
+    from itft_grader.sample_class import solved
 
     release = release_toy(tmp_path)
     path = tmp_path / "doe_1001.ipynb"
@@ -162,9 +163,10 @@ def test_honest_solutions_do_not_delegate_and_delegation_is_named(name):
 
 def test_a_time_cap_in_the_setup_cell_is_the_graders_fault(tmp_path):
     """Importing the stack on a busy machine is no student's doing: infrastructure (retried), not timeout."""
+    from toy_assignment import release_toy, toy_solution
+
     from itft_grader.probes import insert_probes
     from itft_grader.sample_class import solved as solve
-    from toy_assignment import release_toy, toy_solution
 
     release = release_toy(tmp_path)
     nb = solve(release, toy_solution())

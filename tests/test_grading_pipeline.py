@@ -15,12 +15,12 @@ import pytest
 
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
+from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
+
 from itft_grader.intake import intake  # noqa: E402
 from itft_grader.normalize import normalize, scan_for_tampering  # noqa: E402
 from itft_grader.pipeline import GradingOptions, grade_class  # noqa: E402
 from itft_grader.sample_class import as_colab, copy_notebook, grade_cell, solved  # noqa: E402
-from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
-
 
 OPTIONS = GradingOptions(timeout=90, memory_mb=4096, cell_timeout=8)
 

@@ -23,11 +23,12 @@ import pytest
 
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
+from hostile_submissions import ATTACKS  # noqa: E402
+from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
+
 from itft_grader.pipeline import GradingOptions, grade_class  # noqa: E402
 from itft_grader.sample_class import copy_notebook, grade_cell, solved  # noqa: E402
 from itft_grader.sandbox import preflight  # noqa: E402
-from hostile_submissions import ATTACKS  # noqa: E402
-from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
 
 def _user_namespaces() -> bool:

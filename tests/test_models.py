@@ -20,6 +20,10 @@ def test_tiny_tokenizer_spells_any_ascii_and_knows_generated_words(tiny_tokenize
     tokens = tiny_tokenizer.tokenize("anna lives in buenos aires . Xyz-42!")
     assert "[UNK]" not in tokens
     assert tokens[:3] == ["anna", "lives", "in"]
+    from itft_utils.data.generated import GENERATED_WORDS
+
+    missing = sorted(w for w in GENERATED_WORDS if len(w) > 1 and w not in models._tiny_vocab())
+    assert not missing, f"add {missing} to {models.TINY_WORDS} (the generated tasks use them)"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,6 @@ from itft_utils.mtl import (
     uniform_probs,
 )
 
-
 # ----------------------------------------------------------------------------- schedules
 
 
@@ -132,7 +131,7 @@ def test_gradnorm_grows_weight_of_slower_task():
     for _ in range(150):
         ls = losses()
         if initial is None:
-            initial = [l.item() for l in ls]
+            initial = [loss.item() for loss in ls]
         gl = gn.gradnorm_loss(dict(zip(["clean", "noisy"], ls)), initial, shared)
         total = gn.weighted_loss(ls)
         opt.zero_grad()
@@ -142,7 +141,7 @@ def test_gradnorm_grows_weight_of_slower_task():
         opt.step()
         w_opt.step()
         gn.renormalize()
-        history.append([l.item() for l in ls])
+        history.append([loss.item() for loss in ls])
     ratios = np.array(history[-1]) / np.array(initial)
     assert ratios[1] > ratios[0]  # the noisy task's loss did decrease more slowly
     w = gn.weights()

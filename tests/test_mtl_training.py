@@ -12,25 +12,26 @@ import numpy as np
 import pytest
 import torch
 
+from itft_grader import references as ref
 from itft_utils.data import generate_task
 from itft_utils.data.hub import load_hub_task
 from itft_utils.encoding import encode
+from itft_utils.homework import load_task_pair
 from itft_utils.models import load_tokenizer
-from itft_grader import references as ref
 from itft_utils.mtl import LinearAnneal, proportional_probs
 from itft_utils.mtl_training import (
     MTLConfig,
     MultiTaskModel,
     fine_tune_multitask,
     lambda_sweep,
-    load_task_pair,
     target_share,
     task_shares,
 )
 from itft_utils.plots import plot_lambda_sweep, plot_task_shares
+from itft_utils.qa import QASettings
 from itft_utils.training import TrainConfig, train
 
-MAX_LENGTH, STRIDE = 96, 32
+SETTINGS = QASettings(96, 32)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -56,7 +57,7 @@ def _config(**overrides) -> TrainConfig:
 def _run(pair, mix: MTLConfig, evaluate: bool = False, **config):
     tasks = [pair.target, pair.auxiliary]
     eval_examples = {pair.target.name: pair.eval} if evaluate else None
-    return fine_tune_multitask("tiny", tasks, pair.train, eval_examples, mix, _config(**config), max_length=MAX_LENGTH, doc_stride=STRIDE)
+    return fine_tune_multitask("tiny", tasks, pair.train, eval_examples, mix, _config(**config), settings=SETTINGS)
 
 
 def test_heads_share_one_encoder_object_and_it_is_trained():
@@ -94,7 +95,7 @@ def test_lambda_one_is_single_task_training_batch_for_batch(pair):
     config = _config()
     set_seed(config.seed)
     single = build_model("tiny", "qa")
-    features = encode("qa", pair.train[pair.target.name], tokenizer, MAX_LENGTH, STRIDE)
+    features = encode("qa", pair.train[pair.target.name], tokenizer, SETTINGS)
     history = train(single, features, config, tokenizer.pad_token_id)
     assert [r["loss"] for r in mtl.history.steps] == pytest.approx([r["loss"] for r in history.steps], abs=1e-6)
     target_head = mtl.model.heads[pair.target.name]
@@ -186,7 +187,7 @@ def _homework_runs(target: str, combine=ref.combine_losses, distribution=ref.tem
 
 def _sweep(pair, runs):
     return lambda_sweep("tiny", pair.target, pair.auxiliary, pair.train, pair.eval, runs, config=_config(epochs=1),
-                        max_length=MAX_LENGTH, doc_stride=STRIDE, keep_histories=True)
+                        settings=SETTINGS, keep_histories=True)
 
 
 def test_the_exercises_functions_drive_the_sweep(pair):

@@ -14,9 +14,11 @@ import pytest
 pytest.importorskip("nbgrader", reason="publishing needs the grader extra (nbgrader)")
 
 from itft_grader.course import assignments, course_root, solutions_dir  # noqa: E402
-from itft_grader.release import tomllib  # noqa: E402  (tomli before Python 3.11)
 from itft_grader.publish import hidden_test_references, integrity_problems, publish  # noqa: E402
-from itft_grader.release import leaks  # noqa: E402
+from itft_grader.release import (
+    leaks,  # noqa: E402
+    tomllib,  # noqa: E402  (tomli before Python 3.11)
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -167,3 +167,35 @@ def test_postprocess_rejects_mismatched_logits(minilm_tokenizer):
     f = qa.prepare_validation_features([ex], minilm_tokenizer, max_length=32, doc_stride=8)
     with pytest.raises(ValueError, match="for 1 features"):
         qa.postprocess_qa_predictions([ex], f, [], [])
+
+
+def test_null_answers_are_decoded_when_no_span_beats_cls(minilm_tokenizer):
+    """SQuAD 2.0's rule: "no answer" when the CLS score (lowest over the windows) beats every span."""
+    ex = _example("Paris is in France.", "Paris")
+    f = qa.prepare_validation_features([ex], minilm_tokenizer, max_length=32, doc_stride=8)
+    cls, paris = f["cls_index"][0], next(t for t, o in enumerate(f["offset_mapping"][0]) if o is not None and o[0] == 0)
+    for cls_score, expected in ((9.0, ""), (1.0, "Paris")):
+        s = np.zeros(len(f["input_ids"][0]))
+        e = np.zeros(len(f["input_ids"][0]))
+        s[paris] = e[paris] = 3.0  # span score 6
+        s[cls] = e[cls] = cls_score / 2
+        assert qa.postprocess_qa_predictions([ex], f, [s], [e], null_answers=True) == {"q1": expected}
+        assert qa.postprocess_qa_predictions([ex], f, [s], [e]) == {"q1": "Paris"}  # off: a span always wins
+
+
+def test_evaluation_decodes_no_answer_where_the_set_has_unanswerable_questions(minilm_tokenizer):
+    from itft_utils.data.task import Task
+    from itft_utils.finetune import EvalSet
+
+    answerable = _example("Paris is in France.", "Paris")
+    unanswerable = {**_example("Paris is in France.", "Paris", qid="q2"), "answers": {"text": [], "answer_start": []}}
+    task = Task("t", "qa", {"all": [answerable, unanswerable]})
+    assert EvalSet.build(task, [answerable, unanswerable], minilm_tokenizer, qa.QASettings(32, 8)).null_answers
+    assert not EvalSet.build(task, [answerable], minilm_tokenizer, qa.QASettings(32, 8)).null_answers
+    assert not EvalSet.build(task, [answerable, unanswerable], minilm_tokenizer, qa.QASettings(32, 8, null_answers=False)).null_answers
+
+
+@pytest.mark.parametrize("kwargs", [{"max_length": 4}, {"max_length": 64, "doc_stride": 32}, {"n_best": 0}, {"max_answer_length": 0}])
+def test_qa_settings_refuse_windows_that_cannot_work(kwargs):
+    with pytest.raises(ValueError):
+        qa.QASettings(**kwargs)

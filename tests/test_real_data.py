@@ -29,7 +29,6 @@ from itft_utils.data.local import (
     read_subjqa_csv,
 )
 
-
 DATA_DIR = default_data_dir()
 if DATA_DIR is None:
     pytest.skip("real data not found: set ITFT_DATA_DIR or place the shared data folder at ../shared/data",

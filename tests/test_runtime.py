@@ -38,7 +38,7 @@ def test_offline_when_hub_is_disabled(monkeypatch):
 
 def test_presets_are_sized_for_their_mode():
     grading = runtime.get_preset("grading")
-    assert grading.model == "tiny" and grading.data_source == "generated"
+    assert grading.model == "tiny" and grading.settings.max_length == grading.max_length
     assert grading.n_train * grading.epochs < runtime.get_preset("colab").n_train
     assert runtime.get_preset("grading", epochs=1).epochs == 1
     with pytest.raises(ValueError, match="known modes"):

@@ -10,9 +10,10 @@ from itft_utils import selfcheck
 
 pytest.importorskip("nbgrader", reason="building a release needs nbgrader")
 
+from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
+
 from itft_grader.release import manifest  # noqa: E402
 from itft_grader.sample_class import copy_notebook, grade_cell, solved  # noqa: E402
-from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
 
 @pytest.fixture(scope="module")

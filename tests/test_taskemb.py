@@ -14,10 +14,12 @@ import torch
 import torch.nn.functional as F
 
 from itft_grader import references as ref
+from itft_utils import fisher, selection
 from itft_utils import taskemb as te
 from itft_utils.data import generate_task
-from itft_utils.encoding import collate, encode
+from itft_utils.encoding import collate, encode, sorted_batches
 from itft_utils.models import build_model
+from itft_utils.qa import QASettings
 from itft_utils.runtime import torch_threads
 from itft_utils.training import TrainConfig
 
@@ -39,7 +41,7 @@ def tiny_setup(request, tiny_tokenizer):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = build_model("tiny", task.task_type, task.num_labels, task.label_names).eval()
-    features = encode(task.task_type, task.split("train"), tiny_tokenizer, 96, 32)
+    features = encode(task.task_type, task.split("train"), tiny_tokenizer, QASettings(96, 32))
     return task, model, features
 
 
@@ -48,7 +50,7 @@ def test_vectorised_weight_fisher_equals_loop(tiny_setup):
     vectorised = te.weight_fisher(model, features, task.task_type, method="vmap", batch_size=3)
     loop = te.weight_fisher(model, features, task.task_type, method="loop", batch_size=3)
     # names relative to the base model, so they agree across heads; the pooler left out
-    assert set(vectorised) == {n.removeprefix("bert.") for n in te.encoder_parameter_names(model)}
+    assert set(vectorised) == {n.removeprefix("bert.") for n in fisher.encoder_parameter_names(model)}
     assert not any(k.startswith("pooler.") for k in vectorised)
     assert te.max_relative_error(vectorised, loop) <= TOLERANCE
 
@@ -63,8 +65,8 @@ def test_per_example_grads_vmap_equals_loop_on_padded_batch(tiny_setup):
     batch = collate(features, list(range(4)), 0, pad_to=longest + 3)  # every row padded: the mask matters
     if task.task_type == "regression":
         batch["labels"] = batch["labels"].double()
-    loss_fn = te.hf_loss_fn(task.task_type, torch.float64)
-    names = te.encoder_parameter_names(model)
+    loss_fn = fisher.hf_loss_fn(task.task_type, torch.float64)
+    names = fisher.encoder_parameter_names(model)
     vectorised = te.per_example_grads(model, batch, loss_fn, names, "vmap")
     loop = te.per_example_grads(model, batch, loss_fn, names, "loop")
     assert next(iter(vectorised.values())).shape[0] == 4
@@ -86,10 +88,10 @@ def test_batch_mean_fisher_differs_from_per_example_and_follows_its_formula(tiny
     task, model, features = tiny_setup
     per_example = te.weight_fisher(model, features, task.task_type, method="loop", batch_size=3)
     batch_mean = te.weight_fisher(model, features, task.task_type, fisher="batch_mean", batch_size=3)
-    loss_fn = te.hf_loss_fn(task.task_type)
-    names = te.encoder_parameter_names(model)
+    loss_fn = fisher.hf_loss_fn(task.task_type)
+    names = fisher.encoder_parameter_names(model)
     expected = {}
-    for indices in te._batches(features, 3):
+    for indices in sorted_batches(features, 3):
         grads = te.per_example_grads(model, collate(features, indices, 0), loss_fn, names, "loop")
         for n in names:
             expected[n.removeprefix("bert.")] = expected.get(n.removeprefix("bert."), 0) + grads[n].mean(0) ** 2
@@ -104,18 +106,18 @@ def test_additive_mask_gives_the_same_outputs_as_the_2d_mask(tiny_setup):
     inputs = {k: batch[k] for k in ("input_ids", "token_type_ids")}
     with torch.no_grad():
         standard = model(**inputs, attention_mask=batch["attention_mask"])
-        additive = model(**inputs, attention_mask=te.additive_attention_mask(batch["attention_mask"]))
+        additive = model(**inputs, attention_mask=fisher.additive_attention_mask(batch["attention_mask"]))
     key = "start_logits" if task.task_type == "qa" else "logits"
     assert torch.allclose(getattr(standard, key), getattr(additive, key), atol=1e-5)
 
 
 def test_per_example_loss_is_independent_of_batching(tiny_setup):
     task, model, features = tiny_setup
-    loss_fn = te.hf_loss_fn(task.task_type)
+    loss_fn = fisher.hf_loss_fn(task.task_type)
     batch = collate(features, list(range(4)), 0)
     with torch.no_grad():
         together = loss_fn(model, batch)
-        alone = torch.stack([loss_fn(model, te._one_example(batch, i))[0] for i in range(4)])
+        alone = torch.stack([loss_fn(model, fisher._one_example(batch, i))[0] for i in range(4)])
     assert torch.allclose(together, alone, atol=1e-5)
 
 
@@ -163,7 +165,7 @@ def test_unknown_modes_are_rejected_with_the_valid_ones(tiny_setup):
     with pytest.raises(ValueError, match="per_example"):
         te.weight_fisher(model, features, task.task_type, fisher="exact")
     with pytest.raises(ValueError, match="vmap"):
-        te.per_example_grads(model, collate(features, [0], 0), te.hf_loss_fn(task.task_type), method="jit")
+        te.per_example_grads(model, collate(features, [0], 0), fisher.hf_loss_fn(task.task_type), method="jit")
 
 
 # --- aggregation ----------------------------------------------------------------------------------
@@ -257,7 +259,7 @@ def test_packaged_squad_results_are_the_committed_measurements():
     later are picked up with bench/bench_transfer.py --report-only --package)."""
     packaged = te.packaged_transfer_results("squad")
     assert "REAL-DATA RESULTS" in packaged.note and packaged.metric == "f1"
-    raw = json.loads((te.RESOURCES / "transfer_results_squad.json").read_text())
+    raw = json.loads((selection.RESOURCES / "transfer_results_squad.json").read_text())
     cells = Path(__file__).resolve().parents[1] / "bench/results/transfer/cells/squad"
     means = {"baseline": packaged.baseline, **packaged.scores}
     assert set(raw["per_seed"]) == set(means)
@@ -289,8 +291,8 @@ def test_transfer_results_from_homework2_rows(tmp_path):
 def _embed(out_dir, **kwargs):
     tasks = {n: generate_task(n, sizes={"train": 24}) for n in ("gen_qa", "gen_tagging")}
     config = TrainConfig(learning_rate=3e-3, epochs=1, batch_size=8, progress=False)
-    return te.embed_tasks(tasks, model="tiny", out_dir=out_dir, n_train=16, n_fisher=8, config=config, max_length=64,
-                          doc_stride=24, batch_size=4, **kwargs)
+    return te.embed_tasks(tasks, model="tiny", out_dir=out_dir, n_train=16, n_fisher=8, config=config,
+                          settings=QASettings(64, 24), batch_size=4, **kwargs)
 
 
 def test_embed_tasks_is_deterministic_and_resumes(tmp_path, capsys):

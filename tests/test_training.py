@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from itft_utils.data import generate_task
+from itft_utils.encoding import encode
 from itft_utils.finetune import evaluate, fine_tune
 from itft_utils.models import build_model
+from itft_utils.qa import QASettings
 from itft_utils.training import TrainConfig, linear_schedule, resolve_precision, train
-from itft_utils.encoding import encode
 
 
 def test_linear_schedule_warms_up_then_decays():
@@ -34,7 +35,7 @@ def _tiny_run(seed: int, **overrides):
     from itft_utils.models import load_tokenizer
 
     tok = load_tokenizer("tiny")
-    features = encode(task.task_type, task.split("train"), tok, 64)
+    features = encode(task.task_type, task.split("train"), tok, QASettings(64, 16))
     config = TrainConfig(learning_rate=1e-3, epochs=2, batch_size=8, seed=seed, progress=False, **overrides)
     history = train(model, features, config, tok.pad_token_id)
     return model, history
@@ -63,7 +64,7 @@ def test_max_steps_stops_early():
 def test_end_to_end_tiny_model_learns_generated_qa():
     task = generate_task("gen_qa", sizes={"train": 600, "validation": 100})
     config = TrainConfig(learning_rate=3e-3, epochs=4, batch_size=16, progress=False, seed=0)
-    result = fine_tune("tiny", task, task.split("train"), task.split("validation"), config, max_length=96, doc_stride=32)
+    result = fine_tune("tiny", task, task.split("train"), task.split("validation"), config, settings=QASettings(96, 32))
     f1_curve = [e["f1"] for e in result.history.evals]
     assert len(f1_curve) == 4
     # A random span scores a few F1 points; learning the relation words gets far beyond that.
@@ -76,14 +77,14 @@ def test_end_to_end_other_task_types(name, metric, floor):
     task = generate_task(name, sizes={"train": 400, "validation": 100})
     # Four epochs: with three, some seeds still sit at the majority class (seen for seed 0).
     config = TrainConfig(learning_rate=3e-3, epochs=4, batch_size=16, progress=False)
-    result = fine_tune("tiny", task, task.split("train"), task.split("validation"), config, max_length=64)
+    result = fine_tune("tiny", task, task.split("train"), task.split("validation"), config, settings=QASettings(64, 16))
     assert result.metrics[metric] > floor
 
 
 def test_regression_evaluation_returns_correlations(tiny_tokenizer):
     task = generate_task("gen_similarity", sizes={"validation": 20})
     model = build_model("tiny", "regression")
-    scores = evaluate(model, tiny_tokenizer, task, task.split("validation"), max_length=64)
+    scores = evaluate(model, tiny_tokenizer, task, task.split("validation"), QASettings(64, 16))
     assert set(scores) == {"pearson", "spearman"}
     assert -1 <= scores["pearson"] <= 1
 
@@ -92,3 +93,32 @@ def test_fine_tune_needs_a_tokenizer_with_a_model_object():
     task = generate_task("gen_sentiment", sizes={"train": 4})
     with pytest.raises(ValueError, match="tokenizer"):
         fine_tune(build_model("tiny", "classification", label_names=task.label_names), task, task.split("train"))
+
+
+class _CountingTokenizer:
+    """A tokenizer that counts its calls (tokenisations) and otherwise is the real one."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.inner(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("task_name", ["gen_qa", "gen_sentiment"])
+def test_evaluation_features_are_built_once_per_run(tiny_tokenizer, task_name):
+    """Evaluating after every epoch costs one tokenisation of the evaluation set, not one per epoch."""
+    task = generate_task(task_name, sizes={"train": 16, "validation": 8})
+    calls = {}
+    for epochs in (1, 3):
+        tokenizer = _CountingTokenizer(tiny_tokenizer)
+        config = TrainConfig(learning_rate=3e-3, epochs=epochs, batch_size=8, progress=False)
+        result = fine_tune(build_model("tiny", task.task_type, task.num_labels, task.label_names), task, task.split("train"),
+                           task.split("validation"), config, tokenizer, QASettings(64, 16))
+        assert len(result.history.evals) == epochs
+        calls[epochs] = tokenizer.calls
+    assert calls[1] == calls[3] == (3 if task_name == "gen_qa" else 2)  # train, eval (+ QA's answer-length count)

@@ -16,9 +16,11 @@ import pytest
 import torch
 from matplotlib.collections import PathCollection
 
-from itft_utils import finetune, training, transfer
+from itft_utils import finetune, homework, training, transfer
+from itft_utils.homework import prepare_task
 from itft_utils.models import build_model, save_encoder
 from itft_utils.plots import plot_transfer
+from itft_utils.qa import QASettings
 from itft_utils.training import TrainConfig
 from itft_utils.transfer import (
     TaskSpec,
@@ -29,7 +31,7 @@ from itft_utils.transfer import (
     unpaired_cells,
 )
 
-MAX_LENGTH, STRIDE = 96, 32
+SETTINGS = QASettings(96, 32)
 CONFIG = TrainConfig(learning_rate=3e-3, batch_size=8)
 TARGETS = [TaskSpec("gen_qa", "generated", 16, 8, 2), TaskSpec("gen_qa", "generated", 8, 8, 1, label="gen_qa_small")]
 SOURCES = [TaskSpec("gen_sentiment", "generated", 16, 0, 1), TaskSpec("gen_tagging", "generated", 16, 0, 1)]
@@ -86,7 +88,7 @@ def matrix(tmp_path_factory):
     out = tmp_path_factory.mktemp("matrix")
     with pytest.MonkeyPatch.context() as mp:
         recorder = Recorder(mp)
-        cells = run_transfer_matrix(SOURCES, TARGETS, SEEDS, out, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+        cells = run_transfer_matrix(SOURCES, TARGETS, SEEDS, out, "tiny", CONFIG, SETTINGS, progress=False, prepare=prepare_task)
     return out, cells, recorder
 
 
@@ -153,19 +155,19 @@ def test_rerun_skips_finished_cells_and_resumes_after_an_interruption(matrix, tm
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     recorder = Recorder(monkeypatch)
-    again = run_transfer_matrix(SOURCES, TARGETS, SEEDS, copy, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+    again = run_transfer_matrix(SOURCES, TARGETS, SEEDS, copy, "tiny", CONFIG, SETTINGS, progress=False, prepare=prepare_task)
     assert recorder.runs == []  # nothing trained
     assert [c["score"] for c in again] == [c["score"] for c in cells]
     # An interruption lost one cell (or never wrote it): only that target run is redone, its source
     # comes from the cache.
     lost = transfer.cell_path(copy, "gen_qa", "gen_tagging", 1)
     lost.unlink()
-    run_transfer_matrix(SOURCES, TARGETS, SEEDS, copy, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+    run_transfer_matrix(SOURCES, TARGETS, SEEDS, copy, "tiny", CONFIG, SETTINGS, progress=False, prepare=prepare_task)
     assert recorder.tasks() == ["gen_qa"] and lost.exists()
     # A changed budget is a different experiment: its cells are rerun, not reused.
     recorder.runs.clear()
     longer = [TaskSpec("gen_qa", "generated", 16, 8, 3)]
-    run_transfer_matrix([], longer, [0], copy, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+    run_transfer_matrix([], longer, [0], copy, "tiny", CONFIG, SETTINGS, progress=False, prepare=prepare_task)
     assert recorder.tasks() == ["gen_qa"]
 
 
@@ -181,11 +183,11 @@ def test_an_interrupted_matrix_keeps_its_finished_cells(tmp_path, monkeypatch):
     monkeypatch.setattr(transfer, "fine_tune", interrupted)
     target, sources = [TaskSpec("gen_qa", "generated", 8, 4, 1)], [TaskSpec("gen_sentiment", "generated", 8, 0, 1)]
     with pytest.raises(KeyboardInterrupt):
-        run_transfer_matrix(sources, target, [0, 1], tmp_path, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+        run_transfer_matrix(sources, target, [0, 1], tmp_path, "tiny", CONFIG, SETTINGS, progress=False, prepare=prepare_task)
     assert len(load_cells(tmp_path)) == 2 and not list(tmp_path.glob("cells/*/.*.tmp"))
     monkeypatch.setattr(transfer, "fine_tune", inner)
     recorder.runs.clear()
-    cells = run_transfer_matrix(sources, target, [0, 1], tmp_path, "tiny", CONFIG, MAX_LENGTH, STRIDE, progress=False)
+    cells = run_transfer_matrix(sources, target, [0, 1], tmp_path, "tiny", CONFIG, SETTINGS, progress=False, prepare=prepare_task)
     assert recorder.tasks() == ["gen_qa", "gen_sentiment", "gen_qa"]  # seed 1 only
     assert len(cells) == 4
 
@@ -234,11 +236,11 @@ def test_specs_refuse_bad_budgets_and_duplicate_labels(tmp_path):
     with pytest.raises(ValueError, match="epochs"):
         TaskSpec("gen_qa", epochs=0)
     with pytest.raises(ValueError, match="distinct labels"):
-        run_transfer_matrix([SOURCES[0], SOURCES[0]], TARGETS[:1], [0], tmp_path, "tiny", CONFIG)
+        run_transfer_matrix([SOURCES[0], SOURCES[0]], TARGETS[:1], [0], tmp_path, "tiny", CONFIG, prepare=prepare_task)
 
 
 def test_homework_experiment_in_grading_mode_is_small_and_generated():
-    experiment = transfer.homework_experiment("grading")
+    experiment = homework.homework_experiment("grading")
     assert experiment.model == "tiny" and experiment.target.name == "gen_qa"
     assert [s.name for s in experiment.sources] == ["gen_qa_aux", "gen_sentiment", "gen_tagging"]
     assert "gen_qa" in str(experiment)

@@ -1,10 +1,17 @@
 """Tasks and their data: one example schema, three sources (hub, local files, generated)."""
 from .custom import read_label_lines, register_task
-from .registry import GENERATED_TASKS, default_data_dir, generate_task, load_task, task_names
-from .splits import split_by_article, subsample
+from .registry import (
+    GENERATED_TASKS,
+    default_data_dir,
+    generate_task,
+    load_task,
+    task_names,
+)
+from .splits import SQUAD_TRAIN_ARTICLES, split_by_article, subsample
 from .task import TASK_FAMILIES, TASK_TYPES, DataFormatError, Task
 
 __all__ = [
     "GENERATED_TASKS", "TASK_FAMILIES", "TASK_TYPES", "DataFormatError", "Task", "default_data_dir",
-    "generate_task", "load_task", "read_label_lines", "register_task", "split_by_article", "subsample", "task_names",
+    "SQUAD_TRAIN_ARTICLES", "generate_task", "load_task", "read_label_lines", "register_task", "split_by_article",
+    "subsample", "task_names",
 ]

@@ -12,9 +12,9 @@ first time ``load_task(name)`` asks for it; string class labels and tags become 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from itft_utils.data.task import DataFormatError, Task
 from itft_utils.data.textio import read_lines, require_examples

@@ -5,8 +5,8 @@ Each converter takes rows as the hub serves them, so tests can feed them rows wi
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .task import Task
 
@@ -51,7 +51,8 @@ def _mrqa(row: dict, i: int) -> dict:
     # "[SEP]" separates title and paragraph in MRQA contexts; a BERT tokenizer would read it as its
     # own special token. The lower-case form has the same length, so the offsets stay valid.
     context = row["context"].replace("[SEP]", "[sep]")
-    texts, starts = [], []
+    texts: list[str] = []
+    starts: list[int] = []
     for spans in _columns(row["detected_answers"]).get("char_spans", []):
         spans = _columns(spans)
         for start, end in zip(spans.get("start", []), spans.get("end", [])):
@@ -122,7 +123,9 @@ def load_hub_task(name: str, load_dataset: Callable | None = None) -> Task:
         raise KeyError(f"no hub source for task {name!r}; hub tasks: {sorted(HUB_TASKS)}")
     spec = HUB_TASKS[name]
     if load_dataset is None:
-        from datasets import load_dataset
+        import datasets
+
+        load_dataset = datasets.load_dataset
     splits, label_names = {}, spec.label_names
     for ours, theirs in spec.splits.items():
         extra = {"data_files": {theirs: spec.data_files[theirs]}} if spec.data_files else {}

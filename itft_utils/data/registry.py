@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from . import generated
 from .task import Task
@@ -67,7 +67,8 @@ def generate_task(name: str, sizes: dict[str, int] | None = None, seed: int = 0)
         raise KeyError(f"unknown generated task {name!r}; known: {sorted(GENERATED_TASKS)}")
     spec = GENERATED_TASKS[name]
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
-    splits, seen = {}, set()
+    splits: dict[str, list[dict]] = {}
+    seen: set[str] = set()
     for split, n in sizes.items():
         split_seed = zlib.crc32(f"{name}/{split}/{seed}".encode())
         for factor in (2, 4, 8, 16):  # a longer stream from the same seed: its prefix is unchanged

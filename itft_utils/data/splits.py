@@ -24,6 +24,11 @@ def articles(examples: list[dict]) -> list[str]:
     return list(dict.fromkeys(ex["title"] for ex in examples))
 
 
+#: The SQuAD v1.1 dev file has 48 articles: the course trains on the first 38 and evaluates on the
+#: questions of the last 10, so that no passage is both trained on and evaluated on.
+SQUAD_TRAIN_ARTICLES = 38
+
+
 def split_by_article(examples: list[dict], n_first: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
     """Questions of the first ``n_first`` articles, and of the rest: no passage is in both.
 

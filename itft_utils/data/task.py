@@ -18,6 +18,7 @@ Example schemas, by task type:
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 TASK_TYPES = ("qa", "classification", "regression", "tagging")
@@ -34,7 +35,7 @@ TASK_FAMILIES = {
 class DataFormatError(ValueError):
     """Raised for malformed input; the message names the file, the record and the problem."""
 
-    def __init__(self, source: str, record: str | int | None, problem: str):
+    def __init__(self, source: str | os.PathLike, record: str | int | None, problem: str):
         self.source, self.record, self.problem = str(source), record, problem
         where = f"{source}" if record is None else f"{source}, record {record}"
         super().__init__(f"{where}: {problem}")

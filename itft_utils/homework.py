@@ -1,0 +1,293 @@
+"""The course layer: the one module that knows the modes and what each homework runs in each.
+
+The engines (:mod:`~itft_utils.training`, :mod:`~itft_utils.mtl_training`, :mod:`~itft_utils.transfer`,
+:mod:`~itft_utils.taskemb`) take tasks, examples and settings and know nothing of modes or of where
+data comes from; this module picks, per mode (:func:`itft_utils.runtime.detect_mode`), each
+homework's data (hub, local files or generated), model and budget, and loads the data:
+
+* Homework 1: :func:`load_task_pair`, the target and auxiliary QA tasks;
+* Homework 2: :func:`homework_experiment`, the transfer experiment (:func:`real_data_experiment` is
+  the benchmark's setting on the real data folder), with :func:`prepare_task` loading a spec's data.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .data import (
+    GENERATED_TASKS,
+    SQUAD_TRAIN_ARTICLES,
+    default_data_dir,
+    generate_task,
+    load_task,
+    split_by_article,
+    subsample,
+)
+from .data.local import missing_files
+from .data.task import Task
+from .qa import QASettings
+from .runtime import detect_mode, get_preset
+from .training import TrainConfig
+from .transfer import PreparedTask, TaskSpec, run_transfer_matrix
+
+# ---------------------------------------------------------------------------------------------
+# Homework 1: the QA pair, by mode
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskPair:
+    """A target task, an auxiliary task, their training examples and held-out target examples."""
+
+    target: Task
+    auxiliary: Task
+    train: dict[str, list[dict]]  # {task name: training examples}
+    eval: list[dict]  # held-out target examples (never trained on)
+    source: str  # one line: where the data came from
+
+
+#: Homework 1's sizes per mode: (target training questions, auxiliary training questions, held-out target questions).
+PAIR_SIZES = {"grading": (64, 256, 32), "colab": (1000, 4000, 1000), "online": (1000, 4000, 1000), "offline": (200, 800, 200)}
+
+
+def load_task_pair(mode: str, n_target: int | None = None, n_aux: int | None = None, n_eval: int | None = None,
+                   seed: int = 0, data_dir=None) -> TaskPair:
+    """The homework's QA pair for ``mode`` (see :mod:`itft_utils.runtime`), subsampled under ``seed``;
+    sizes default to the mode's :data:`PAIR_SIZES`.
+
+    * ``grading``: the generated ``gen_qa`` (target) and ``gen_qa_aux`` (shares one relation with it);
+    * ``colab`` / ``online``: SQuAD from the hub (train / validation) and HotpotQA (MRQA's Parquet copy);
+    * ``offline``: SQuAD v1.1 dev split by article (no passage both trained on and evaluated on) and
+      PolicyQA from the data folder (``ITFT_DATA_DIR``) when both are there, else the generated pair.
+    """
+    if mode not in PAIR_SIZES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {sorted(PAIR_SIZES)}")
+    defaults = PAIR_SIZES[mode]
+    n_target, n_aux, n_eval = (n if n is not None else d for n, d in zip((n_target, n_aux, n_eval), defaults))
+    data_dir = data_dir or default_data_dir()
+    if mode in ("colab", "online"):
+        squad, aux = load_task("squad", source="hub"), load_task("hotpotqa", source="hub")
+        train, held_out = squad.split("train"), squad.split("validation")
+        source = "hub: SQuAD (rajpurkar/squad) + HotpotQA (mrqa-workshop/mrqa, HotpotQA part)"
+    elif mode == "offline" and data_dir is not None and not (missing_files(data_dir, "squad") or missing_files(data_dir, "policyqa")):
+        squad, aux = load_task("squad", source="local", data_dir=data_dir), load_task("policyqa", source="local", data_dir=data_dir)
+        train, held_out = split_by_article(squad.split("all"), SQUAD_TRAIN_ARTICLES)
+        source = f"local files in {data_dir}: SQuAD v1.1 dev ({SQUAD_TRAIN_ARTICLES} articles to train, 10 to evaluate) + PolicyQA"
+    else:  # grading, or offline without the data folder
+        squad = generate_task("gen_qa", sizes={"train": n_target, "validation": n_eval}, seed=seed)
+        aux = generate_task("gen_qa_aux", sizes={"train": n_aux}, seed=seed)
+        train, held_out = squad.split("train"), squad.split("validation")
+        source = "generated: gen_qa + gen_qa_aux"
+    return TaskPair(squad, aux, {squad.name: subsample(train, n_target, seed), aux.name: subsample(aux.split("train"), n_aux, seed)},
+                    subsample(held_out, n_eval, seed), source)
+
+
+# ---------------------------------------------------------------------------------------------
+# Homework 2's data: a spec becomes examples
+# ---------------------------------------------------------------------------------------------
+
+
+def prepare_task(spec: TaskSpec, data_dir: str | Path | None = None) -> PreparedTask:
+    """Load ``spec``'s task and draw its training and evaluation examples (seeded by ``data_seed``)."""
+    kwargs = {}
+    if spec.name in GENERATED_TASKS:  # generated tasks are made at the size asked for
+        sizes = {spec.train_split: spec.n_train or 400}
+        if spec.eval_split and spec.n_eval != 0 and not spec.articles:
+            sizes[spec.eval_split] = spec.n_eval or 100
+        kwargs = {"sizes": sizes, "seed": spec.data_seed}
+    task = load_task(spec.name, source=spec.source, data_dir=data_dir if data_dir is not None else default_data_dir(), **kwargs)
+    if spec.articles:
+        # No passage is in both: a question about a trained-on paragraph would flatter the score.
+        pool, held_out = split_by_article(task.split(spec.train_split), spec.articles)
+    else:
+        pool = task.split(spec.train_split)
+        held_out = task.split(spec.eval_split) if spec.eval_split and spec.n_eval != 0 else []
+    train = subsample(pool, spec.n_train, spec.data_seed)
+    eval_examples = [] if spec.n_eval == 0 else subsample(held_out, spec.n_eval, spec.data_seed)
+    return PreparedTask(spec, task, train, eval_examples)
+
+
+# ---------------------------------------------------------------------------------------------
+# Homework 2: the transfer experiment, by mode, and the real-data benchmark's
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TransferExperiment:
+    """Everything :func:`run_transfer_matrix` needs, so that a notebook or script runs it in one call."""
+
+    target: TaskSpec
+    sources: list[TaskSpec]
+    seeds: list[int]
+    model: str
+    config: TrainConfig
+    settings: QASettings
+    data_dir: str | Path | None = None
+    description: str = ""
+    notes: list[str] = field(default_factory=list)
+    threads: int | None = None  # torch CPU threads while it runs (None: leave as is)
+
+    @property
+    def max_length(self) -> int:  # notebooks released before QASettings read these two
+        return self.settings.max_length
+
+    @property
+    def doc_stride(self) -> int:
+        return self.settings.doc_stride
+
+    def run(self, out_dir: str | Path, progress: bool | None = None, **kwargs) -> list[dict]:
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            return run_transfer_matrix(self.sources, [self.target], self.seeds, out_dir, self.model, self.config,
+                                       self.settings, progress=progress,
+                                       prepare=functools.partial(prepare_task, data_dir=self.data_dir), **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    def __str__(self) -> str:
+        t = self.target
+        lines = [self.description,
+                 f"model {self.model}; {len(self.seeds)} seeds {list(self.seeds)}; "
+                 f"max_length {self.settings.max_length}, stride {self.settings.doc_stride}",
+                 f"target  {t.display}: {t.n_train or 'all'} training examples, {t.epochs} epochs, "
+                 f"evaluated on {'all' if t.n_eval is None else t.n_eval} held-out examples"]
+        for s in self.sources:
+            cap = f" (at most {s.max_steps} steps)" if s.max_steps else ""
+            lines.append(f"source  {s.display}: {s.n_train or 'all'} examples, {s.epochs} epochs{cap}")
+        return "\n".join(lines + self.notes)
+
+
+def real_data_sources(n_train: int = 2000, epochs: int = 2, n_eval: int | None = 500) -> list[TaskSpec]:
+    """The benchmark's sources on the real data folder, one budget for all (2,000 examples, 2 epochs)
+    so that they differ in what they teach, not in how much training they give; each is scored on
+    500 of its own held-out examples, to show what the intermediate model learned."""
+    return [
+        TaskSpec("policyqa", "local", n_train, n_eval, epochs, eval_split="test"),
+        TaskSpec("subjqa", "local", n_train, n_eval, epochs, eval_split="test"),
+        TaskSpec("sst2", "local", n_train, n_eval, epochs, eval_split="test"),
+        TaskSpec("conll2000", "local", n_train, n_eval, epochs, eval_split="test"),
+    ]
+
+
+def squad_target(source: str = "local", n_train: int = 1000, n_eval: int | None = None, epochs: int = 4) -> TaskSpec:
+    """The course's target: 1,000 SQuAD questions (seed-0 subsample). Local: the first 38 articles of
+    the v1.1 dev file, evaluated on all questions of the last 10 (no shared passage); hub: the train
+    split, evaluated on the validation split. Four epochs: at two the MiniLM baseline is still
+    undertrained, and a transfer gain would partly be mere extra QA steps."""
+    if source == "local":
+        return TaskSpec("squad", "local", n_train, n_eval, epochs, train_split="all", eval_split=None, articles=SQUAD_TRAIN_ARTICLES)
+    return TaskSpec("squad", source, n_train, n_eval, epochs)
+
+
+def real_data_experiment(data_dir: str | Path | None = None, seeds: Sequence[int] = (0, 1, 2),
+                         sources: Sequence[TaskSpec] | None = None) -> TransferExperiment:
+    """Issue 4's benchmark: MiniLM, SQuAD-1k target, PolicyQA / SubjQA / SST-2 / CoNLL-2000 sources,
+    the foundation benchmark's settings (length 256, stride 64, batch 16, lr 1e-4, 10 % warm-up)."""
+    preset = get_preset("offline")
+    config = TrainConfig(learning_rate=preset.learning_rate, batch_size=preset.batch_size, warmup_ratio=0.1)
+    return TransferExperiment(squad_target("local"), list(sources or real_data_sources()), list(seeds), "minilm", config,
+                              preset.settings, data_dir or default_data_dir(),
+                              f"Real data: SQuAD-1k target ({SQUAD_TRAIN_ARTICLES} articles to train, 10 to evaluate), four sources")
+
+
+def _has_local(data_dir, *names: str) -> bool:
+    return data_dir is not None and not any(missing_files(data_dir, n) for n in names)
+
+
+def homework_experiment(mode: str | None = None, data_dir: str | Path | None = None) -> TransferExperiment:
+    """Homework 2's experiment: baseline vs a QA, a classification and a tagging source, by mode.
+
+    * ``grading``: the tiny model on generated tasks (target ``gen_qa``; sources ``gen_qa_aux``,
+      ``gen_sentiment``, ``gen_tagging``), 3 seeds, a few steps: seconds on a CPU.
+    * ``colab`` / ``online``: MiniLM from the hub (the model of the recorded real-data results, and
+      small enough for 3 seeds x 4 runs on a T4 in well under an hour); SQuAD-1k target; sources
+      HotpotQA (QA), SST-2 (classification), CoNLL-2000 (tagging) from the hub.
+    * ``offline``: MiniLM; with the real data folder, the benchmark's target and PolicyQA / SST-2 /
+      CoNLL-2000 (hours on a CPU: the runner resumes, so run it in pieces); without it, generated tasks.
+    """
+    mode = mode or detect_mode()
+    data_dir = data_dir if data_dir is not None else default_data_dir()
+    if mode == "grading":
+        preset = get_preset("grading")
+        n, n_eval, epochs = preset.n_train, preset.n_eval, preset.epochs
+        target = TaskSpec("gen_qa", "generated", n, n_eval, epochs)
+        sources = [TaskSpec(name, "generated", n, 0, epochs) for name in ("gen_qa_aux", "gen_sentiment", "gen_tagging")]
+        # One thread: the tiny model gains nothing from more, and on a busy 2-core grader two threads
+        # waiting on each other made it ten times slower.
+        return TransferExperiment(target, sources, [0, 1, 2], preset.model, _config(preset), preset.settings,
+                                  description="Grading mode: tiny model, generated tasks (numbers mean nothing here)", threads=1)
+    if mode in ("colab", "online"):
+        preset = get_preset("offline")  # MiniLM's settings (see the docstring), data from the hub
+        # HotpotQA's hub copy has one split only, so it is not scored on itself (n_eval=0).
+        sources = [TaskSpec("hotpotqa", "hub", 2000, 0, 2), TaskSpec("sst2", "hub", 2000, 500, 2),
+                   TaskSpec("conll2000", "hub", 2000, 500, 2, eval_split="test")]
+        return TransferExperiment(squad_target("hub", n_eval=1000), sources, [0, 1, 2], "minilm", _config(preset),
+                                  preset.settings,
+                                  description="Hub data: SQuAD-1k target, HotpotQA / SST-2 / CoNLL-2000 sources")
+    if mode == "offline":
+        preset = get_preset("offline")
+        if _has_local(data_dir, "squad", "policyqa", "sst2", "conll2000"):
+            sources = [s for s in real_data_sources() if s.name != "subjqa"]
+            experiment = real_data_experiment(data_dir, sources=sources)
+            experiment.notes.append("On a CPU this takes hours: rerun the cell to resume where it stopped.")
+            return experiment
+        n, n_eval = 200, 100
+        target = TaskSpec("gen_qa", "generated", n, n_eval, 4)
+        sources = [TaskSpec(name, "generated", n, 0, 2) for name in ("gen_qa_aux", "gen_sentiment", "gen_tagging")]
+        return TransferExperiment(target, sources, [0, 1, 2], "minilm", _config(preset), QASettings(128, 32),
+                                  description="Offline without the data folder: MiniLM on generated tasks")
+    raise ValueError(f"unknown mode {mode!r}; expected grading, colab, online or offline")
+
+
+def _config(preset) -> TrainConfig:
+    return TrainConfig(learning_rate=preset.learning_rate, batch_size=preset.batch_size, warmup_ratio=0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Homework 3: the task library to embed, by mode
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskLibrary:
+    """The tasks Homework 3 embeds, and how much of each it trains on and takes the Fisher over."""
+
+    tasks: dict[str, Task]
+    examples: dict[str, list[dict]] | None  # training examples where a task's default split is not the right one
+    n_train: int
+    n_fisher: int
+    batch_size: int  # examples per vmap call of the Fisher
+    threads: int | None  # torch CPU threads while embedding (the tiny model is faster on one)
+    description: str
+
+
+def taskemb_library(mode: str | None = None, data_dir: str | Path | None = None) -> TaskLibrary:
+    """Homework 3's library for ``mode``: generated tasks when grading (or offline without the data
+    folder); otherwise real tasks of all three families with Homework 2's sources among them and SQuAD
+    as the target (hub in Colab, local files offline; SQuAD trained on its first 38 dev articles)."""
+    mode = mode or detect_mode()
+    data_dir = data_dir if data_dir is not None else default_data_dir()
+    if mode == "grading" or (mode == "offline" and data_dir is None):
+        names = ["gen_qa", "gen_qa_aux", "gen_sentiment", "gen_pair", "gen_similarity", "gen_tagging"]
+        n_train, n_fisher = (64, 32) if mode == "grading" else (400, 128)
+        return TaskLibrary({name: load_task(name) for name in names}, None, n_train, n_fisher,
+                           32 if mode == "grading" else 8, 1 if mode == "grading" else None,
+                           f"generated tasks ({mode})")
+    if mode not in ("colab", "online", "offline"):
+        raise ValueError(f"unknown mode {mode!r}; expected grading, colab, online or offline")
+    qa_sources = ["hotpotqa"] if mode in ("colab", "online") else ["policyqa", "subjqa"]
+    names = ["squad", *qa_sources, "qnli", "sst2", "mrpc", "stsb", "conll2000", "wnut17"]
+    n_train, n_fisher = (500, 128) if mode in ("colab", "online") else (200, 64)
+    source = "local" if mode == "offline" else "hub"
+    tasks = {name: load_task(name, source=source, data_dir=data_dir) for name in names}
+    examples = None
+    if "all" in tasks["squad"].splits:  # the local SQuAD dev file: the first 38 articles, as in Homework 2
+        pool, _ = split_by_article(tasks["squad"].split("all"), SQUAD_TRAIN_ARTICLES)
+        examples = {"squad": subsample(pool, n_train, seed=0)}
+    return TaskLibrary(tasks, examples, n_train, n_fisher, 8, None, f"real tasks from the {source} source ({mode})")

@@ -1,0 +1,206 @@
+"""Choosing an intermediate task: rank candidate sources by the cosine of their embeddings to the
+target's, and score a ranking against measured transfers (Homework 2's results) next to two
+baselines, DataSize and random.
+
+NDCG@k and regret@k are Homework 3's exercises: :func:`selection_table` takes them as arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# Similarity and ranking
+# ---------------------------------------------------------------------------------------------
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """cos(a, b); 0.0 when either vector is all zeros."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"vectors of different sizes: {a.shape[0]} and {b.shape[0]}")
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
+
+
+def similarity_matrix(vectors: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """Task names (in the mapping's order) and their pairwise cosine similarities."""
+    names = list(vectors)
+    sim = np.array([[cosine_similarity(vectors[a], vectors[b]) for b in names] for a in names])
+    return names, sim
+
+
+def rank_sources(target: str, vectors: Mapping[str, np.ndarray], sources: Iterable[str] | None = None) -> list[tuple[str, float]]:
+    """Candidate sources for ``target``, most similar first: [(name, cosine)], the target itself left
+    out; ties broken by name so the ranking is deterministic."""
+    if target not in vectors:
+        raise KeyError(f"no vector for target {target!r}; have {sorted(vectors)}")
+    names = [s for s in (sources if sources is not None else vectors) if s != target]
+    missing = [s for s in names if s not in vectors]
+    if missing:
+        raise KeyError(f"no vectors for sources {missing}; have {sorted(vectors)}")
+    scored = [(s, cosine_similarity(vectors[target], vectors[s])) for s in names]
+    return sorted(scored, key=lambda pair: (-pair[1], pair[0]))
+
+
+def nearest_neighbour_agreement(vectors: Mapping[str, np.ndarray], families: Mapping[str, str]) -> float:
+    """Share of tasks whose nearest other task (cosine) is of the same family (task type class)."""
+    if len(vectors) < 2:
+        raise ValueError("need at least two tasks")
+    hits = [families[rank_sources(t, vectors)[0][0]] == families[t] for t in vectors]
+    return sum(hits) / len(hits)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring a ranking against measured transfers
+# ---------------------------------------------------------------------------------------------
+
+def _measured(ranking: Sequence[str], scores: Mapping[str, float]) -> list[str]:
+    """The ranking restricted to sources with a measured transfer; every measured source must be ranked."""
+    ranked = [s for s in ranking if s in scores]
+    missing = sorted(set(scores) - set(ranked))
+    if missing:
+        raise ValueError(f"the ranking leaves out measured sources {missing}")
+    if len(set(ranked)) != len(ranked):
+        raise ValueError(f"the ranking names a source twice: {ranked}")
+    return ranked
+
+
+def relevance_from_scores(scores: Mapping[str, float]) -> dict[str, float]:
+    """NDCG relevance of each source: its target score minus the worst source's (so >= 0, and the
+    worst source counts nothing)."""
+    low = min(scores.values())
+    return {s: float(v - low) for s, v in scores.items()}
+
+
+def best_source_rank(ranking: Sequence[str], scores: Mapping[str, float]) -> int:
+    """Position (1 = first) of the best measured source in ``ranking``; ties: the earliest one."""
+    ranked = _measured(ranking, scores)
+    best = max(scores.values())
+    return 1 + min(i for i, s in enumerate(ranked) if scores[s] == best)
+
+
+def datasize_ranking(sizes: Mapping[str, int]) -> list[str]:
+    """The DataSize baseline: largest training set first (ties by name)."""
+    return sorted(sizes, key=lambda s: (-sizes[s], s))
+
+
+def random_ranking(sources: Iterable[str], seed: int = 0) -> list[str]:
+    """The random baseline: a seeded shuffle (sorted first, so the input order does not matter)."""
+    order = sorted(sources)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def selection_table(rankings: Mapping[str, Sequence[str]], scores: Mapping[str, float], ndcg: Callable, regret: Callable,
+                    k: int = 3, random_seeds: int = 0) -> list[dict]:
+    """One row per method: NDCG@k, regret@1, regret@k, rank of the best source, the top pick.
+
+    ``ndcg(ranking, scores, k)`` and ``regret(ranking, scores, k)`` are Homework 3's exercises, passed
+    in (the student's, or the grading package's references). ``random_seeds`` > 0 adds a "random" row
+    averaged over that many seeded shuffles.
+    """
+    def row(method: str, ranking: Sequence[str]) -> dict:
+        ranked = _measured(ranking, scores)
+        return {"method": method, f"ndcg@{k}": ndcg(ranked, scores, k), "regret@1": regret(ranked, scores, 1),
+                f"regret@{k}": regret(ranked, scores, k), "best_rank": best_source_rank(ranked, scores), "top": ranked[0]}
+
+    rows = [row(m, r) for m, r in rankings.items()]
+    if random_seeds > 0:
+        draws = [row("random", random_ranking(scores, s)) for s in range(random_seeds)]
+        rows.append({"method": f"random (mean of {random_seeds})",
+                     **{key: float(np.mean([d[key] for d in draws])) for key in (f"ndcg@{k}", "regret@1", f"regret@{k}", "best_rank")},
+                     "top": "-"})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Measured transfers (Homework 2's results)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class TransferResults:
+    """Target scores after intermediate training on each source (Homework 2's measurements).
+
+    File format (JSON): ``{"target": str, "metric": str, "baseline": float (no intermediate task),
+    "scores": {source: target score after source -> target}, "source_sizes": {source: training
+    examples}, "note": str}``.
+    """
+
+    target: str
+    metric: str
+    baseline: float | None
+    scores: dict[str, float]
+    source_sizes: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def gains(self) -> dict[str, float]:
+        if self.baseline is None:
+            raise ValueError("these results have no baseline (target trained without an intermediate task)")
+        return {s: v - self.baseline for s, v in self.scores.items()}
+
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+DEFAULT_TRANSFER_RESULTS = RESOURCES / "transfer_results_default.json"
+
+
+def transfer_results_from_rows(rows: Sequence[Mapping], target: str | None = None, note: str = "") -> TransferResults:
+    """Results from Homework 2's summary rows (``transfer.transfer_table``: one row per (target,
+    source) with ``mean`` over seeds; ``source`` None is the baseline). ``target`` picks one target
+    when the rows hold several."""
+    targets = sorted({r["target"] for r in rows})
+    if target is None:
+        if len(targets) != 1:
+            raise ValueError(f"the results hold targets {targets}: pass target=")
+        target = targets[0]
+    mine = [r for r in rows if r["target"] == target]
+    if not mine:
+        raise ValueError(f"no results for target {target!r}; targets: {targets}")
+    baseline = next((float(r["mean"]) for r in mine if r["source"] is None), None)
+    scores = {r["source"]: float(r["mean"]) for r in mine if r["source"] is not None}
+    return TransferResults(target, mine[0]["metric"], baseline, scores, {}, note)
+
+
+def load_transfer_results(path: str | Path | None = None, target: str | None = None) -> TransferResults:
+    """Measured transfers from ``path``: a JSON file in :class:`TransferResults`'s format, a JSON list
+    of Homework 2's summary rows, or Homework 2's output folder (its ``cells/``). ``None`` reads the
+    grading-mode default shipped with the package (tiny model, generated tasks: NOT real-data results)."""
+    path = Path(path) if path is not None else DEFAULT_TRANSFER_RESULTS
+    if path.is_dir():
+        from .transfer import (  # Homework 2's own reader of its cells
+            load_cells,
+            transfer_table,
+        )
+
+        cells = load_cells(path)
+        if not cells:
+            raise FileNotFoundError(f"{path}: no cells/<target>/*.json; expected Homework 2's output folder")
+        return transfer_results_from_rows(transfer_table(cells), target, f"measured by Homework 2 in {path}")
+    data = json.loads(path.read_text())
+    if isinstance(data, list):
+        return transfer_results_from_rows(data, target, f"Homework 2's summary rows in {path}")
+    missing = [k for k in ("target", "metric", "scores") if k not in data]
+    if missing:
+        raise ValueError(f"{path}: missing keys {missing}; expected target, metric, scores (and baseline, source_sizes)")
+    if target is not None and data["target"] != target:
+        raise ValueError(f"{path} holds results for target {data['target']!r}, not {target!r}")
+    return TransferResults(data["target"], data["metric"], data.get("baseline"),
+                           {s: float(v) for s, v in data["scores"].items()},
+                           {s: int(v) for s, v in data.get("source_sizes", {}).items()}, data.get("note", ""))
+
+
+def packaged_transfer_results(target: str) -> TransferResults:
+    """The measured transfers shipped with the package for ``target``
+    (``itft_utils/resources/transfer_results_*.json``): the grading-mode default for ``gen_qa``, and
+    real-data results where they have been added."""
+    for path in sorted(RESOURCES.glob("transfer_results_*.json")):
+        if json.loads(path.read_text()).get("target") == target:
+            return load_transfer_results(path)
+    raise FileNotFoundError(f"no packaged transfer results for target {target!r} in {RESOURCES}: pass Homework 2's "
+                            "output folder (the one holding cells/) or a results file to load_transfer_results")
