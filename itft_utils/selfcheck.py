@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -101,16 +102,22 @@ def partial_credit(checks: Mapping[str, Callable[[], bool]], points: float) -> f
     Each check runs on its own, so one case that raises (say, a division by zero on an empty answer)
     costs its share only; its failure is printed with the exception. A stub that still raises
     ``NotImplementedError`` is re-raised: an untouched exercise errors, as every other test cell does.
-    Printing goes to stdout (nbgrader scores a test cell that writes to stderr 0)."""
+    Printing goes to stdout (nbgrader scores a test cell that writes to stderr 0), warnings included:
+    a numpy ``RuntimeWarning`` from the student's code is reported with its check, not scored 0."""
     passed = 0
     for name, check in checks.items():
-        try:
-            ok = bool(check())
-        except NotImplementedError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the student's code may raise anything
-            print(f"failed: {name} ({type(exc).__name__}: {exc})")
-            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                ok = bool(check())
+            except NotImplementedError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the student's code may raise anything
+                print(f"failed: {name} ({type(exc).__name__}: {exc})")
+                continue
+            finally:
+                for w in caught:
+                    print(f"warning in {name}: {w.category.__name__}: {w.message}")
         if not ok:
             print(f"failed: {name}")
         passed += ok

@@ -99,3 +99,21 @@ def test_partial_credit_lets_an_untouched_stub_error():
 
     with pytest.raises(NotImplementedError):
         selfcheck.partial_credit({"fine": lambda: True, "stub": stub}, 4)
+
+
+def test_partial_credit_reports_warnings_on_stdout_and_never_on_stderr(capsys):
+    import warnings
+
+    import numpy as np
+
+    from itft_utils.selfcheck import partial_credit
+
+    def warns():
+        warnings.warn("careful", UserWarning, stacklevel=1)
+        return bool(np.isnan(np.float64(0.0) / np.float64(0.0)))  # numpy's RuntimeWarning too
+
+    assert partial_credit({"warns but holds": warns, "fails": lambda: False}, points=2) == 1.0
+    out = capsys.readouterr()
+    assert out.err == ""
+    assert "warning in warns but holds: UserWarning: careful" in out.out and "RuntimeWarning" in out.out
+    assert "failed: fails" in out.out
