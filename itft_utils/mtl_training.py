@@ -62,6 +62,7 @@ __all__ = [
     "MultiTaskModel",
     "fine_tune_multitask",
     "lambda_sweep",
+    "best_on_dev",
     "target_share",
     "task_shares",
 ]
@@ -151,6 +152,8 @@ class MTLConfig:
     sampler: Callable | None = None  # (task_names, probs, seed) -> an object with sample(); None: the trainer's own draws
     uncertainty: Callable | None = None  # (losses, log_vars) -> loss, for weighting="uncertainty"
     steps_per_epoch: int | None = None  # None: equal compute in both modes (see the module docstring)
+    steps_factor: int = 1  # times the steps per epoch: 2 gives a step schedule at 0.5 the target-only run's full budget
+    resample: str = "epoch"  # sampling mode: new probabilities (and a new sampler) every "epoch" or every "step"
     weight_learning_rate: float = 1e-2  # learned weights only: at the encoder's 3e-5 they would barely move in one run
 
     def __post_init__(self) -> None:
@@ -171,6 +174,10 @@ class MTLConfig:
             raise TypeError(f"weighting must be a number, a schedule or 'uncertainty', got {type(self.weighting).__name__}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be positive or None, got {self.steps_per_epoch}")
+        if self.steps_factor < 1:
+            raise ValueError(f"steps_factor must be a positive integer, got {self.steps_factor}")
+        if self.resample not in ("epoch", "step"):
+            raise ValueError(f"resample must be 'epoch' or 'step', got {self.resample!r}")
 
     def describe(self) -> dict:
         """A plain dict for logs and tables (schedules by their repr, functions by their name)."""
@@ -243,7 +250,8 @@ def _task_weights(schedule: Callable[[int, int], float], step: int, total: int, 
 
 
 def _epoch_probs(mix: MTLConfig, sizes: dict[str, int], epoch: int, epochs: int) -> list[float]:
-    """This epoch's sampling probabilities, one per task in the order of ``sizes``, checked."""
+    """This epoch's (or, with ``resample="step"``, this update's: then ``epoch`` counts updates)
+    sampling probabilities, one per task in the order of ``sizes``, checked."""
     counts = list(sizes.values())
     probs = get_sampling_method(mix.sampling)(counts) if isinstance(mix.sampling, str) else mix.sampling(counts, epoch, epochs)
     probs = [float(p) for p in np.asarray(probs, dtype=np.float64).reshape(-1)]
@@ -351,7 +359,7 @@ def _train_multitask(
     precision = Precision(config.mixed_precision, device)
     target_batches = math.ceil(num_features(features[mix.target]) / config.batch_size)
     sampling = mix.mode == "sampling"
-    steps_per_epoch = mix.steps_per_epoch or (k * target_batches if sampling else target_batches)
+    steps_per_epoch = mix.steps_per_epoch or (k * target_batches if sampling else target_batches) * mix.steps_factor
     total = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps, steps_per_epoch * config.epochs)
 
     learned = mix.weighting == "uncertainty" and not sampling
@@ -370,11 +378,15 @@ def _train_multitask(
     for epoch in range(config.epochs):
         model.train()
         started = time.perf_counter()
-        if sampling:
+        if sampling and mix.resample == "epoch":
             probs = _epoch_probs(mix, sizes, epoch, config.epochs)
             history.task_probs.append({"epoch": epoch, **dict(zip(names, probs))})
             draws = _epoch_draws(mix, names, probs, steps_per_epoch, config.seed * 1000 + epoch)
         for b in range(steps_per_epoch):
+            if sampling and mix.resample == "step":  # probabilities of this update, from (step, total steps)
+                probs = _epoch_probs(mix, sizes, step, total)
+                history.task_probs.append({"epoch": epoch + b / steps_per_epoch, **dict(zip(names, probs))})
+                draws = _epoch_draws(mix, names, probs, 1, config.seed * 1_000_003 + step)
             if sampling:
                 drawn = next(draws)
                 if drawn not in names:
@@ -473,39 +485,63 @@ def lambda_sweep(
     config: TrainConfig | None = None,
     settings: QASettings | None = None,
     keep_histories: bool = False,
+    dev_examples: list[dict] | None = None,
+    seeds: Mapping[str, Sequence[int]] | None = None,
     **legacy_windows: int,
 ) -> list[dict]:
-    """Train once per run (a label and its :class:`MTLConfig`), evaluate the target; return a table.
+    """Train once per run (a label and its :class:`MTLConfig`) and seed, score the target; return a table.
 
     The runs carry the functions that mix the tasks, so in Homework 1 they are the student's:
     ``{"λ = 0.5": MTLConfig(target, weighting=0.5, combine=combine_losses), "sampling: T=3":
     MTLConfig(target, "sampling", sampling=lambda sizes, e, E: temperature_distribution(sizes, 3.0),
-    sampler=SeededTaskSampler)}``. Only the target is evaluated (on ``eval_examples``).
+    sampler=SeededTaskSampler)}``. Only the target is scored: on ``dev_examples`` after every epoch
+    (``dev_<metric>`` columns: choose λ there) and on ``eval_examples`` (the test set) once at the end
+    (plain metric columns: report those). ``seeds[label]`` runs a label under several seeds (default:
+    ``config.seed``), e.g. ``{"λ = 1": [0, 1, 2]}`` for a baseline band.
 
-    One row (a dict) per run: ``run``, ``mode``, ``lambda`` (constant weighting only),
-    ``target_share`` (the target's realised share of weight or batches: where the run sits on the λ
-    axis), the target's metrics, ``seconds``, and with ``keep_histories`` the run's ``history``
-    (for :func:`~itft_utils.plots.plot_task_shares`). λ = 1 is the baseline: the target alone.
+    One row (a dict) per run and seed: ``run``, ``seed``, ``mode``, ``lambda`` (constant weighting
+    only), ``target_share`` (the target's realised share of weight or batches: where the run sits on
+    the λ axis), ``target_batches`` (the target batches it trained on: its compute on the target),
+    the metrics, ``seconds``, and with ``keep_histories`` the run's ``history`` (for
+    :func:`~itft_utils.plots.plot_task_shares`). λ = 1 is the baseline: the target alone.
     """
     settings = with_legacy_windows(settings, legacy_windows)
     wrong = [label for label, mix in runs.items() if mix.target != target.name]
     if wrong:
         raise ValueError(f"runs {wrong} name another target than {target.name!r}")
+    unknown = sorted(set(seeds or {}) - set(runs))
+    if unknown:
+        raise ValueError(f"seeds for runs {unknown} that are not among the runs {list(runs)}")
     aux = [auxiliary] if isinstance(auxiliary, Task) else list(auxiliary)
     config = config or TrainConfig()
     tokenizer = load_tokenizer(model)
+    test_set = EvalSet.build(target, eval_examples, tokenizer, settings)  # tokenised once for every run
+    dev = {target.name: dev_examples} if dev_examples else {}
     rows = []
     for label, mix in runs.items():
         lam = mix.weighting.lam if mix.mode == "weighting" and isinstance(mix.weighting, ConstantSchedule) else None
-        started = time.perf_counter()
-        result = fine_tune_multitask(model, [target, *aux], train_examples, {target.name: eval_examples}, mix, config,
-                                     tokenizer, settings)
-        row: dict[str, object] = {"run": label, "mode": mix.mode, "lambda": lam, "target_share": target_share(result.history),
-                                  **result.metrics[target.name], "seconds": time.perf_counter() - started}
-        rows.append(row)
-        if keep_histories:
-            rows[-1]["history"] = result.history
+        for seed in (seeds or {}).get(label, [config.seed]):
+            started = time.perf_counter()
+            result = fine_tune_multitask(model, [target, *aux], train_examples, dev, mix, replace(config, seed=seed),
+                                         tokenizer, settings)
+            head = result.model.heads[target.name]
+            row: dict[str, object] = {
+                "run": label, "seed": seed, "mode": mix.mode, "lambda": lam, "target_share": target_share(result.history),
+                "target_batches": sum(target.name in r["losses"] for r in result.history.steps),
+                **{f"dev_{k}": v for k, v in result.metrics.get(target.name, {}).items()},
+                **test_set.score(head, device=config.device), "seconds": time.perf_counter() - started}
+            if keep_histories:
+                row["history"] = result.history
+            rows.append(row)
     return rows
+
+
+def best_on_dev(rows: Sequence[Mapping], metric: str = "f1") -> Mapping:
+    """The run to report: the highest ``dev_<metric>`` (the test score is read off it, never chosen on)."""
+    scored = [r for r in rows if f"dev_{metric}" in r]
+    if not scored:
+        raise ValueError(f"no row has dev_{metric}: run lambda_sweep with dev_examples")
+    return max(scored, key=lambda r: r[f"dev_{metric}"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ calls ``plt.show()`` so figures also work headless (CI, grading).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -34,29 +35,50 @@ def plot_training_curve(history: History, metric: str | None = None, title: str 
     return ax.figure
 
 
+def _mean_by_run(rows: list[dict], key: str) -> dict[str, tuple[dict, float, float]]:
+    """{run: (its first row, mean of ``key`` over its seeds, sample std, nan for one seed)}."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["run"], []).append(r)
+    return {run: (rs[0], float(np.mean([r[key] for r in rs])),
+                  float(np.std([r[key] for r in rs], ddof=1)) if len(rs) > 1 else float("nan"))
+            for run, rs in groups.items()}
+
+
 def plot_lambda_sweep(table: list[dict], metric: str = "f1", title: str = "Target score against λ", ax=None):
     """The target's ``metric`` against λ for the constant-weighting runs of :func:`~itft_utils.mtl_training.lambda_sweep`.
 
-    The λ = 1 run (the target alone, no auxiliary loss) is drawn as a horizontal baseline; the
-    other runs (sampling, schedules) as labelled markers at their realised target share, so that
-    a sampler that gave the target 30 % of the batches sits near λ = 0.3.
+    The λ = 1 run (the target alone, no auxiliary loss) is drawn as a horizontal baseline: its mean
+    over seeds, with a band of ± one standard deviation when it ran under several seeds (the spread a
+    difference must beat). The other runs (sampling, schedules) are labelled markers at their realised
+    target share, so that a sampler that gave the target 30 % of the batches sits near λ = 0.3; their
+    labels give the target batches they trained on relative to the baseline (their compute on the target).
     """
-    weighted = sorted((r for r in table if r.get("lambda") is not None), key=lambda r: r["lambda"])
-    others = [r for r in table if r.get("lambda") is None]
-    if not weighted and not others:
+    if not table:
         raise ValueError("the table has no runs to plot")
     if any(metric not in r for r in table):
         raise ValueError(f"metric {metric!r} is missing from some rows; rows have {sorted(table[0])}")
+    runs = _mean_by_run(table, metric)
+    weighted = sorted((v for v in runs.values() if v[0].get("lambda") is not None), key=lambda v: v[0]["lambda"])
+    others = [v for v in runs.values() if v[0].get("lambda") is None]
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4))
     if weighted:
-        ax.plot([r["lambda"] for r in weighted], [r[metric] for r in weighted], "o-", color="tab:blue", label="constant λ (weighting)")
-    baseline = next((r for r in weighted if r["lambda"] == 1.0), None)
+        ax.plot([v[0]["lambda"] for v in weighted], [v[1] for v in weighted], "o-", color="tab:blue", label="constant λ (weighting)")
+    baseline = next((v for v in weighted if v[0]["lambda"] == 1.0), None)
+    base_batches = baseline[0].get("target_batches") if baseline else None
     if baseline is not None:
-        ax.axhline(baseline[metric], color="gray", ls="--", label="target only (λ = 1)")
+        first, mean, std = baseline
+        seeds = sum(r["run"] == first["run"] for r in table)
+        ax.axhline(mean, color="gray", ls="--", label=f"target only (λ = 1), mean of {seeds} seed{'s' if seeds > 1 else ''}")
+        if not math.isnan(std):
+            ax.axhspan(mean - std, mean + std, color="gray", alpha=0.2, label="± one standard deviation over seeds")
     markers = iter("s^DvP*X")
-    for r in others:
-        ax.plot(r["target_share"], r[metric], next(markers, "o"), ms=8, ls="none", label=r["run"])
+    for first, mean, _ in others:
+        compute = ""
+        if base_batches and "target_batches" in first:
+            compute = f" ({first['target_batches'] / base_batches:.1f}× the target batches)"
+        ax.plot(first["target_share"], mean, next(markers, "o"), ms=8, ls="none", label=first["run"] + compute)
     ax.set_xlabel("λ = weight on the target (other runs: the target's realised share)")
     ax.set_ylabel(f"target {metric}")
     ax.set_xlim(-0.05, 1.05)
@@ -88,8 +110,10 @@ def plot_task_shares(history, quantity: str = "batches", cumulative: bool = True
     if quantity == "batches" and history.task_probs:
         # The expected share of the first task, epoch by epoch: the realised share should settle on it.
         first = history.tasks[0]
-        for row in history.task_probs:
-            ax.hlines(row[first], row["epoch"], row["epoch"] + 1, colors="black", linestyles="--", lw=1)
+        # Each row holds from its epoch (fractional when resampled per update) to the next row's.
+        for row, nxt in zip(history.task_probs, [*history.task_probs[1:], None]):
+            end = nxt["epoch"] if nxt is not None else math.ceil(row["epoch"] + 1e-9)
+            ax.hlines(row[first], row["epoch"], end, colors="black", linestyles="--", lw=1)
         ax.plot([], [], "k--", lw=1, label=f"sampling probability of {first}")
     what = "batches" if quantity == "batches" else "loss weight"
     ax.set_xlabel("epoch")
@@ -97,6 +121,24 @@ def plot_task_shares(history, quantity: str = "batches", cumulative: bool = True
     ax.set_ylim(0, 1)
     ax.set_title(title or f"Task mix over training ({history.mix.get('mode', '')})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize="small")  # below: the areas fill the axes
+    return ax.figure
+
+
+def plot_task_weights(history, title: str | None = None, ax=None):
+    """Each task's loss weight per step, unnormalised (e.g. learned weights exp(-s_k), which need
+    not sum to 1: their ratio is what the shares of :func:`plot_task_shares` show)."""
+    if not history.steps:
+        raise ValueError("the history has no training steps")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4))
+    epochs = [row["epoch"] for row in history.steps]
+    for task in history.tasks:
+        ax.plot(epochs, [row["weights"][task] for row in history.steps], label=task)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss weight")
+    ax.set_title(title or "Loss weight of each task over training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
     return ax.figure
 
 

@@ -22,6 +22,7 @@ from itft_utils.mtl import LinearAnneal, proportional_probs
 from itft_utils.mtl_training import (
     MTLConfig,
     MultiTaskModel,
+    best_on_dev,
     fine_tune_multitask,
     lambda_sweep,
     target_share,
@@ -265,3 +266,35 @@ def test_hotpotqa_hub_rows_become_squad_examples():
     (example,) = task.split("train")
     assert example["answers"] == {"text": ["Paris", "Paris"], "answer_start": [28, 55]}
     assert "[SEP]" not in example["context"] and len(example["context"]) == len(context)
+
+
+def test_dev_chooses_test_reports_and_the_baseline_runs_under_several_seeds(pair):
+    dev, test = pair.eval[:4], pair.eval[4:]
+    runs = {k: v for k, v in _homework_runs(pair.target.name).items() if k in ("λ = 0.5", "λ = 1")}
+    table = lambda_sweep("tiny", pair.target, pair.auxiliary, pair.train, test, runs, config=_config(epochs=1),
+                         settings=SETTINGS, dev_examples=dev, seeds={"λ = 1": [0, 1, 2]})
+    assert [(r["run"], r["seed"]) for r in table] == [("λ = 0.5", 0), ("λ = 1", 0), ("λ = 1", 1), ("λ = 1", 2)]
+    assert all("dev_f1" in r and "f1" in r for r in table)
+    assert best_on_dev(table) is max(table, key=lambda r: r["dev_f1"])
+    assert table[1]["target_batches"] == 2 and table[0]["target_batches"] == 2  # one epoch of 16 questions, batch 8
+    fig = plot_lambda_sweep(table, "f1")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("mean of 3 seeds" in t for t in labels) and any("standard deviation" in t for t in labels)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="not among the runs"):
+        lambda_sweep("tiny", pair.target, pair.auxiliary, pair.train, test, runs, seeds={"λ = 2": [0]})
+
+
+def test_annealing_per_update_and_a_step_schedule_with_the_full_target_budget(pair):
+    anneal = lambda sizes, step, total: ref.temperature_distribution(sizes, 1 / ref.annealed_exponent(step, total))  # noqa: E731
+    per_step = _run(pair, MTLConfig(pair.target.name, "sampling", sampling=anneal, sampler=ref.SeededTaskSampler, resample="step"))
+    probs = [row[pair.target.name] for row in per_step.history.task_probs]
+    assert len(probs) == len(per_step.history.steps) == 8 and probs[0] == pytest.approx(0.25)  # 16 : 48, proportional
+    assert all(a < b for a, b in zip(probs, probs[1:]))  # the small target's share grows every update
+    step = lambda s, total: ref.step_lambda(s, total, 0.5)  # noqa: E731
+    full = _run(pair, MTLConfig(pair.target.name, weighting=step, combine=ref.combine_losses, steps_factor=2))
+    baseline = _run(pair, MTLConfig(pair.target.name, weighting=1.0))
+    target_steps = [s for s in full.history.steps if pair.target.name in s["losses"]]
+    assert len(target_steps) == len(baseline.history.steps) == 4  # the target phase gets the baseline's budget
+    with pytest.raises(ValueError, match="resample"):
+        MTLConfig("t", resample="batch")
