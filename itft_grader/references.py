@@ -98,6 +98,38 @@ def step_lambda(step: int, total_steps: int, switch_fraction: float) -> float:
     return 0.0 if step / total_steps < switch_fraction else 1.0
 
 
+def layer_key(name: str) -> str:
+    """The layer a BERT encoder parameter belongs to: "embeddings", "layer.<i>" or "pooler" (given code)."""
+    parts = name.split(".")
+    return f"layer.{parts[2]}" if parts[:2] == ["encoder", "layer"] else parts[0]
+
+
+def layer_cosines(target_grads: Mapping[str, Tensor], aux_grads: Mapping[str, Tensor]) -> dict[str, float]:
+    """{layer: cosine between the two tasks' gradients over all of that layer's parameters}; 0.0 when
+    either gradient of the layer is all zeros."""
+    groups: dict[str, tuple[list[Tensor], list[Tensor]]] = {}
+    for name, g in target_grads.items():
+        a, b = groups.setdefault(layer_key(name), ([], []))
+        a.append(g.detach().double().flatten())
+        b.append(aux_grads[name].detach().double().flatten())
+    result = {}
+    for layer, (a, b) in groups.items():
+        u, v = torch.cat(a), torch.cat(b)
+        norm = float(u.norm() * v.norm())
+        result[layer] = float(u @ v) / norm if norm > 0 else 0.0
+    return result
+
+
+def pcgrad(grads: Sequence[Tensor]) -> Tensor:
+    """PCGrad (Yu et al. 2020) for two tasks: where the gradients conflict (negative dot product),
+    each loses its component along the *other's original* gradient; the update is the sum."""
+    g1, g2 = (g.detach().double() for g in grads)
+    dot = float(g1 @ g2)
+    if dot < 0:
+        g1, g2 = g1 - dot / float(g2 @ g2) * g2, g2 - dot / float(g1 @ g1) * g1
+    return (g1 + g2).to(grads[0].dtype)
+
+
 # ---------------------------------------------------------------------------------------------
 # Homework 2: intermediate fine-tuning
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ each homework runs in each (data, model, budget); the engines take tasks, exampl
 (tasks from hub, local files or generated), ``qa`` (``QASettings``, windows, spans, decoding),
 ``encoding`` (features and batching), ``training`` (the loop), ``finetune`` (task-level train and
 evaluate), ``metrics``, ``mtl`` (λ schedules, simple samplers, GradNorm), ``mtl_training`` (one
-encoder, several task heads: loss weighting or task sampling, the λ sweep), ``transfer``
+encoder, several task heads: loss weighting or task sampling, the λ sweep), ``mtl_history`` (what a
+run did), ``transfer``
 (intermediate-task fine-tuning and the transfer matrix), ``fisher`` (the empirical Fisher),
 ``taskemb`` (task embeddings), ``selection`` (ranking sources against measured transfers), ``files``
 (atomic writes, digests), ``plots``.

@@ -28,7 +28,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import cast
 
 import numpy as np
@@ -41,10 +41,10 @@ from .encoding import collate, encode, num_features
 from .finetune import EvalSet
 from .models import build_model, load_tokenizer
 from .mtl import ConstantSchedule, LambdaSchedule, get_sampling_method
+from .mtl_history import MTLHistory, target_share, task_shares
 from .qa import QASettings, with_legacy_windows
 from .runtime import get_device, is_grading, set_seed
 from .training import (
-    History,
     Precision,
     TrainConfig,
     epoch_batches,
@@ -152,6 +152,8 @@ class MTLConfig:
     sampler: Callable | None = None  # (task_names, probs, seed) -> an object with sample(); None: the trainer's own draws
     uncertainty: Callable | None = None  # (losses, log_vars) -> loss, for weighting="uncertainty"
     steps_per_epoch: int | None = None  # None: equal compute in both modes (see the module docstring)
+    cosines: Callable | None = None  # (target's, auxiliary's encoder gradients by name) -> {layer: cosine}, logged per step
+    surgery: Callable | None = None  # [target's, auxiliary's flat encoder gradients] -> the update's (e.g. PCGrad)
     steps_factor: int = 1  # times the steps per epoch: 2 gives a step schedule at 0.5 the target-only run's full budget
     resample: str = "epoch"  # sampling mode: new probabilities (and a new sampler) every "epoch" or every "step"
     weight_learning_rate: float = 1e-2  # learned weights only: at the encoder's 3e-5 they would barely move in one run
@@ -178,6 +180,9 @@ class MTLConfig:
             raise ValueError(f"steps_factor must be a positive integer, got {self.steps_factor}")
         if self.resample not in ("epoch", "step"):
             raise ValueError(f"resample must be 'epoch' or 'step', got {self.resample!r}")
+        if (self.cosines or self.surgery) and (self.mode != "weighting" or self.combine is not None or self.weighting == "uncertainty"):
+            raise ValueError("cosines and surgery need the tasks' gradients one by one: weighting mode with a number or a "
+                             "schedule, and no combine (each task's loss is weighted and backpropagated on its own)")
 
     def describe(self) -> dict:
         """A plain dict for logs and tables (schedules by their repr, functions by their name)."""
@@ -189,22 +194,6 @@ class MTLConfig:
             return repr(v) if isinstance(v, LambdaSchedule) else getattr(v, "__qualname__", repr(v))
 
         return {k: show(v) for k, v in vars(self).items()}
-
-
-@dataclass
-class MTLHistory(History):
-    """A :class:`~itft_utils.training.History` whose step rows also carry the task mix.
-
-    Each row of ``steps``: ``step``, ``epoch``, ``loss`` (the combined loss), ``lr``, ``weights``
-    (``{task: weight}`` used in that step; 1 for the sampled task, 0 for the others) and
-    ``losses`` (``{task: loss}`` for the tasks that had a batch). ``evals`` rows have keys
-    ``"<task>/<metric>"``. ``task_probs`` holds the sampling probabilities of each epoch.
-    """
-
-    tasks: list[str] = field(default_factory=list)
-    target: str = ""
-    task_probs: list[dict] = field(default_factory=list)
-    mix: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -268,6 +257,31 @@ def _epoch_draws(mix: MTLConfig, names: list[str], probs: list[float], n: int, s
         return (sampler.sample() for _ in range(n))
     p = np.asarray(probs) / sum(probs)
     return iter([names[i] for i in np.random.default_rng(seed).choice(len(names), size=n, p=p)])
+
+
+def _apply_encoder_grads(mix: MTLConfig, shared: list[tuple[str, nn.Parameter]], grads: dict[str, list[torch.Tensor]],
+                         names: list[str]) -> dict:
+    """Set the encoder's gradient from the tasks' own: their sum, or ``mix.surgery`` of them (target first);
+    return what the step logs (``cosines`` per layer when both tasks had a batch)."""
+    logged: dict = {}
+    if not grads:
+        return logged
+    if len(grads) == 2 and mix.cosines is not None:
+        by_name = [dict(zip([n for n, _ in shared], grads[task])) for task in names]
+        logged["cosines"] = {layer: float(c) for layer, c in mix.cosines(*by_name).items()}
+    if len(grads) == 2 and mix.surgery is not None:
+        flat = [torch.cat([g.flatten() for g in grads[task]]) for task in names]
+        update = mix.surgery(flat)
+        if not (torch.is_tensor(update) and update.shape == flat[0].shape):
+            raise ValueError(f"surgery returned {type(update).__name__} {getattr(update, 'shape', '')}; "
+                             f"expected one flat gradient of shape {tuple(flat[0].shape)}")
+        pieces = torch.split(update.detach(), [p.numel() for _, p in shared])
+        for (_, p), piece in zip(shared, pieces):
+            p.grad = piece.view_as(p).to(p.dtype)
+    else:
+        for i, (_, p) in enumerate(shared):
+            p.grad = torch.stack([task_grads[i] for task_grads in grads.values()]).sum(0)
+    return logged
 
 
 def _check_inputs(tasks: Sequence[Task], train_examples: Mapping, eval_examples: Mapping, mix: MTLConfig, config: TrainConfig) -> None:
@@ -375,6 +389,10 @@ def _train_multitask(
     history = MTLHistory(config=asdict(config), tasks=names, target=mix.target, mix=mix.describe())
     step = 0
     bar = tqdm(total=total, desc=f"multi-task ({mix.mode})", disable=not show, unit="step")
+    per_task_grads = mix.cosines is not None or mix.surgery is not None
+    shared = [(n, p) for n, p in model.encoder.named_parameters() if p.requires_grad]
+    if per_task_grads and k != 2:
+        raise ValueError(f"cosines and surgery compare two tasks' gradients; this run has {k} tasks {names}")
     for epoch in range(config.epochs):
         model.train()
         started = time.perf_counter()
@@ -398,6 +416,7 @@ def _train_multitask(
                 weights = _task_weights(cast(Callable[[int, int], float], mix.weighting), step, total, mix.target, names)
             terms: list[torch.Tensor] = []
             losses: dict[str, float] = {}
+            encoder_grads: dict[str, list[torch.Tensor]] = {}
             for i, n in enumerate(names):
                 if weights[n] == 0.0:
                     continue  # no gradient to add: skip the forward (and λ = 1 stays exactly single-task)
@@ -418,16 +437,21 @@ def _train_multitask(
                     term = weights[n] * loss
                 precision.backward(term)
                 terms.append(term.detach())
+                if per_task_grads:  # keep this task's encoder gradient apart; the heads' are their own anyway
+                    encoder_grads[n] = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for _, p in shared]
+                    for _, p in shared:
+                        p.grad = None
             if mix.combine is not None and log_vars is None:
                 combined = mix.combine(terms, [weights[n] for n in losses])
                 precision.backward(combined)
                 step_loss = combined.item()
             else:
                 step_loss = float(sum(t.item() for t in terms))
+            extra = _apply_encoder_grads(mix, shared, encoder_grads, names) if per_task_grads else {}
             optimizer_step(model, optimizer, scheduler, precision.scaler, config.max_grad_norm)
             step += 1
             log_step(history, bar, {"step": step, "epoch": epoch + b / steps_per_epoch, "loss": step_loss,
-                                    "lr": scheduler.get_last_lr()[0], "weights": weights, "losses": losses})
+                                    "lr": scheduler.get_last_lr()[0], "weights": weights, "losses": losses, **extra})
             if step >= total:
                 break
         finish_epoch(history, model, device, started, step, epoch, evaluate)
@@ -435,39 +459,6 @@ def _train_multitask(
             break
     bar.close()
     return history
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the history
-# ---------------------------------------------------------------------------------------------
-
-
-def task_shares(history: MTLHistory, quantity: str = "batches", cumulative: bool = True) -> dict[str, np.ndarray]:
-    """Each task's share per step, ``{task: array(steps)}``; the shares of a step sum to 1.
-
-    ``quantity="batches"``: the share of the batches that came from the task (what a sampler
-    realises); ``"weights"``: the task's share of the loss weight (λ for the target). With
-    ``cumulative`` the share is over all steps so far, else per step.
-    """
-    if quantity not in ("batches", "weights"):
-        raise ValueError(f"quantity must be 'batches' or 'weights', got {quantity!r}")
-    if not history.steps:
-        raise ValueError("the history has no training steps")
-    names = history.tasks
-    if quantity == "batches":
-        raw = np.array([[float(n in row["losses"]) for n in names] for row in history.steps])
-    else:
-        raw = np.array([[row["weights"][n] for n in names] for row in history.steps])
-    if cumulative:
-        raw = np.cumsum(raw, axis=0)
-    shares = raw / raw.sum(axis=1, keepdims=True)
-    return {n: shares[:, i] for i, n in enumerate(names)}
-
-
-def target_share(history: MTLHistory) -> float:
-    """The target's share of the whole run: of the loss weight when weighting, of the batches when sampling."""
-    quantity = "batches" if history.mix.get("mode") == "sampling" else "weights"
-    return float(task_shares(history, quantity)[history.target][-1])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def plot_task_shares(history, quantity: str = "batches", cumulative: bool = True
     ``quantity="batches"`` shows what a sampler realised (dashed lines: the probabilities it was
     given, per epoch); ``"weights"`` shows the loss weights (λ over training for a schedule).
     """
-    from .mtl_training import task_shares
+    from .mtl_history import task_shares
 
     shares = task_shares(history, quantity, cumulative)
     if ax is None:
@@ -139,6 +139,32 @@ def plot_task_weights(history, title: str | None = None, ax=None):
     ax.set_title(title or "Loss weight of each task over training")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
+    return ax.figure
+
+
+def plot_gradient_cosines(history, title: str | None = None, ax=None):
+    """Per layer, the cosine between the target's and the auxiliary task's encoder gradients over
+    training (logged by a multi-task run with ``MTLConfig(cosines=...)``); below 0 the tasks pull
+    that layer in conflicting directions. Each line is a running mean over a tenth of the steps."""
+    rows = [row for row in history.steps if "cosines" in row]
+    if not rows:
+        raise ValueError("the history logged no gradient cosines: run with MTLConfig(cosines=...)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4))
+    epochs = np.array([row["epoch"] for row in rows])
+    window = max(1, len(rows) // 10)
+    layers = list(rows[0]["cosines"])
+    colors = plt.get_cmap("viridis")(np.linspace(0, 1, len(layers)))
+    for layer, color in zip(layers, colors):
+        values = np.array([row["cosines"].get(layer, np.nan) for row in rows])
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        ax.plot(epochs[window - 1:], smooth, color=color, label=layer)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cosine(target gradient, auxiliary gradient)")
+    ax.set_title(title or "Gradient agreement per layer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small", ncol=2)
     return ax.figure
 
 

@@ -298,3 +298,22 @@ def test_annealing_per_update_and_a_step_schedule_with_the_full_target_budget(pa
     assert len(target_steps) == len(baseline.history.steps) == 4  # the target phase gets the baseline's budget
     with pytest.raises(ValueError, match="resample"):
         MTLConfig("t", resample="batch")
+
+
+def test_gradient_cosines_are_logged_and_surgery_sets_the_encoders_update(pair):
+    logged = _run(pair, MTLConfig(pair.target.name, weighting=0.5, cosines=ref.layer_cosines), epochs=1)
+    rows = logged.history.steps
+    assert all(set(r["cosines"]) == {"embeddings", "layer.0", "layer.1"} for r in rows)  # QA heads: no pooler
+    assert all(-1.0 <= c <= 1.0 for r in rows for c in r["cosines"].values())
+    start = {n: p.detach().clone() for n, p in MultiTaskModel.build("tiny", [pair.target, pair.auxiliary]).encoder.named_parameters()}
+    frozen = _run(pair, MTLConfig(pair.target.name, weighting=0.5, surgery=lambda grads: torch.zeros_like(grads[0])), epochs=1)
+    # AdamW's weight decay still shrinks the weights a little: compare the moves, not exact values
+    moved = {n: (p.detach() - start[n]).abs().max().item() for n, p in frozen.model.encoder.named_parameters()}
+    heads_moved = any((p.detach() != 0).any() for p in frozen.model.heads[pair.target.name].qa_outputs.parameters())
+    assert max(moved.values()) < 1e-3 and heads_moved  # a zero update: the encoder stays, the heads learn
+    projected = _run(pair, MTLConfig(pair.target.name, weighting=0.5, surgery=ref.pcgrad), epochs=1)
+    assert [r["loss"] for r in projected.history.steps][0] == pytest.approx(rows[0]["loss"])  # same first step
+    with pytest.raises(ValueError, match="surgery returned"):
+        _run(pair, MTLConfig(pair.target.name, weighting=0.5, surgery=lambda grads: grads[0][:3]), epochs=1)
+    with pytest.raises(ValueError, match="one by one"):
+        MTLConfig(pair.target.name, weighting=0.5, combine=ref.combine_losses, cosines=ref.layer_cosines)

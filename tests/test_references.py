@@ -192,3 +192,12 @@ def test_the_library_labels_and_decodes_windows_as_the_references_do():
         n_best, max_len = int(rng.integers(1, 8)), int(rng.integers(1, 6))
         top = qa._top_span(start, end, np.array([o is not None for o in offsets]), n_best, max_len)
         assert (None if top is None else top[1:]) == ref.best_span(start, end, offsets, n_best, max_len)
+
+
+def test_layer_cosines_group_by_layer_and_pcgrad_projects_conflicts_only():
+    t = {"embeddings.w": torch.tensor([1.0, 0.0]), "encoder.layer.2.b": torch.tensor([1.0, 1.0]), "pooler.w": torch.zeros(2)}
+    a = {"embeddings.w": torch.tensor([0.0, 1.0]), "encoder.layer.2.b": torch.tensor([-2.0, -2.0]), "pooler.w": torch.ones(2)}
+    assert ref.layer_cosines(t, a) == pytest.approx({"embeddings": 0.0, "layer.2": -1.0, "pooler": 0.0})
+    g1, g2 = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])
+    assert torch.allclose(ref.pcgrad([g1, g2]), torch.tensor([0.5, 1.5]))  # (0.5, 0.5) + (0, 1)
+    assert torch.allclose(ref.pcgrad([g1, torch.tensor([1.0, 1.0])]), torch.tensor([2.0, 1.0]))  # no conflict: the sum

@@ -60,6 +60,22 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("integer division", "step / total_steps < switch_fraction", "step // total_steps < switch_fraction"),
         ("no input validation (the checks print instead of raising)", "raise ValueError(", "print("),
     ],
+    ("hw1_mtl", "cosines_code", "cosines_tests"): [
+        ("a dot product, not a cosine", "float(u @ v / norms) if norms > 0 else 0.0", "float(u @ v) if norms > 0 else 0.0"),
+        ("the absolute cosine", "float(u @ v / norms) if norms > 0 else 0.0", "float(abs(u @ v) / norms) if norms > 0 else 0.0"),
+        ("one parameter stands for its layer", "u, v = torch.cat(a), torch.cat(b)", "u, v = a[0], b[0]"),
+        ("one cosine for the whole encoder", "flat.setdefault(layer_key(name), ([], []))", 'flat.setdefault("encoder", ([], []))'),
+    ],
+    ("hw1_mtl", "pcgrad_code", "pcgrad_tests"): [
+        ("projects without a conflict too", "    if dot < 0:\n", "    if True:\n"),
+        ("only one gradient projected", "(g1 - dot / torch.dot(g2, g2) * g2) + (g2 - dot / torch.dot(g1, g1) * g1)",
+         "(g1 - dot / torch.dot(g2, g2) * g2) + g2"),
+        ("the second projected on the first's projection",
+         "return (g1 - dot / torch.dot(g2, g2) * g2) + (g2 - dot / torch.dot(g1, g1) * g1)",
+         "g1p = g1 - dot / torch.dot(g2, g2) * g2\n        return g1p + (g2 - torch.dot(g2, g1p) / torch.dot(g1p, g1p) * g1p)"),
+        ("the projection's sign", "(g1 - dot / torch.dot(g2, g2) * g2) + (g2 - dot / torch.dot(g1, g1) * g1)",
+         "(g1 + dot / torch.dot(g2, g2) * g2) + (g2 + dot / torch.dot(g1, g1) * g1)"),
+    ],
 }
 
 
