@@ -76,13 +76,104 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("the projection's sign", "(g1 - dot / torch.dot(g2, g2) * g2) + (g2 - dot / torch.dot(g1, g1) * g1)",
          "(g1 + dot / torch.dot(g2, g2) * g2) + (g2 + dot / torch.dot(g1, g1) * g1)"),
     ],
+    ("hw2_intermediate", "char_to_token_code", "char_to_token_test"): [
+        ("ignores sequence_ids (question tokens count)", "if s == 1]", "if s is not None]"),
+        ("off by one at the end", "    return start, end\n", "    return start, end + 1\n"),
+        ("a partly inside answer is not sent to CLS",
+         "if not context or offsets[context[0]][0] > start_char or offsets[context[-1]][1] < end_char:", "if not context:"),
+        ("CLS at 0 whatever cls_index says", "        return cls_index, cls_index\n", "        return 0, 0\n"),
+    ],
+    ("hw2_intermediate", "best_span_code", "best_span_test"): [
+        ("the end may come before the start", "if e < s or e - s + 1 > max_answer_length:", "if e - s + 1 > max_answer_length:"),
+        ("question tokens may be answers", "if offsets[s] is None or offsets[e] is None:", "if False:"),
+        ("the length off by one", "e - s + 1 > max_answer_length", "e - s > max_answer_length"),
+        ("the lowest logits as candidates", "np.argsort(start_logits)[::-1][:n_best_size]", "np.argsort(start_logits)[:n_best_size]"),
+    ],
+    ("hw2_intermediate", "squad_f1_code", "squad_f1_test"): [
+        ("F1 over sets of tokens, not counts", "shared = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())",
+         "shared = len(set(pred_tokens) & set(gold_tokens))"),
+        ("articles removed before punctuation",
+         '    s = "".join(ch for ch in s if ch not in set(string.punctuation))\n    s = re.sub(r"\\b(a|an|the)\\b", " ", s)\n',
+         '    s = re.sub(r"\\b(a|an|the)\\b", " ", s)\n    s = "".join(ch for ch in s if ch not in set(string.punctuation))\n'),
+        ("only the first gold answer", "return max(f1(prediction, gold) for gold in ground_truths)",
+         "return f1(prediction, ground_truths[0])"),
+        ("no lower case", "    s = s.lower()\n", ""),
+    ],
+    ("hw2_intermediate", "hand_over_code", "hand_over_test"): [
+        ("the old model returned", "    return HEADS[task_type].from_pretrained(", "    return model\n    HEADS[task_type].from_pretrained("),
+        ("the pooler compared too", 'if not k.startswith("pooler.")}', "}"),
+        ("close is not identical", "torch.equal(a[k], b[k])", "torch.allclose(a[k], b[k])"),
+    ],
+    ("hw2_intermediate", "summarise_code", "summarise_test"): [
+        ("the population standard deviation", "np.std(values, ddof=1)", "np.std(values)"),
+        ("the gain in points, not relative", '"gain": (float(np.mean(values)) - base) / base}', '"gain": float(np.mean(values)) - base}'),
+        ("the baseline's first seed only", "base = float(np.mean(baseline))", "base = float(baseline[0])"),
+    ],
+    ("hw3_taskemb", "per_example_gradients", "per_example_gradients_autograd"): [
+        ("the batch's mean gradient for every example", "    return vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n", "    gW, gb = vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n    return gW.mean(0, keepdim=True).expand_as(gW), gb.mean(0, keepdim=True).expand_as(gb)\n"),
+        ("squared error instead of cross-entropy", "F.cross_entropy(logits[None], label[None])", "((logits - F.one_hot(label, logits.shape[0]).float()) ** 2).sum()"),
+        ("the bias left out of the logits", "logits = W @ x + b", "logits = W @ x"),
+    ],
+    ("hw3_taskemb", "per_example_gradients", "per_example_gradients_closed_form"): [
+        ("the batch's mean gradient for every example", "    return vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n", "    gW, gb = vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n    return gW.mean(0, keepdim=True).expand_as(gW), gb.mean(0, keepdim=True).expand_as(gb)\n"),
+        ("squared error instead of cross-entropy", "F.cross_entropy(logits[None], label[None])", "((logits - F.one_hot(label, logits.shape[0]).float()) ** 2).sum()"),
+        ("the bias left out of the logits", "logits = W @ x + b", "logits = W @ x"),
+    ],
+    ("hw3_taskemb", "fisher_code", "empirical_fisher_tests"): [
+        ("the gradient not squared", "return {name: (g ** 2).mean(0) for", "return {name: g.mean(0) for"),
+        ("the sum over examples, not the mean", "return {name: (g ** 2).mean(0) for", "return {name: (g ** 2).sum(0) for"),
+        ("the squared mean (batch-mean) where per-example is asked", "return {name: (g ** 2).mean(0) for",
+         "return {name: g.mean(0) ** 2 for"),
+    ],
+    ("hw3_taskemb", "fisher_code", "batch_mean_fisher_tests"): [
+        ("per-example where batch-mean is asked", "means = [g[i : i + batch_size].mean(0) for i in range(0, g.shape[0], batch_size)]",
+         "means = list(g)"),
+        ("batch sums, not means", "means = [g[i : i + batch_size].mean(0) for", "means = [g[i : i + batch_size].sum(0) for"),
+        ("divided by the examples, not the batches", "out[name] = torch.stack([m ** 2 for m in means]).mean(0)",
+         "out[name] = torch.stack([m ** 2 for m in means]).sum(0) / g.shape[0]"),
+    ],
+    ("hw3_taskemb", "aggregate_code", "aggregate_tests"): [
+        ("the parts not normalised", "pieces.append(v / norm if norm > 0 else v)", "pieces.append(v)"),
+        ("the dict's order, not sorted", "for name in sorted(parts):", "for name in parts:"),
+        ("no final scaling", "np.concatenate(pieces) / np.sqrt(len(pieces))", "np.concatenate(pieces)"),
+    ],
+    ("hw3_taskemb", "ranking_code", "ranking_tests"): [
+        ("a dot product, not a cosine", "float(a @ b / (na * nb))", "float(a @ b)"),
+        ("the least similar first", "key=lambda name: (-cosine(", "key=lambda name: (cosine("),
+        ("the target ranked too", "others = [name for name in vectors if name != target]", "others = list(vectors)"),
+    ],
+    ("hw3_taskemb", "selection_metrics_code", "ndcg_tests"): [
+        ("log2(i + 1) with i from 0", "r / math.log2(i + 2)", "r / math.log2(i + 1)"),
+        ("raw scores as relevance", "relevance = {s: v - low for s, v in scores.items()}", "relevance = dict(scores)"),
+        ("the ideal ranking not cut at k", "ideal = dcg(sorted(relevance.values(), reverse=True)[:k])",
+         "ideal = dcg(sorted(relevance.values(), reverse=True))"),
+    ],
+    ("hw3_taskemb", "selection_metrics_code", "regret_tests"): [
+        ("regret's sign", "return (best - max(scores[s] for s in ranking[:k])) / best * 100",
+         "return (max(scores[s] for s in ranking[:k]) - best) / best * 100"),
+        ("not in percent", "return (best - max(scores[s] for s in ranking[:k])) / best * 100",
+         "return (best - max(scores[s] for s in ranking[:k])) / best"),
+        ("only the k-th source, not the best of the first k", "max(scores[s] for s in ranking[:k])", "scores[ranking[k - 1]]"),
+    ],
+    ("hw3_taskemb", "selection_code", "selection_tests"): [
+        ("the best source's rank counted from 0", "ranking.index(best) + 1", "ranking.index(best)"),
+        ("NDCG@1 where @3 is asked", "ndcg_at_k(ranking, scores, 3)", "ndcg_at_k(ranking, scores, 1)"),
+        ("regret@3 where @1 is asked", "regret_at_k(ranking, scores, 1)", "regret_at_k(ranking, scores, 3)"),
+    ],
 }
 
 
-def _setup(nb: nbformat.NotebookNode) -> str:
-    """The notebook's setup cell without IPython magics."""
-    source = grade_cell(nb, "setup").source
-    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("%"))
+def _given_code(nb: nbformat.NotebookNode, answer: str) -> list[str]:
+    """The code cells before ``answer`` that the exercise builds on: given code and earlier answers
+    (model solutions), not earlier test cells; IPython magics left out."""
+    cells = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == answer:
+            return cells
+        if cell.cell_type == "code" and not (meta.get("grade") and not meta.get("solution")):
+            cells.append("\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("%")))
+    raise KeyError(answer)
 
 
 def _score(assignment: str, answer: str, test: str, replace: tuple[str, str] | None = None) -> tuple[float, str]:
@@ -96,7 +187,8 @@ def _score(assignment: str, answer: str, test: str, replace: tuple[str, str] | N
     namespace: dict = {}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        _run_cell(_setup(nb), "setup", namespace)
+        for i, given in enumerate(_given_code(nb, answer)):
+            _run_cell(given, f"given {i}", namespace)
         _run_cell(code, answer, namespace)
         try:
             value = _run_cell(grade_cell(nb, test).source, test, namespace)
@@ -110,7 +202,13 @@ CASES = [(key, mistake) for key, mistakes in MISTAKES.items() for mistake in mis
 
 @pytest.fixture(autouse=True)
 def _grading_mode(monkeypatch):
+    """Grading mode, as when graded; the notebooks' setup cells set torch's threads: restored after."""
+    import torch
+
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("key", list(MISTAKES), ids=lambda k: k[1])
@@ -127,3 +225,13 @@ def test_a_typical_mistake_loses_points(key, mistake):
     points = grade_cell(nbformat.read(solutions_dir() / f"{assignment}.ipynb", as_version=4), test).metadata["nbgrader"]["points"]
     score, printed = _score(*key, replace=mistake[1:])
     assert score < points, f"{mistake[0]!r} still earns {score}/{points}: {printed}"
+
+
+def test_every_auto_graded_cell_of_every_homework_has_its_mistakes():
+    """Derived from the nbgrader sources: a new exercise fails here until its typical mistakes are listed."""
+    from itft_grader.course import assignments
+
+    graded = {(name, c.metadata["nbgrader"]["grade_id"]) for name in assignments()
+              for c in nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4).cells
+              if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
+    assert graded == {(assignment, test) for assignment, _, test in MISTAKES}
