@@ -22,6 +22,7 @@ from pathlib import Path
 
 import common
 
+from itft_grader import references as ref  # Homework 2's paired statistics are an exercise: the references
 from itft_utils.homework import real_data_experiment, real_data_sources
 from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
 from itft_utils.transfer import (
@@ -63,6 +64,7 @@ def main() -> None:
     save_figure(plot_transfer_curves(cells), out / "transfer_curves.png")
     print(table)
     print(per_seed_table(cells))
+    print(paired_statistics(cells))
     for line in unpaired_cells(cells):
         print(f"not exactly paired with its baseline: {line}")
     if args.package:
@@ -89,6 +91,20 @@ def per_seed_table(cells: list[dict]) -> str:
         mean = f"{statistics.mean(paired.values()):+.1f} ({len(paired)})" if paired else "—"
         curves = "; ".join(f"{s}: " + " / ".join(f"{e[mine[s]['metric']]:.1f}" for e in mine[s]["curve"]) for s in seeds if s in mine)
         lines.append(f"| {run} | {' | '.join(scores)} | {diffs} | {mean} | {curves} |")
+    return "\n".join(lines)
+
+
+def paired_statistics(cells: list[dict]) -> str:
+    """Markdown: per source, the paired differences to the baseline (mean ± sample std), the relative
+    gain, the exact sign-flip p-value and the seeds a +1 point gain would need at that spread (Homework
+    2's Exercise 5, computed with the course's references; its model answer quotes this table)."""
+    baseline = {c["seed"]: c["score"] for c in cells if c["source"] is None}
+    lines = ["| source | paired difference (mean ± std) | relative gain | p (sign flip) | seeds for +1 |", "|---|---|---|---|---|"]
+    for source in sorted({c["source"] for c in cells if c["source"]}):
+        row = ref.paired_summary({c["seed"]: c["score"] for c in cells if c["source"] == source}, baseline)
+        needed = ref.seeds_needed(row["std"], 1.0) if row["n"] > 1 and row["std"] > 0 else "—"
+        lines.append(f"| {source} | {row['mean']:+.2f} ± {row['std']:.2f} ({row['n']} seeds) | {100 * row['gain']:+.1f} % "
+                     f"| {row['p_value']:.3f} | {needed} |")
     return "\n".join(lines)
 
 

@@ -11,8 +11,10 @@ Only numpy, torch and the standard library: the sandboxed kernel imports this fi
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
+import statistics
 import string
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -205,11 +207,27 @@ def same_encoder(model_a: torch.nn.Module, model_b: torch.nn.Module) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def summarise(scores: Mapping[str, Sequence[float]], baseline: Sequence[float]) -> dict[str, dict[str, float]]:
-    """{source: mean, sample std (ddof=1) and gain relative to the baseline's mean}."""
-    base = float(np.mean(baseline))
-    return {source: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)), "gain": (float(np.mean(v)) - base) / base}
-            for source, v in scores.items()}
+def paired_summary(source: Mapping[int, float], baseline: Mapping[int, float]) -> dict[str, float]:
+    """Per-seed paired differences (source − baseline, on the seeds both have): ``n``, their ``mean`` and
+    sample ``std`` (nan for one seed), the relative ``gain`` (mean difference over the baseline's mean on
+    those seeds) and the exact two-sided sign-flip permutation ``p_value`` of the mean difference."""
+    seeds = sorted(set(source) & set(baseline))
+    if not seeds:
+        raise ValueError("no seed in common: nothing to pair")
+    diffs = np.array([source[k] - baseline[k] for k in seeds], dtype=np.float64)
+    observed = abs(diffs.mean())
+    flips = [abs((diffs * np.array(signs)).mean()) for signs in itertools.product((1.0, -1.0), repeat=len(diffs))]
+    p_value = sum(f >= observed - 1e-12 for f in flips) / len(flips)
+    base = float(np.mean([baseline[k] for k in seeds]))
+    return {"n": len(seeds), "mean": float(diffs.mean()), "std": float(diffs.std(ddof=1)) if len(diffs) > 1 else float("nan"),
+            "gain": float(diffs.mean()) / base, "p_value": float(p_value)}
+
+
+def seeds_needed(std: float, effect: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Seeds for a paired test at level ``alpha`` (two-sided) to detect a mean difference ``effect`` with
+    probability ``power``, given the per-seed differences' ``std`` (normal approximation)."""
+    z = statistics.NormalDist().inv_cdf
+    return max(2, math.ceil(((z(1 - alpha / 2) + z(power)) * std / effect) ** 2))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -116,9 +116,13 @@ def test_same_encoder_ignores_heads_and_poolers_and_sees_one_ulp():
     assert not ref.same_encoder(qa, clf)
 
 
-def test_summarise_uses_the_sample_std_and_the_baseline_mean():
-    out = ref.summarise({"qa": [55.0, 65.0]}, [40.0, 60.0])
-    assert out["qa"] == pytest.approx({"mean": 60.0, "std": math.sqrt(50.0), "gain": 0.2})
+def test_paired_summary_and_seeds_needed():
+    out = ref.paired_summary({0: 55.0, 1: 65.0, 2: 60.0, 9: 1.0}, {0: 50.0, 1: 60.0, 2: 58.0})  # differences 5, 5, 2
+    assert out == pytest.approx({"n": 3, "mean": 4.0, "std": math.sqrt(3.0), "gain": 4.0 / 56.0, "p_value": 0.25})
+    assert ref.paired_summary({0: 13.0, 1: 9.0, 2: 11.0, 3: 11.0}, {k: 10.0 for k in range(4)})["p_value"] == 0.5
+    assert ref.seeds_needed(2.5, 1.0) == 50 and ref.seeds_needed(0.1, 1.0) == 2
+    with pytest.raises(ValueError, match="no seed in common"):
+        ref.paired_summary({0: 1.0}, {1: 1.0})
 
 
 def test_aggregate_parts_and_cosine_ranking():

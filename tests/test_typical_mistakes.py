@@ -104,10 +104,14 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("the pooler compared too", 'if not k.startswith("pooler.")}', "}"),
         ("close is not identical", "torch.equal(a[k], b[k])", "torch.allclose(a[k], b[k])"),
     ],
-    ("hw2_intermediate", "summarise_code", "summarise_test"): [
-        ("the population standard deviation", "np.std(values, ddof=1)", "np.std(values)"),
-        ("the gain in points, not relative", '"gain": (float(np.mean(values)) - base) / base}', '"gain": float(np.mean(values)) - base}'),
-        ("the baseline's first seed only", "base = float(np.mean(baseline))", "base = float(baseline[0])"),
+    ("hw2_intermediate", "paired_code", "paired_test"): [
+        ("unpaired: the difference of the means, the pooled spread",
+         "diffs = np.array([source[k] - baseline[k] for k in seeds], dtype=float)",
+         "diffs = np.array([source[k] for k in seeds], dtype=float) - np.mean([baseline[k] for k in seeds])"),
+        ("a one-sided p-value", "means = [abs(np.mean(diffs * np.array(signs)))", "means = [np.mean(diffs * np.array(signs))"),
+        ("the population standard deviation", "np.std(diffs, ddof=1)", "np.std(diffs)"),
+        ("seeds_needed without the power term", "(z(1 - alpha / 2) + z(power))", "z(1 - alpha / 2)"),
+        ("alpha not halved (a one-sided level)", "z(1 - alpha / 2)", "z(1 - alpha)"),
     ],
     ("hw3_taskemb", "per_example_gradients", "per_example_gradients_autograd"): [
         ("the batch's mean gradient for every example", "    return vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n", "    gW, gb = vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n    return gW.mean(0, keepdim=True).expand_as(gW), gb.mean(0, keepdim=True).expand_as(gb)\n"),
