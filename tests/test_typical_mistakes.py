@@ -206,13 +206,16 @@ CASES = [(key, mistake) for key, mistakes in MISTAKES.items() for mistake in mis
 
 @pytest.fixture(autouse=True)
 def _grading_mode(monkeypatch):
-    """Grading mode, as when graded; the notebooks' setup cells set torch's threads: restored after."""
+    """Grading mode, as when graded; the notebooks' setup cells set torch's threads and their
+    experiment cells draw figures: both undone after each test."""
+    import matplotlib.pyplot as plt
     import torch
 
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+    plt.close("all")
 
 
 @pytest.mark.parametrize("key", list(MISTAKES), ids=lambda k: k[1])
