@@ -9,7 +9,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from itft_utils.data import default_data_dir, load_task, split_by_article, subsample  # noqa: E402
+from itft_utils.data import SQUAD_TRAIN_ARTICLES, default_data_dir, load_task, split_by_article, subsample  # noqa: E402
 
 
 def data_dir_or_exit() -> Path:
@@ -23,7 +23,7 @@ def data_dir_or_exit() -> Path:
 def squad_1k(data_dir: Path, n_train: int = 1000, seed: int = 0, n_eval: int | None = None):
     """The course's target: n_train questions of the first 38 articles, evaluation on the last 10."""
     task = load_task("squad", source="local", data_dir=data_dir)
-    pool, held_out = split_by_article(task.split("all"), 38)
+    pool, held_out = split_by_article(task.split("all"), SQUAD_TRAIN_ARTICLES)
     return task, subsample(pool, n_train, seed), subsample(held_out, n_eval, seed)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import re
 import shutil
 import subprocess
 import sys
@@ -31,7 +30,6 @@ from .delegation import forbidden_names
 from .syntax import parse
 
 REFERENCES = "itft_grader.references"
-HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
 STUDENT_README = """\
 # itft: intermediate-task fine-tuning — the course's homework
@@ -98,7 +96,7 @@ def _test_trees(solutions: Path) -> dict[str, list[ast.Module]]:
         nb = nbformat.read(solutions / f"{name}.ipynb", as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-                for block in HIDDEN_REGION.findall(cell.source):
+                for block in release_module.HIDDEN_REGION.findall(cell.source):
                     tree = parse(block)
                     if tree is None:
                         raise ValueError(f"{solutions / name}.ipynb: a hidden-test region of cell "

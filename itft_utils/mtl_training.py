@@ -305,7 +305,7 @@ def fine_tune_multitask(
     model: str | MultiTaskModel,
     tasks: Sequence[Task],
     train_examples: Mapping[str, list[dict]],
-    eval_examples: Mapping[str, list[dict]] | None = None,
+    eval_examples: Mapping[str, list[dict] | EvalSet] | None = None,
     mix: MTLConfig | None = None,
     config: TrainConfig | None = None,
     tokenizer=None,
@@ -336,14 +336,14 @@ def fine_tune_multitask(
     elif sorted(model.task_names) != sorted(names):
         raise ValueError(f"the model has heads for {model.task_names}, the tasks are {names}")
     features = {n: encode(by_name[n].task_type, train_examples[n], tokenizer, settings) for n in names}
-    eval_sets = {n: EvalSet.build(by_name[n], eval_examples[n], tokenizer, settings) for n in names if n in eval_examples}
+    # An EvalSet passed in is used as it is (a sweep scores one dev set in many runs).
+    eval_sets = {n: v if isinstance(v, EvalSet) else EvalSet.build(by_name[n], v, tokenizer, settings)
+                 for n, v in eval_examples.items()}
 
     def evaluate_epoch(m: MultiTaskModel) -> dict[str, float]:
         row = {}
-        for n in names:
-            if n in eval_examples:
-                scores = eval_sets[n].score(m.heads[n], device=config.device)
-                row.update({f"{n}/{k}": v for k, v in scores.items()})
+        for n, eval_set in eval_sets.items():
+            row.update({f"{n}/{k}": v for k, v in eval_set.score(m.heads[n], device=config.device).items()})
         return row
 
     history = _train_multitask(model, features, mix, config, tokenizer.pad_token_id, evaluate_epoch if eval_examples else None)
@@ -507,7 +507,7 @@ def lambda_sweep(
     config = config or TrainConfig()
     tokenizer = load_tokenizer(model)
     test_set = EvalSet.build(target, eval_examples, tokenizer, settings)  # tokenised once for every run
-    dev = {target.name: dev_examples} if dev_examples else {}
+    dev = {target.name: EvalSet.build(target, dev_examples, tokenizer, settings)} if dev_examples else {}
     rows = []
     for label, mix in runs.items():
         lam = mix.weighting.lam if mix.mode == "weighting" and isinstance(mix.weighting, ConstantSchedule) else None

@@ -268,11 +268,17 @@ def test_hotpotqa_hub_rows_become_squad_examples():
     assert "[SEP]" not in example["context"] and len(example["context"]) == len(context)
 
 
-def test_dev_chooses_test_reports_and_the_baseline_runs_under_several_seeds(pair):
+def test_dev_chooses_test_reports_and_the_baseline_runs_under_several_seeds(pair, monkeypatch):
+    from itft_utils import finetune
+
+    built = []
+    real_build = finetune.EvalSet.build.__func__
+    monkeypatch.setattr(finetune.EvalSet, "build", classmethod(lambda cls, *a, **k: built.append(a[1]) or real_build(cls, *a, **k)))
     dev, test = pair.eval[:4], pair.eval[4:]
     runs = {k: v for k, v in _homework_runs(pair.target.name).items() if k in ("λ = 0.5", "λ = 1")}
     table = lambda_sweep("tiny", pair.target, pair.auxiliary, pair.train, test, runs, config=_config(epochs=1),
                          settings=SETTINGS, dev_examples=dev, seeds={"λ = 1": [0, 1, 2]})
+    assert sorted(map(len, built)) == [4, 4]  # the dev and the test set, each tokenised once for all four runs
     assert [(r["run"], r["seed"]) for r in table] == [("λ = 0.5", 0), ("λ = 1", 0), ("λ = 1", 1), ("λ = 1", 2)]
     assert all("dev_f1" in r and "f1" in r for r in table)
     assert best_on_dev(table) is max(table, key=lambda r: r["dev_f1"])
