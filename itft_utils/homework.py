@@ -29,6 +29,7 @@ from .data import (
 )
 from .data.local import missing_files
 from .data.task import Task
+from .models import describe_encoder
 from .qa import QASettings
 from .runtime import detect_mode, get_preset
 from .training import TrainConfig
@@ -231,9 +232,9 @@ def homework_experiment(mode: str | None = None, data_dir: str | Path | None = N
 
     * ``grading``: the tiny model on generated tasks (target ``gen_qa``; sources ``gen_qa_aux``,
       ``gen_sentiment``, ``gen_tagging``), 3 seeds, a few steps: seconds on a CPU.
-    * ``colab`` / ``online``: MiniLM from the hub (the model of the recorded real-data results, and
-      small enough for 3 seeds x 4 runs on a T4 in well under an hour); SQuAD-1k target; sources
-      HotpotQA (QA), SST-2 (classification), CoNLL-2000 (tagging) from the hub.
+    * ``colab`` / ``online``: BERT-Small from the hub (:data:`~itft_utils.models.COLAB_ENCODER`, the
+      encoder of all three homeworks in Colab: MLM-pretrained, small enough for 3 seeds x 4 runs on a
+      T4); SQuAD-1k target; sources HotpotQA (QA), SST-2 (classification), CoNLL-2000 (tagging) from the hub.
     * ``offline``: MiniLM; with the real data folder, the benchmark's target and PolicyQA / SST-2 /
       CoNLL-2000 (hours on a CPU: the runner resumes, so run it in pieces); without it, generated tasks.
     """
@@ -249,25 +250,28 @@ def homework_experiment(mode: str | None = None, data_dir: str | Path | None = N
         return TransferExperiment(target, sources, [0, 1, 2], preset.model, _config(preset), preset.settings,
                                   description="Grading mode: tiny model, generated tasks (numbers mean nothing here)", threads=1)
     if mode in ("colab", "online"):
-        preset = get_preset("offline")  # MiniLM's settings (see the docstring), data from the hub
+        preset = get_preset(mode)
         # HotpotQA's hub copy has one split only, so it is not scored on itself (n_eval=0).
         sources = [TaskSpec("hotpotqa", "hub", 2000, 0, 2), TaskSpec("sst2", "hub", 2000, 500, 2),
                    TaskSpec("conll2000", "hub", 2000, 500, 2, eval_split="test")]
-        return TransferExperiment(squad_target("hub", n_eval=1000), sources, [0, 1, 2], "minilm", _config(preset),
+        return TransferExperiment(squad_target("hub", n_eval=1000), sources, [0, 1, 2], preset.model, _config(preset),
                                   preset.settings,
-                                  description="Hub data: SQuAD-1k target, HotpotQA / SST-2 / CoNLL-2000 sources")
+                                  description="Hub data: SQuAD-1k target, HotpotQA / SST-2 / CoNLL-2000 sources",
+                                  notes=[f"encoder: {describe_encoder(preset.model)}"])
     if mode == "offline":
         preset = get_preset("offline")
         if _has_local(data_dir, "squad", "policyqa", "sst2", "conll2000"):
             sources = [s for s in real_data_sources() if s.name != "subjqa"]
             experiment = real_data_experiment(data_dir, sources=sources)
-            experiment.notes.append("On a CPU this takes hours: rerun the cell to resume where it stopped.")
+            experiment.notes += [f"encoder: {describe_encoder('minilm')}",
+                                 "On a CPU this takes hours: rerun the cell to resume where it stopped."]
             return experiment
         n, n_eval = 200, 100
         target = TaskSpec("gen_qa", "generated", n, n_eval, 4)
         sources = [TaskSpec(name, "generated", n, 0, 2) for name in ("gen_qa_aux", "gen_sentiment", "gen_tagging")]
         return TransferExperiment(target, sources, [0, 1, 2], "minilm", _config(preset), QASettings(128, 32),
-                                  description="Offline without the data folder: MiniLM on generated tasks")
+                                  description="Offline without the data folder: MiniLM on generated tasks",
+                                  notes=[f"encoder: {describe_encoder('minilm')}"])
     raise ValueError(f"unknown mode {mode!r}; expected grading, colab, online or offline")
 
 

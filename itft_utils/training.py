@@ -46,6 +46,11 @@ class TrainConfig:
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1); got {self.warmup_ratio}")
 
+    def key(self) -> dict:
+        """The settings that decide what a run learns, for cache keys: where it runs and whether it
+        shows a bar do not."""
+        return {k: v for k, v in asdict(self).items() if k not in ("progress", "device")}
+
 
 @dataclass
 class History:

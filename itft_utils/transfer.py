@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from .data.task import TASK_FAMILIES, Task
 from .encoding import encode
-from .files import digest, move_into_place, new_folder, write_atomic
+from .files import digest, move_into_place, new_folder, slug, write_atomic
 from .finetune import PRIMARY_METRIC, EvalSet, fine_tune
 from .models import load_tokenizer, save_encoder
 from .qa import QASettings
@@ -105,15 +105,6 @@ def run_config(base: TrainConfig, spec: TaskSpec, seed: int) -> TrainConfig:
     return replace(base, epochs=spec.epochs, max_steps=spec.max_steps, seed=seed, progress=bool(base.progress))
 
 
-def _config_key(config: TrainConfig) -> dict:
-    # Where a run happens and whether it shows a bar do not change what it learns.
-    return {k: v for k, v in asdict(config).items() if k not in ("progress", "device")}
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[-40:]
-
-
 def intermediate_checkpoint(
     source: PreparedTask,
     model: str,
@@ -131,8 +122,8 @@ def intermediate_checkpoint(
     """
     run = run_config(config, source.spec, seed)
     settings = settings or QASettings()
-    key = digest([source.spec.budget(), model, seed, _config_key(run), settings.max_length, settings.doc_stride])
-    folder = Path(cache_dir) / f"{source.spec.display}-{_slug(model)}-seed{seed}-{key}"
+    key = digest([source.spec.budget(), model, seed, run.key(), settings.max_length, settings.doc_stride])
+    folder = Path(cache_dir) / f"{source.spec.display}-{slug(model)}-seed{seed}-{key}"
     record_path = folder / "intermediate.json"
     if record_path.exists():
         return folder, json.loads(record_path.read_text())
@@ -215,7 +206,7 @@ def run_transfer_matrix(
     cells = []
     bar = tqdm(total=len(plan), desc="transfer matrix", unit="cell", disable=not show)
     for seed, target, source in plan:
-        key = digest([target.budget(), source.budget() if source else None, model, seed, _config_key(config),
+        key = digest([target.budget(), source.budget() if source else None, model, seed, config.key(),
                       settings.max_length, settings.doc_stride])
         path = cell_path(out_dir, target.display, source.display if source else None, seed)
         if path.exists():

@@ -323,3 +323,55 @@ def test_gradient_cosines_are_logged_and_surgery_sets_the_encoders_update(pair):
         _run(pair, MTLConfig(pair.target.name, weighting=0.5, surgery=lambda grads: grads[0][:3]), epochs=1)
     with pytest.raises(ValueError, match="one by one"):
         MTLConfig(pair.target.name, weighting=0.5, combine=ref.combine_losses, cosines=ref.layer_cosines)
+
+
+def test_an_interrupted_sweep_resumes_and_a_changed_function_reruns(pair, tmp_path, monkeypatch):
+    """Runs saved to out_dir are reused on a rerun (same numbers, no training); a run whose function's
+    code changed is trained again (a fixed bug must not keep the buggy numbers)."""
+    from itft_utils import mtl_training
+
+    def combine(losses, weights):
+        return sum(w * loss for loss, w in zip(losses, weights))
+
+    runs = {"λ = 0.5": MTLConfig(pair.target.name, weighting=0.5, combine=combine),
+            "λ = 1": MTLConfig(pair.target.name, weighting=1.0, combine=combine)}
+    first = lambda_sweep("tiny", pair.target, pair.auxiliary, pair.train, pair.eval, runs, config=_config(epochs=1),
+                         settings=SETTINGS, keep_histories=True, out_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    trained = []
+    real = mtl_training.fine_tune_multitask
+    monkeypatch.setattr(mtl_training, "fine_tune_multitask", lambda *a, **k: trained.append(a) or real(*a, **k))
+    again = lambda_sweep("tiny", pair.target, pair.auxiliary, pair.train, pair.eval, runs, config=_config(epochs=1),
+                         settings=SETTINGS, keep_histories=True, out_dir=tmp_path)
+    assert trained == []
+    assert [r["f1"] for r in again] == [r["f1"] for r in first]
+    assert again[0]["history"].steps == first[0]["history"].steps and again[0]["target_share"] == first[0]["target_share"]
+
+    def combine(losses, weights):  # noqa: F811  (the student's edit: the weights forgotten)
+        return sum(losses)
+
+    runs["λ = 0.5"] = MTLConfig(pair.target.name, weighting=0.5, combine=combine)
+    lambda_sweep("tiny", pair.target, pair.auxiliary, pair.train, pair.eval, runs, config=_config(epochs=1),
+                 settings=SETTINGS, out_dir=tmp_path)
+    assert len(trained) == 1  # only the edited run
+
+
+def test_code_digest_follows_the_code_and_what_it_calls():
+    from itft_utils.files import code_digest
+
+    def helper(x):
+        return x + 1
+
+    def f(x):
+        return helper(x) * 2
+
+    g = lambda x: helper(x) * 2  # noqa: E731
+    assert code_digest(f) == code_digest(f) and code_digest(f) != code_digest(lambda x: x)
+    before = code_digest(g)
+
+    def helper(x):  # noqa: F811
+        return x + 2
+
+    assert code_digest(g) != before  # a closure's helper changed: so did the key
+    assert code_digest(LinearAnneal(0.5, 1.0)) != code_digest(LinearAnneal(0.5, 0.9))
+    assert code_digest(ref.SeededTaskSampler) == code_digest(ref.SeededTaskSampler)

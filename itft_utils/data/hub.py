@@ -1,13 +1,17 @@
 """Hub datasets (what Colab users get), converted to the package's example schema.
 
-Only data-only (Parquet) repositories are named, because datasets 4 removed loading scripts.
-Each converter takes rows as the hub serves them, so tests can feed them rows without a network.
+datasets 4 removed loading scripts, so every spec names a *data-only* revision: ``main`` where the
+repository's main branch holds only Parquet files, else the hub's own Parquet export
+``refs/convert/parquet`` (repositories whose ``main`` still holds a loading script). ``why`` records
+what was checked; the README's hub table lists them all. Each converter takes rows as the hub serves
+them, so tests feed them hand-written rows in the hub's schema through this same code path.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..hub_access import require_hub
 from .task import Task
 
 
@@ -24,6 +28,15 @@ class HubSpec:
     label_field: str = "label"  # where the hub keeps class or tag ids (their names come from its features)
     data_files: dict[str, str] | None = None  # hub split -> file pattern, to download one split of a big repository only
     keep: tuple[str, str] | None = None  # (column, value): keep only these rows (MRQA packs six datasets in one split)
+    revision: str = "main"  # a data-only revision (see DATA_ONLY_REVISIONS)
+    licence: str = ""  # as the dataset card states it
+    why: str = ""  # why this revision loads under datasets 4 (what was checked on the hub, and when)
+
+
+#: Revisions that hold data files only; a spec must name one of them (a test checks).
+PARQUET_EXPORT = "refs/convert/parquet"
+DATA_ONLY_REVISIONS = ("main", PARQUET_EXPORT)
+_CHECKED = "checked 2026-12-01"
 
 
 def _qa(row: dict, i: int) -> dict:
@@ -82,32 +95,59 @@ def _tagging(tag_field: str) -> Callable[[dict, int], dict]:
 
 
 _GLUE = "nyu-mll/glue"
+_GLUE_WHY = f"main holds one Parquet folder per task (converted by the hub team; no loading script), {_CHECKED}"
+_GLUE_LICENCE = "per task, as the GLUE card lists (SST-2, CoLA, RTE, MRPC, STS-B, QNLI)"
+
+
+def _glue_spec(config: str, task_type: str, splits: dict[str, str], convert: Callable[[dict, int], dict],
+               label_names: list[str] | None, description: str, domain: str) -> HubSpec:
+    return HubSpec(_GLUE, config, task_type, splits, convert, label_names, description, domain,
+                   licence=_GLUE_LICENCE, why=_GLUE_WHY)
+
+
+#: CoNLL-2000's chunk tags in the order of its ClassLabel (the dataset card's dataset_info).
+CONLL2000_CHUNK_TAGS = ["O", "B-ADJP", "I-ADJP", "B-ADVP", "I-ADVP", "B-CONJP", "I-CONJP", "B-INTJ", "I-INTJ", "B-LST",
+                        "I-LST", "B-NP", "I-NP", "B-PP", "I-PP", "B-PRT", "I-PRT", "B-SBAR", "I-SBAR", "B-UCP", "I-UCP",
+                        "B-VP", "I-VP"]
+WNUT17_TAGS = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
+               "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]
 HUB_TASKS: dict[str, HubSpec] = {
     "squad": HubSpec("rajpurkar/squad", None, "qa", {"train": "train", "validation": "validation"}, _qa,
-                     description="Extractive QA over Wikipedia paragraphs.", domain="Wikipedia"),
+                     description="Extractive QA over Wikipedia paragraphs.", domain="Wikipedia", licence="CC BY-SA 4.0",
+                     why=f"main holds plain_text/*.parquet only (no loading script), {_CHECKED}"),
     # HotpotQA in SQuAD's extractive layout exists on the hub inside MRQA 2019 (Parquet). Only MRQA's
     # validation file is downloaded (its HotpotQA part: ~5,900 questions); the train files are ~1.3 GB.
     # So here HotpotQA's "train" split is MRQA's HotpotQA dev set, used as auxiliary training data.
     "hotpotqa": HubSpec("mrqa-workshop/mrqa", None, "qa", {"train": "validation"}, _mrqa,
                         description="Multi-hop extractive QA: the answer needs facts from two Wikipedia paragraphs.",
                         domain="Wikipedia", data_files={"validation": "plain_text/validation-*.parquet"},
-                        keep=("subset", "HotpotQA")),
-    "sst2": HubSpec(_GLUE, "sst2", "classification", {"train": "train", "validation": "validation"}, _glue("sentence"),
+                        keep=("subset", "HotpotQA"), licence="unknown on the MRQA card (HotpotQA itself: CC BY-SA 4.0)",
+                        why=f"main holds plain_text/*.parquet only since 'Convert dataset to Parquet (#6)', {_CHECKED}"),
+    "sst2": _glue_spec("sst2", "classification", {"train": "train", "validation": "validation"}, _glue("sentence"),
                     ["negative", "positive"], "Sentiment of movie-review phrases.", "movie reviews"),
-    "cola": HubSpec(_GLUE, "cola", "classification", {"train": "train", "validation": "validation"}, _glue("sentence"),
+    "cola": _glue_spec("cola", "classification", {"train": "train", "validation": "validation"}, _glue("sentence"),
                     ["unacceptable", "acceptable"], "Grammatical acceptability of a sentence.", "linguistics examples"),
-    "rte": HubSpec(_GLUE, "rte", "classification", {"train": "train", "validation": "validation"}, _glue("sentence1", "sentence2"),
+    "rte": _glue_spec("rte", "classification", {"train": "train", "validation": "validation"}, _glue("sentence1", "sentence2"),
                    ["entailment", "not_entailment"], "Does the first text entail the second?", "news and Wikipedia"),
-    "mrpc": HubSpec(_GLUE, "mrpc", "classification", {"train": "train", "test": "test"}, _glue("sentence1", "sentence2"),
+    "mrpc": _glue_spec("mrpc", "classification", {"train": "train", "test": "test"}, _glue("sentence1", "sentence2"),
                     ["not_equivalent", "equivalent"], "Are two news sentences paraphrases?", "news"),
-    "stsb": HubSpec(_GLUE, "stsb", "regression", {"train": "train", "validation": "validation"}, _glue("sentence1", "sentence2", True),
+    "stsb": _glue_spec("stsb", "regression", {"train": "train", "validation": "validation"}, _glue("sentence1", "sentence2", True),
                     None, "Semantic similarity of two sentences on a 0-5 scale.", "mixed"),
-    "qnli": HubSpec(_GLUE, "qnli", "classification", {"train": "train", "validation": "validation"}, _glue("question", "sentence"),
+    "qnli": _glue_spec("qnli", "classification", {"train": "train", "validation": "validation"}, _glue("question", "sentence"),
                     ["entailment", "not_entailment"], "Does the sentence answer the question?", "Wikipedia"),
+    # main still holds conll2000.py (datasets 4 refuses it); the hub's Parquet export has the same rows.
     "conll2000": HubSpec("eriktks/conll2000", None, "tagging", {"train": "train", "test": "test"}, _tagging("chunk_tags"),
-                         None, "Chunking (IOB phrase tags) of Wall Street Journal text.", "news", "chunk_tags"),
+                         CONLL2000_CHUNK_TAGS, "Chunking (IOB phrase tags) of Wall Street Journal text.", "news", "chunk_tags",
+                         data_files={"train": "conll2000/train/*.parquet", "test": "conll2000/test/*.parquet"},
+                         revision=PARQUET_EXPORT, licence="unknown (the card names none)",
+                         why=f"main still holds the loading script conll2000.py; {PARQUET_EXPORT} holds the hub's Parquet "
+                             f"export, one folder per config and split, {_CHECKED}"),
     "wnut17": HubSpec("leondz/wnut_17", None, "tagging", {"train": "train", "validation": "validation", "test": "test"},
-                      _tagging("ner_tags"), None, "Emerging named entities in social media text.", "social media", "ner_tags"),
+                      _tagging("ner_tags"), WNUT17_TAGS, "Emerging named entities in social media text.", "social media",
+                      "ner_tags", data_files={split: f"wnut_17/{split}/*.parquet" for split in ("train", "validation", "test")},
+                      revision=PARQUET_EXPORT, licence="CC BY 4.0",
+                      why=f"main still holds the loading script wnut_17.py; {PARQUET_EXPORT} holds the hub's Parquet "
+                          f"export, one folder per config and split, {_CHECKED}"),
 }
 
 
@@ -125,16 +165,24 @@ def load_hub_task(name: str, load_dataset: Callable | None = None) -> Task:
     if load_dataset is None:
         import datasets
 
+        require_hub("dataset", spec.path)  # seconds, not minutes, when the hub cannot be reached
         load_dataset = datasets.load_dataset
     splits, label_names = {}, spec.label_names
     for ours, theirs in spec.splits.items():
-        extra = {"data_files": {theirs: spec.data_files[theirs]}} if spec.data_files else {}
+        extra: dict = {"data_files": {theirs: spec.data_files[theirs]}} if spec.data_files else {}
+        if spec.revision != "main":
+            extra["revision"] = spec.revision
         data = load_dataset(spec.path, spec.config, split=theirs, **extra)
         if spec.keep:
             column, value = spec.keep
             # Select by one column first: decoding every row of a big split in Python is slow.
             data = data.select([j for j, v in enumerate(data[column]) if v == value])
-        if label_names is None and spec.task_type in ("classification", "tagging"):
-            label_names = _label_names(data, spec.label_field)
+        if spec.task_type in ("classification", "tagging"):
+            served = _label_names(data, spec.label_field)
+            if label_names is None:
+                label_names = served
+            elif served is not None and served != label_names:  # ids would silently mean other labels
+                raise ValueError(f"{spec.path} ({spec.revision}), split {theirs}: the hub's {spec.label_field} labels "
+                                 f"{served} differ from the ones this package expects {label_names}")
         splits[ours] = [spec.convert(row, i) for i, row in enumerate(data)]
     return Task(name, spec.task_type, splits, label_names, spec.description, spec.domain)

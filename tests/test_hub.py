@@ -1,0 +1,212 @@
+"""The hub path without a network: every hub spec names a data-only revision, a hand-written row in
+each repository's schema goes through the real ``datasets.load_dataset`` (Parquet files laid out as
+the hub lays them out, data_files and all) and the spec's converter, and a hub that cannot be
+reached or never answers stops the first data cell of each homework within seconds, with a message
+that names the repository and the offline escape hatch."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import datasets
+import pytest
+from datasets import ClassLabel, Features, Sequence, Value
+
+from itft_utils import hub_access
+from itft_utils.data.hub import DATA_ONLY_REVISIONS, HUB_TASKS, load_hub_task
+
+_QA = Features({"id": Value("string"), "title": Value("string"), "context": Value("string"), "question": Value("string"),
+                "answers": Sequence({"text": Value("string"), "answer_start": Value("int32")})})
+_SPAN = {"start": Value("int32"), "end": Value("int32")}
+_MRQA = Features({"subset": Value("string"), "context": Value("string"), "qid": Value("string"), "question": Value("string"),
+                  "detected_answers": Sequence({"text": Value("string"), "char_spans": Sequence(_SPAN),
+                                                "token_spans": Sequence(_SPAN)}),
+                  "answers": Sequence(Value("string"))})
+
+
+def _glue(*columns: str, labels: list[str] | None = None) -> Features:
+    label = Value("float32") if labels is None else ClassLabel(names=labels)
+    return Features({**{c: Value("string") for c in columns}, "label": label, "idx": Value("int32")})
+
+
+def _tags(field: str, names: list[str]) -> Features:
+    extra = {"pos_tags": Sequence(ClassLabel(names=["NN", "VB"]))} if field == "chunk_tags" else {}
+    return Features({"id": Value("string"), "tokens": Sequence(Value("string")), **extra,
+                     field: Sequence(ClassLabel(names=names))})
+
+
+CONTEXT = "Anna lives in Paris."
+#: Each repository's features as its dataset card declares them, and one row in that schema.
+SCHEMAS = {
+    "squad": (_QA, {"id": "q1", "title": "T", "context": CONTEXT, "question": "Where?",
+                    "answers": {"text": ["Paris"], "answer_start": [14]}}),
+    "hotpotqa": (_MRQA, {"subset": "HotpotQA", "context": CONTEXT, "qid": "h1", "question": "Where?",
+                         "detected_answers": {"text": ["Paris"], "char_spans": [{"start": [14], "end": [18]}],
+                                              "token_spans": [{"start": [3], "end": [3]}]}, "answers": ["Paris"]}),
+    "sst2": (_glue("sentence", labels=["negative", "positive"]), {"sentence": "fine film", "label": 1, "idx": 0}),
+    "cola": (_glue("sentence", labels=["unacceptable", "acceptable"]), {"sentence": "him saw", "label": 0, "idx": 0}),
+    "rte": (_glue("sentence1", "sentence2", labels=["entailment", "not_entailment"]),
+            {"sentence1": "a", "sentence2": "b", "label": 1, "idx": 0}),
+    "mrpc": (_glue("sentence1", "sentence2", labels=["not_equivalent", "equivalent"]),
+             {"sentence1": "a", "sentence2": "b", "label": 1, "idx": 0}),
+    "stsb": (_glue("sentence1", "sentence2"), {"sentence1": "a", "sentence2": "b", "label": 3.5, "idx": 0}),
+    "qnli": (_glue("question", "sentence", labels=["entailment", "not_entailment"]),
+             {"question": "a?", "sentence": "b", "label": 0, "idx": 0}),
+    "conll2000": (_tags("chunk_tags", HUB_TASKS["conll2000"].label_names or []),
+                  {"id": "0", "tokens": ["He", "reckons"], "pos_tags": [0, 1], "chunk_tags": [11, 21]}),
+    "wnut17": (_tags("ner_tags", HUB_TASKS["wnut17"].label_names or []),
+               {"id": "0", "tokens": ["@paris", "rocks"], "ner_tags": [7, 0]}),
+}
+
+
+def test_every_hub_spec_names_a_data_only_revision_and_says_why():
+    assert sorted(SCHEMAS) == sorted(HUB_TASKS)  # a new spec needs a schema row here
+    for name, spec in HUB_TASKS.items():
+        assert spec.revision in DATA_ONLY_REVISIONS, f"{name}: {spec.path}@{spec.revision} is not a data-only revision"
+        assert spec.why and spec.licence, f"{name}: say why {spec.revision} loads under datasets 4, and the licence"
+        if spec.revision != "main":  # the Parquet export is laid out <config>/<split>/NNNN.parquet
+            assert spec.data_files and set(spec.data_files) == set(spec.splits.values())
+
+
+def test_the_readme_table_lists_every_hub_id_with_its_revision():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for name, spec in HUB_TASKS.items():
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), "")
+        assert f"`{spec.path}`" in row and f"`{spec.revision}`" in row, f"README hub table: no row for {name}"
+
+
+def _hub_like_folder(root: Path, name: str) -> Path:
+    """The spec's repository as a local folder: its schema row written as Parquet where the hub keeps it."""
+    spec = HUB_TASKS[name]
+    features, row = SCHEMAS[name]
+    folder = root / spec.path
+    card = ["---", "configs:", f"- config_name: {spec.config}", "  data_files:"]  # how nyu-mll/glue names its configs
+    for theirs in spec.splits.values():
+        pattern = (spec.data_files or {}).get(theirs, f"{spec.config or 'data'}/{theirs}-*.parquet")
+        path = folder / pattern.replace("*", "0000")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        datasets.Dataset.from_list([row], features=features).to_parquet(str(path))
+        card += [f"  - split: {theirs}", f"    path: {pattern}"]
+    if spec.config:
+        (folder / "README.md").write_text("\n".join(card + ["---", ""]), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("name", sorted(HUB_TASKS))
+def test_a_row_in_the_hubs_schema_converts(name, tmp_path):
+    spec = HUB_TASKS[name]
+    folder = _hub_like_folder(tmp_path, name)
+    calls = []
+
+    def load_from_folder(path, config, split, data_files=None, revision="main"):
+        calls.append((path, revision))
+        if config:  # the repository's card maps the config to its files
+            return datasets.load_dataset(str(folder), config, split=split)
+        return datasets.load_dataset(str(folder), split=split, data_files=data_files or {split: f"data/{split}-*.parquet"})
+
+    task = load_hub_task(name, load_from_folder)
+    assert {path for path, _ in calls} == {spec.path} and {r for _, r in calls} == {spec.revision}
+    example = task.split(next(iter(spec.splits)))[0]
+    if spec.task_type == "qa":
+        assert example["context"][example["answers"]["answer_start"][0]:].startswith("Paris")
+    elif spec.task_type == "tagging":
+        assert len(example["tags"]) == len(example["tokens"]) and task.label_names == spec.label_names
+        assert task.label_names[example["tags"][0]] in ("B-NP", "B-location")
+    elif spec.task_type == "classification":
+        assert task.label_names == spec.label_names and example["label"] in (0, 1)
+    else:
+        assert example["label"] == pytest.approx(3.5)
+
+
+def test_labels_that_differ_from_the_pinned_ones_are_refused(tmp_path):
+    features = _tags("chunk_tags", ["O", "B-NP"])  # a re-export with another label set
+    folder = tmp_path / "x"
+    for split in ("train", "test"):
+        path = folder / f"conll2000/{split}/0000.parquet"
+        path.parent.mkdir(parents=True)
+        datasets.Dataset.from_list([{"id": "0", "tokens": ["a"], "pos_tags": [0], "chunk_tags": [1]}],
+                                   features=features).to_parquet(str(path))
+    with pytest.raises(ValueError, match="eriktks/conll2000.*differ"):
+        load_hub_task("conll2000", lambda path, config, split, data_files, revision:
+                      datasets.load_dataset(str(folder), split=split, data_files=data_files))
+
+
+# --- a hub that cannot be reached, or never answers -------------------------------------------------
+
+
+@pytest.fixture
+def silent_hub(monkeypatch):
+    """A local server that accepts connections and never answers, as the hub's address (the package's
+    real timeouts apply: this is the case where the libraries alone wait for minutes)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setattr(hub_access, "_reached", set())
+    yield
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.fixture
+def closed_hub(monkeypatch):
+    """The hub's address points at a port nobody listens on (connection refused at once)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(hub_access, "_reached", set())
+
+
+def _first_data_cells():
+    """What each homework's first data cell calls in Colab mode."""
+    from itft_utils.homework import homework_experiment, load_task_pair, taskemb_library
+    from itft_utils.models import load_tokenizer
+
+    return {"hw1_mtl": lambda: load_task_pair("colab"),
+            "hw2_intermediate": lambda: load_tokenizer(homework_experiment("colab").model),
+            "hw3_taskemb": lambda: taskemb_library("colab")}
+
+
+@pytest.mark.parametrize("hub", ["silent_hub", "closed_hub"])
+@pytest.mark.parametrize("homework", ["hw1_mtl", "hw2_intermediate", "hw3_taskemb"])
+def test_an_unreachable_hub_fails_fast_with_the_packages_message(hub, homework, request):
+    request.getfixturevalue(hub)
+    started = time.monotonic()
+    with pytest.raises(hub_access.HubUnavailable) as caught:
+        _first_data_cells()[homework]()
+    elapsed = time.monotonic() - started
+    message = str(caught.value)
+    assert elapsed < 60, f"{homework}: {elapsed:.0f} s before the message"
+    assert "could not be reached" in message and "ITFT_MODE" in message and "127.0.0.1" in message
+    assert "'dataset'" not in message and ("the dataset '" in message or "the model '" in message)
+
+
+def test_hf_hub_offline_is_read_one_way(monkeypatch):
+    from itft_utils.runtime import hub_reachable
+
+    for value, offline in [("1", True), ("true", True), ("ON", True), ("0", False), ("", False), ("no", False)]:
+        monkeypatch.setenv("HF_HUB_OFFLINE", value)
+        assert hub_access.hub_offline() is offline
+        if offline:
+            assert hub_reachable() is False
