@@ -47,6 +47,12 @@ if "google.colab" in sys.modules and not os.environ.get("NBGRADER_EXECUTION"):
     _after = {{name: metadata.version(name) for name in ("torch", "numpy")}}
     print("torch and numpy unchanged:" if _before == _after else
           "WARNING: pip changed torch or numpy; Runtime > Restart session, then run this cell again:", _after)
+RUNS_ON_DRIVE = False  # True in Colab: keep the long runs on Google Drive, so that a disconnect does not lose them
+if RUNS_ON_DRIVE and "google.colab" in sys.modules and not os.environ.get("NBGRADER_EXECUTION"):
+    from google.colab import drive
+    drive.mount("/content/drive")
+    os.environ["ITFT_RUNS_DIR"] = "/content/drive/MyDrive/itft-runs"
+    print("runs are saved in", os.environ["ITFT_RUNS_DIR"], "(rerun a long cell to resume it)")
 try:
     import itft_utils
 except ImportError as exc:
@@ -66,7 +72,7 @@ SELFCHECK_CODE = '''\
 # Self-check before you submit: which exercises pass, which are unimplemented, and whether the
 # grading cells are intact. Then File > Download > Download .ipynb and submit that file.
 from itft_utils.selfcheck import check_notebook
-check_notebook("{assignment}")
+report = check_notebook("{assignment}")
 '''
 
 
@@ -93,8 +99,12 @@ def _added_cells(assignment: str, settings: dict) -> tuple[NotebookNode, Noteboo
     return badge, setup, selfcheck
 
 
-def manifest(release: NotebookNode, assignment: str) -> dict:
-    """Grade cells of the release in order, with a hash of each locked cell's source."""
+def manifest(release: NotebookNode, assignment: str, source: NotebookNode | None = None) -> dict:
+    """Grade cells of the release in order, with a hash of each locked cell's source; with the
+    ``source`` notebook, which test cells also hold hidden tests (the self-check says the public
+    ones do not cover everything there)."""
+    hidden = {c.metadata.get("nbgrader", {}).get("grade_id") for c in (source.cells if source else [])
+              if c.cell_type == "code" and HIDDEN_REGION.search(c.source)}
     cells = []
     for cell in release.cells:
         meta = cell.metadata.get("nbgrader")
@@ -106,6 +116,7 @@ def manifest(release: NotebookNode, assignment: str) -> dict:
             entry["source_sha256"] = hashlib.sha256(cell.source.encode()).hexdigest()
         if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
             entry["source"] = cell.source  # public tests: the self-check runs them
+            entry["hidden_tests"] = meta.get("grade_id") in hidden
         cells.append(entry)
     return {"assignment": assignment, "cells": cells}
 
@@ -142,7 +153,8 @@ def release(names: list[str] | None = None, solutions: Path | None = None, noteb
         notebooks.mkdir(parents=True, exist_ok=True)
         manifests.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, notebooks / f"{name}.ipynb")
-        (manifests / f"{name}.json").write_text(json.dumps(manifest(nb, name), indent=1) + "\n")
+        source = nbformat.read(Path(solutions) / f"{name}.ipynb", as_version=4)
+        (manifests / f"{name}.json").write_text(json.dumps(manifest(nb, name, source), indent=1) + "\n")
         written.append(notebooks / f"{name}.ipynb")
     return written
 
@@ -181,7 +193,7 @@ def check(solutions: Path | None = None, notebooks: Path | None = None, manifest
         if nbformat.writes(fresh) != nbformat.writes(committed):
             problems.append(f"{committed_path} is out of date with {solutions}/{name}.ipynb: run `itft release`")
         manifest_path = Path(manifests) / f"{name}.json"
-        if not manifest_path.exists() or json.loads(manifest_path.read_text()) != manifest(fresh, name):
+        if not manifest_path.exists() or json.loads(manifest_path.read_text()) != manifest(fresh, name, source):
             problems.append(f"{manifest_path} is missing or out of date: run `itft release`")
         problems += [f"{committed_path}: {p}" for p in leaks(source, committed)]
     return problems

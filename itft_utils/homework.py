@@ -36,6 +36,34 @@ from .training import TrainConfig
 from .transfer import PreparedTask, TaskSpec, run_transfer_matrix
 
 # ---------------------------------------------------------------------------------------------
+# How long each homework's experiments take, by mode and data
+# ---------------------------------------------------------------------------------------------
+
+#: Whole-notebook times: measured ones say where (bench/RESULTS.md), the rest are labelled estimates.
+EXPECTED_TIME = {
+    ("hw1_mtl", "grading"): "under a minute (measured: about 17 s on 2 CPU cores)",
+    ("hw1_mtl", "offline", "generated"): "about 6 minutes on an idle 2-core CPU (measured)",
+    ("hw1_mtl", "offline", "local"): "several hours on a 2-core CPU (estimate; every run is saved, so rerun to resume)",
+    ("hw1_mtl", "colab"): "30–40 minutes on a T4 (an estimate: not yet measured on a T4)",
+    ("hw2_intermediate", "grading"): "under a minute",
+    ("hw2_intermediate", "offline", "generated"): "about 10 minutes on an idle 2-core CPU (measured)",
+    ("hw2_intermediate", "offline", "local"): "hours on a 2-core CPU (measured: 6-10 min per cell; resumable)",
+    ("hw2_intermediate", "colab"): "about 20–30 minutes on a T4 (an estimate: not yet measured on a T4)",
+    ("hw3_taskemb", "grading"): "under a minute",
+    ("hw3_taskemb", "offline", "generated"): "about 3 minutes on an idle 2-core CPU (measured)",
+    ("hw3_taskemb", "offline", "local"): "about an hour on a 2-core CPU (resumable)",
+    ("hw3_taskemb", "colab"): "10–20 minutes on a T4 (an estimate: not yet measured on a T4)",
+}
+
+
+def expected_time(homework: str, mode: str, data: str = "generated") -> str:
+    """The line "expected: ..." for a homework's experiments in ``mode`` (offline: on ``data``, "local" or "generated")."""
+    mode = "colab" if mode == "online" else mode
+    key = (homework, mode, data) if mode == "offline" else (homework, mode)
+    return f"expected: {EXPECTED_TIME.get(key, 'unknown')}"
+
+
+# ---------------------------------------------------------------------------------------------
 # Homework 1: the QA pair, by mode
 # ---------------------------------------------------------------------------------------------
 
@@ -50,6 +78,7 @@ class TaskPair:
     eval: list[dict]  # held-out target examples to report on (the test set; never trained on or selected on)
     source: str  # one line: where the data came from
     dev: list[dict] = field(default_factory=list)  # held-out target examples to choose λ (and anything else) on
+    kind: str = "generated"  # "hub", "local" or "generated"
 
 
 #: Homework 1's sizes per mode: (target training questions, auxiliary training questions, held-out target
@@ -81,19 +110,20 @@ def load_task_pair(mode: str, n_target: int | None = None, n_aux: int | None = N
     if mode in ("colab", "online"):
         squad, aux = load_task("squad", source="hub"), load_task("hotpotqa", source="hub")
         train, held_out = squad.split("train"), squad.split("validation")
-        source = "hub: SQuAD (rajpurkar/squad) + HotpotQA (mrqa-workshop/mrqa, HotpotQA part)"
+        source, kind = "hub: SQuAD (rajpurkar/squad) + HotpotQA (mrqa-workshop/mrqa, HotpotQA part)", "hub"
     elif mode == "offline" and data_dir is not None and not (missing_files(data_dir, "squad") or missing_files(data_dir, "policyqa")):
         squad, aux = load_task("squad", source="local", data_dir=data_dir), load_task("policyqa", source="local", data_dir=data_dir)
         train, held_out = split_by_article(squad.split("all"), SQUAD_TRAIN_ARTICLES)
         source = f"local files in {data_dir}: SQuAD v1.1 dev ({SQUAD_TRAIN_ARTICLES} articles to train, 10 to evaluate) + PolicyQA"
+        kind = "local"
     else:  # grading, or offline without the data folder
         squad = generate_task("gen_qa", sizes={"train": n_target, "validation": n_eval + n_dev}, seed=seed)
         aux = generate_task("gen_qa_aux", sizes={"train": n_aux}, seed=seed)
         train, held_out = squad.split("train"), squad.split("validation")
-        source = "generated: gen_qa + gen_qa_aux"
+        source, kind = "generated: gen_qa + gen_qa_aux", "generated"
     held_out = subsample(held_out, n_eval + n_dev, seed)  # one draw, cut in two: dev and test never overlap
     return TaskPair(squad, aux, {squad.name: subsample(train, n_target, seed), aux.name: subsample(aux.split("train"), n_aux, seed)},
-                    held_out[n_dev:], source, held_out[:n_dev])
+                    held_out[n_dev:], source, held_out[:n_dev], kind)
 
 
 def load_classification_auxiliary(mode: str, n: int | None = None, seed: int = 0, data_dir=None) -> tuple[Task, list[dict]]:
@@ -218,9 +248,11 @@ def real_data_experiment(data_dir: str | Path | None = None, seeds: Sequence[int
     the foundation benchmark's settings (length 256, stride 64, batch 16, lr 1e-4, 10 % warm-up)."""
     preset = get_preset("offline")
     config = TrainConfig(learning_rate=preset.learning_rate, batch_size=preset.batch_size, warmup_ratio=0.1)
-    return TransferExperiment(squad_target("local"), list(sources or real_data_sources()), list(seeds), "minilm", config,
+    sources = list(sources or real_data_sources())
+    return TransferExperiment(squad_target("local"), sources, list(seeds), "minilm", config,
                               preset.settings, data_dir or default_data_dir(),
-                              f"Real data: SQuAD-1k target ({SQUAD_TRAIN_ARTICLES} articles to train, 10 to evaluate), four sources")
+                              f"Real data: SQuAD-1k target ({SQUAD_TRAIN_ARTICLES} articles to train, 10 to evaluate), "
+                              f"sources {' / '.join(s.display for s in sources)}")
 
 
 def _has_local(data_dir, *names: str) -> bool:

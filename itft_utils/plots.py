@@ -46,7 +46,7 @@ def _mean_by_run(rows: list[dict], key: str) -> dict[str, tuple[dict, float, flo
 
 
 def plot_lambda_sweep(table: list[dict], metric: str = "f1", title: str = "Target score against λ", ax=None):
-    """The target's ``metric`` against λ for the constant-weighting runs of :func:`~itft_utils.mtl_training.lambda_sweep`.
+    """The target's ``metric`` against λ for the constant-weighting runs of :func:`~itft_utils.mtl_sweep.lambda_sweep`.
 
     The λ = 1 run (the target alone, no auxiliary loss) is drawn as a horizontal baseline: its mean
     over seeds, with a band of ± one standard deviation when it ran under several seeds (the spread a

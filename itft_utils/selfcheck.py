@@ -25,6 +25,7 @@ class CheckResult:
     points: float
     status: str  # "pass", "not implemented", "fail", "error"
     message: str = ""
+    hidden_tests: bool = False  # grading also runs hidden tests that the public ones do not cover
 
 
 @dataclass
@@ -32,6 +33,7 @@ class SelfCheckReport:
     assignment: str
     results: list[CheckResult] = field(default_factory=list)
     metadata_problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what could not be checked here (not a reason to wait)
 
     @property
     def ready(self) -> bool:
@@ -41,14 +43,24 @@ class SelfCheckReport:
         lines = [f"Self-check of {self.assignment}: public tests only (hidden tests run at grading)"]
         for r in self.results:
             mark = {"pass": "ok  ", "not implemented": "todo", "fail": "FAIL", "error": "ERR "}[r.status]
-            lines.append(f"  [{mark}] {r.grade_id} ({r.points:g} pt){': ' + r.message if r.message else ''}")
+            more = " (public checks only: hidden tests check more cases)" if r.hidden_tests and r.status == "pass" else ""
+            lines.append(f"  [{mark}] {r.grade_id} ({r.points:g} pt){more}{': ' + r.message if r.message else ''}")
         if self.metadata_problems:
             lines.append("Grading cells:")
             lines += [f"  - {p}" for p in self.metadata_problems]
-        else:
+        elif not self.notes:
             lines.append("Grading cells: intact.")
-        lines.append("Ready to submit." if self.ready else "Not ready yet: see above.")
+        lines += [f"Note: {n}" for n in self.notes]
+        hidden = [r.grade_id for r in self.results if r.hidden_tests]
+        if self.ready:
+            lines.append("Ready to submit" + (f" (hidden tests still grade {len(hidden)} of the exercises: an `ok` "
+                                              "above is necessary, not sufficient)." if hidden else "."))
+        else:
+            lines.append("Not ready yet: see above.")
         return "\n".join(lines)
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython shows a returned report as the text above
+        printer.text(str(self))
 
 
 def load_manifest(assignment: str) -> dict:
@@ -61,15 +73,20 @@ def load_manifest(assignment: str) -> dict:
     return json.loads(text)
 
 
-def current_notebook(path: str | Path | None = None) -> dict:
-    """The notebook as saved: from ``path``, or from Colab's front end when running there."""
-    if path is not None:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    try:
-        from google.colab import _message
-    except ImportError:
-        raise RuntimeError("outside Colab, pass the notebook's path: check_notebook(name, path='hw1_mtl.ipynb')") from None
-    return _message.blocking_request("get_ipynb", timeout_sec=60)["ipynb"]
+def current_notebook(path: str | Path | None = None, assignment: str = "") -> dict:
+    """The notebook as saved: from ``path``, from Colab's front end when running there, else from
+    ``<assignment>.ipynb`` in the working folder (where Jupyter starts a notebook's kernel)."""
+    if path is None:
+        try:
+            from google.colab import _message
+        except ImportError:
+            path = Path(f"{assignment}.ipynb")
+            if not path.exists():
+                raise RuntimeError(f"no {path} in {Path.cwd()}: pass the notebook's path, "
+                                   f"check_notebook({assignment!r}, path='.../{assignment}.ipynb')") from None
+        else:
+            return _message.blocking_request("get_ipynb", timeout_sec=60)["ipynb"]
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def check_metadata(notebook: dict, manifest: dict) -> list[str]:
@@ -132,6 +149,43 @@ def _run_cell(source: str, name: str, namespace: dict):
     return eval(compile(ast.Expression(last.value), f"<{name}>", "eval"), namespace) if isinstance(last, ast.Expr) else None
 
 
+def _explain_assertion(exc: AssertionError, source: str, name: str, namespace: dict) -> str:
+    """The failed check in words a student can act on: the assert line of the test cell, and for a
+    comparison what the left side gave next to what the right side expects."""
+    line = next((tb.tb_lineno for tb in _frames(exc.__traceback__) if tb.tb_frame.f_code.co_filename == f"<{name}>"), None)
+    node = next((n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Assert) and n.lineno == line), None)
+    if node is None:
+        return str(exc) or "an assertion failed"
+    text = f"check failed: assert {ast.unparse(node.test)}" + (f" ({exc})" if str(exc) else "")
+    test = node.test
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got = eval(compile(ast.Expression(test.left), f"<{name}>", "eval"), namespace)
+                want = eval(compile(ast.Expression(test.comparators[0]), f"<{name}>", "eval"), namespace)
+        except Exception:  # noqa: BLE001 - the sides may need the cell's loop variables: say what we can
+            return text
+        text += f"\n         got {_short(got)}; expected {_op(test.ops[0])} {_short(want)}"
+    return text
+
+
+def _frames(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def _op(op: ast.cmpop) -> str:
+    return {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Is: "is",
+            ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}.get(type(op), "?")
+
+
+def _short(value, limit: int = 160) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def run_public_tests(manifest: dict, namespace: dict, exercise: str | None = None) -> list[CheckResult]:
     """Run each public test cell's source in ``namespace`` (the notebook's own variables)."""
     results = []
@@ -139,22 +193,24 @@ def run_public_tests(manifest: dict, namespace: dict, exercise: str | None = Non
         if "source" not in entry or (exercise and exercise not in entry["grade_id"]):
             continue
         sink = io.StringIO()
-        points = entry.get("points", 0)
+        points, gid = entry.get("points", 0), entry["grade_id"]
         try:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                score = _run_cell(entry["source"], entry["grade_id"], namespace)
+                score = _run_cell(entry["source"], gid, namespace)
             if isinstance(score, (int, float)) and not isinstance(score, bool) and score < points:
                 # nbgrader's partial credit: a test cell that ends in a number scores that number.
-                result = CheckResult(entry["grade_id"], points, "fail",
-                                     f"partial credit {score:g}/{points:g}; the cell's output says what failed")
+                failed = [line for line in sink.getvalue().splitlines() if line.startswith(("failed:", "warning in"))]
+                result = CheckResult(gid, points, "fail", f"partial credit {score:g}/{points:g}" +
+                                     "".join(f"\n         {line}" for line in failed))
             else:
-                result = CheckResult(entry["grade_id"], points, "pass")
+                result = CheckResult(gid, points, "pass")
         except NotImplementedError:
-            result = CheckResult(entry["grade_id"], points, "not implemented", "still raises NotImplementedError")
+            result = CheckResult(gid, points, "not implemented", "still raises NotImplementedError")
         except AssertionError as exc:
-            result = CheckResult(entry["grade_id"], points, "fail", str(exc) or "an assertion failed")
+            result = CheckResult(gid, points, "fail", _explain_assertion(exc, entry["source"], gid, namespace))
         except Exception as exc:  # the student's code raised: report it, do not stop the check
-            result = CheckResult(entry["grade_id"], points, "error", f"{type(exc).__name__}: {exc}")
+            result = CheckResult(gid, points, "error", f"{type(exc).__name__}: {exc}")
+        result.hidden_tests = bool(entry.get("hidden_tests"))
         results.append(result)
     return results
 
@@ -174,8 +230,8 @@ def check_notebook(assignment: str, path: str | Path | None = None, exercise: st
     report = SelfCheckReport(assignment, run_public_tests(manifest, namespace, exercise))
     if exercise is None:
         try:
-            report.metadata_problems = check_metadata(current_notebook(path), manifest)
+            report.metadata_problems = check_metadata(current_notebook(path, assignment), manifest)
         except RuntimeError as exc:
-            report.metadata_problems = [f"metadata not checked: {exc}"]
+            report.notes = [f"grading cells not checked (save the notebook first): {exc}"]
     print(report)
     return report

@@ -6,25 +6,13 @@
 #   bash scripts/check_student_build.sh [WORK_DIR]      (about 4 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 WORK=${1:-$(mktemp -d /tmp/itft-student-XXXXXX)}
 PY=${PYTHON:-python3}
 rm -rf "$WORK/tree" "$WORK/perfect" "$WORK/run"
 mkdir -p "$WORK/perfect" "$WORK/run"
 .venv/bin/itft publish "$WORK/tree" > "$WORK/publish.log"
-.venv/bin/python - "$WORK/perfect" <<'PY'
-import sys
-from pathlib import Path
-
-import nbformat
-
-from itft_grader.course import assignments, notebooks_dir, solutions_dir
-from itft_grader.sample_class import solved
-
-for name in assignments():
-    release = nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4)
-    source = nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)
-    nbformat.write(solved(release, source), Path(sys.argv[1]) / f"{name}.ipynb")
-PY
+.venv/bin/python scripts/perfect_students.py "$WORK/perfect"
 if [ ! -x "$WORK/venv/bin/python" ]; then "$PY" -m venv "$WORK/venv"; fi
 "$WORK/venv/bin/python" -m pip install -q "${ITFT_TORCH:-torch==2.13.0}"
 WHEEL=$(ls "$WORK"/tree/dist/itft_utils-*.whl)
@@ -47,21 +35,4 @@ print("\n".join(problems) or f"the installed library ({sys.argv[1]}) defines non
 sys.exit(1 if problems else 0)
 PY
 (cd "$WORK/run" && env -i HOME="$WORK/run" PATH="$WORK/venv/bin:/usr/bin:/bin" NBGRADER_EXECUTION=autograde HF_HUB_OFFLINE=1 \
-  "$WORK/venv/bin/python" - "$WORK/perfect" <<'PY'
-import sys
-from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
-
-status = 0
-for path in sorted(Path(sys.argv[1]).glob("*.ipynb")):
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True).execute()
-    errors = [(i, o.get("ename"), o.get("evalue", "")[:200]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
-              for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    print(f"{path.stem}: " + ("every cell ran in grading mode" if not errors else f"{len(errors)} cells failed: {errors}"))
-    status |= bool(errors)
-sys.exit(status)
-PY
-)
+  "$WORK/venv/bin/python" "$ROOT/scripts/run_notebooks.py" "$WORK/perfect" grading)

@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "itft_utils"
 #: Modules that train, evaluate or embed: they take tasks, examples and settings.
-ENGINES = ("training", "finetune", "mtl", "mtl_training", "mtl_history", "transfer", "taskemb", "fisher", "selection", "encoding",
+ENGINES = ("training", "finetune", "mtl", "mtl_training", "mtl_sweep", "mtl_history", "transfer", "taskemb", "fisher", "selection", "encoding",
            "qa", "metrics", "models", "files", "plots")
 #: What an engine may take from the data package: the task types and seeded subsampling, not loaders.
 DATA_TYPES = {"itft_utils.data.task", "itft_utils.data.splits"}

@@ -19,15 +19,8 @@ from itft_utils.encoding import encode
 from itft_utils.homework import load_task_pair
 from itft_utils.models import load_tokenizer
 from itft_utils.mtl import LinearAnneal, proportional_probs
-from itft_utils.mtl_training import (
-    MTLConfig,
-    MultiTaskModel,
-    best_on_dev,
-    fine_tune_multitask,
-    lambda_sweep,
-    target_share,
-    task_shares,
-)
+from itft_utils.mtl_sweep import best_on_dev, lambda_sweep
+from itft_utils.mtl_training import MTLConfig, MultiTaskModel, fine_tune_multitask, target_share, task_shares
 from itft_utils.plots import plot_lambda_sweep, plot_task_shares
 from itft_utils.qa import QASettings
 from itft_utils.training import TrainConfig, train
@@ -328,7 +321,7 @@ def test_gradient_cosines_are_logged_and_surgery_sets_the_encoders_update(pair):
 def test_an_interrupted_sweep_resumes_and_a_changed_function_reruns(pair, tmp_path, monkeypatch):
     """Runs saved to out_dir are reused on a rerun (same numbers, no training); a run whose function's
     code changed is trained again (a fixed bug must not keep the buggy numbers)."""
-    from itft_utils import mtl_training
+    from itft_utils import mtl_sweep
 
     def combine(losses, weights):
         return sum(w * loss for loss, w in zip(losses, weights))
@@ -339,8 +332,8 @@ def test_an_interrupted_sweep_resumes_and_a_changed_function_reruns(pair, tmp_pa
                          settings=SETTINGS, keep_histories=True, out_dir=tmp_path)
     assert len(list(tmp_path.glob("*.json"))) == 2
     trained = []
-    real = mtl_training.fine_tune_multitask
-    monkeypatch.setattr(mtl_training, "fine_tune_multitask", lambda *a, **k: trained.append(a) or real(*a, **k))
+    real = mtl_sweep.fine_tune_multitask
+    monkeypatch.setattr(mtl_sweep, "fine_tune_multitask", lambda *a, **k: trained.append(a) or real(*a, **k))
     again = lambda_sweep("tiny", pair.target, pair.auxiliary, pair.train, pair.eval, runs, config=_config(epochs=1),
                          settings=SETTINGS, keep_histories=True, out_dir=tmp_path)
     assert trained == []

@@ -117,3 +117,36 @@ def test_partial_credit_reports_warnings_on_stdout_and_never_on_stderr(capsys):
     assert out.err == ""
     assert "warning in warns but holds: UserWarning: careful" in out.out and "RuntimeWarning" in out.out
     assert "failed: fails" in out.out
+
+
+def test_a_failed_assertion_names_the_check_what_it_got_and_what_it_expected(release):
+    nb = solved(release, toy_solution())
+    grade_cell(nb, "add_code").source = "def add(a, b):\n    return a - b"
+    [result] = selfcheck.run_public_tests(manifest(release, ASSIGNMENT), _namespace(nb), exercise="add")
+    assert "assert add(1, 2) == 3" in result.message and "got -1; expected == 3" in result.message
+
+
+def test_partial_credit_failures_are_listed_in_the_report():
+    source = "def check():\n    return False\nprint('failed: the empty list')\n1.0"
+    [result] = selfcheck.run_public_tests({"cells": [{"grade_id": "x_tests", "points": 2, "source": source}]}, {})
+    assert result.status == "fail" and "failed: the empty list" in result.message
+
+
+def test_the_report_says_which_exercises_hidden_tests_still_grade(release, tmp_path, monkeypatch):
+    from itft_grader.release import manifest as build_manifest
+
+    nb = solved(release, toy_solution())
+    entries = build_manifest(release, ASSIGNMENT, toy_solution())
+    assert [e.get("hidden_tests") for e in entries["cells"] if "source" in e] == [True, True]
+    report = selfcheck.SelfCheckReport(ASSIGNMENT, selfcheck.run_public_tests(entries, _namespace(nb)))
+    text = str(report)
+    assert "hidden tests check more cases" in text and "necessary, not sufficient" in text and report.ready
+    # Outside Colab the notebook is read from the working folder: a missing file is a note, not a blocker.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setattr(selfcheck, "load_manifest", lambda name: entries)
+    report = selfcheck.check_notebook(ASSIGNMENT, namespace=_namespace(nb))
+    assert report.ready and report.notes and f"{ASSIGNMENT}.ipynb" in report.notes[0]
+    nbformat.write(nb, tmp_path / f"{ASSIGNMENT}.ipynb")
+    report = selfcheck.check_notebook(ASSIGNMENT, namespace=_namespace(nb))
+    assert report.ready and not report.notes and "Grading cells: intact." in str(report)

@@ -1,0 +1,81 @@
+"""Homework 1's recorded run: the solution notebook, offline, on the real data (MiniLM; CPU-hours).
+
+The notebook itself is the experiment (no second copy of its runs): it is executed with nbclient in
+offline mode with the real data folder, and every training run it makes is saved as it finishes
+under ``--out``/runs (one JSON per run and seed, keyed by the data, the settings and the code of the
+functions it used), so an interrupted run resumes when the command is given again. Then the finished
+runs are collected into ``--out``/hw1_mtl.json: the course's recorded results, which the package
+ships (``itft_utils/resources/recorded/``) for students without a GPU and which the model answers quote.
+
+    nice -n 19 env OMP_NUM_THREADS=1 python bench/hw1_recorded.py            # run (resumes), then collect
+    python bench/hw1_recorded.py --report-only                              # collect what is finished
+
+Needs the real data folder (../shared/data or ITFT_DATA_DIR); exits with a reason without it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import common
+
+from itft_utils.files import write_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "solutions" / "hw1_mtl.ipynb"
+PARTS = ("sweep", "formats", "conflict")
+
+
+def run_notebook(out: Path, data_dir: Path) -> float:
+    """Execute the solution notebook in offline mode on the real data; its runs land in out/runs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ.update(ITFT_MODE="offline", ITFT_DATA_DIR=str(data_dir), ITFT_RUNS_DIR=str(out / "runs"), HF_HUB_OFFLINE="1")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    started = time.perf_counter()
+    NotebookClient(nb, timeout=None, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    nbformat.write(nb, out / "hw1_mtl.executed.ipynb")
+    return time.perf_counter() - started
+
+
+def collect(out: Path) -> dict:
+    """The finished runs, by part: each row as the notebook's table has it (without the step history)."""
+    parts: dict[str, list[dict]] = {}
+    for part in PARTS:
+        rows = []
+        for path in sorted((out / "runs" / "hw1_mtl" / part).glob("*.json")):
+            row = json.loads(path.read_text(encoding="utf-8"))["row"]
+            history = row.pop("history", {})
+            row["steps"] = len(history.get("steps", []))
+            rows.append(row)
+        parts[part] = sorted(rows, key=lambda r: (r["run"], r["seed"]))
+    return {"notebook": "solutions/hw1_mtl.ipynb", "mode": "offline", "model": "minilm", "data": "local (../shared/data)",
+            "machine": common.machine(), "parts": parts}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "hw1_offline")
+    parser.add_argument("--report-only", action="store_true", help="collect the finished runs, train nothing")
+    args = parser.parse_args()
+    data_dir = common.data_dir_or_exit()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        seconds = run_notebook(args.out, data_dir)
+        print(f"notebook finished in {seconds / 60:.0f} min (runs already saved were reused)")
+    recorded = collect(args.out)
+    write_atomic(args.out / "hw1_mtl.json", json.dumps(recorded, indent=1))
+    for part, rows in recorded["parts"].items():
+        print(f"{part}: {len(rows)} runs finished")
+        for row in rows:
+            print(f"  {row['run']:<32} seed {row['seed']}  dev F1 {row.get('dev_f1', float('nan')):5.1f}  "
+                  f"test F1 {row['f1']:5.1f}  {row['seconds'] / 60:5.1f} min")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

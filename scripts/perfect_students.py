@@ -1,0 +1,25 @@
+"""Write every released notebook with the solutions filled in (a perfect student) to a folder.
+
+    .venv/bin/python scripts/perfect_students.py OUT_DIR
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+from itft_grader.course import assignments, notebooks_dir, solutions_dir
+from itft_grader.sample_class import solved
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in assignments():
+        release = nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4)
+        source = nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)
+        nbformat.write(solved(release, source), out / f"{name}.ipynb")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -1,0 +1,66 @@
+"""The course's recorded runs: shown, labelled, to students whose own run is on generated tasks, and
+traceable: the packaged files are what the committed command makes from the committed results."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from itft_utils import recorded
+from itft_utils.homework import expected_time
+from itft_utils.runtime import runs_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_recorded_results_show_only_when_the_session_has_no_real_numbers(capsys):
+    assert recorded.show_recorded("hw2_intermediate", "offline", "generated")
+    out = capsys.readouterr().out
+    assert "THE COURSE'S RECORDED RUN" in out and "not yours" in out
+    per_seed = recorded.recorded("hw2_intermediate")["per_seed"]
+    gains = [per_seed["policyqa"][s] - per_seed["baseline"][s] for s in per_seed["baseline"]]
+    assert f"{sum(gains) / len(gains):.1f} ±" in out  # the paired gain, seed by seed
+    for mode, kind in (("colab", "hub"), ("offline", "local"), ("grading", "generated")):
+        assert not recorded.show_recorded("hw2_intermediate", mode, kind)
+    assert capsys.readouterr().out == ""
+
+
+def test_every_homework_has_its_recorded_run_or_says_it_has_none(capsys, monkeypatch, tmp_path):
+    for homework in recorded.HOMEWORKS:
+        assert recorded.show_recorded(homework, "offline", "generated")
+    assert capsys.readouterr().out.count("THE COURSE'S RECORDED RUN") == 3
+    monkeypatch.setattr(recorded, "RESOURCES", tmp_path)
+    recorded.show_recorded("hw3_taskemb", "offline", "generated")
+    assert "Not recorded yet" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown homework"):
+        recorded.recorded("hw9")
+
+
+def _bench_module(name: str):
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_packaged_recorded_runs_are_what_the_committed_command_makes():
+    package = _bench_module("package_recorded")
+    for homework, build in (("hw1_mtl", package.hw1), ("hw3_taskemb", package.hw3)):
+        made = build()
+        shipped = recorded.recorded(homework)
+        assert (made is None) == (shipped is None), homework
+        if made is not None:
+            assert json.loads(json.dumps(made)) == shipped, f"{homework}: run python bench/package_recorded.py"
+
+
+def test_expected_times_and_the_runs_folder(monkeypatch):
+    assert "measured" in expected_time("hw1_mtl", "offline", "generated")
+    assert "estimate" in expected_time("hw2_intermediate", "colab") == expected_time("hw2_intermediate", "online")
+    monkeypatch.setenv("ITFT_RUNS_DIR", "/content/drive/MyDrive/itft-runs")
+    assert runs_dir("hw1_mtl") == Path("/content/drive/MyDrive/itft-runs/hw1_mtl")
+    monkeypatch.delenv("ITFT_RUNS_DIR")
+    assert runs_dir("hw2_intermediate") == Path("runs/hw2_intermediate")
