@@ -172,6 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("out", help="an empty or new folder; push it to the course's public repository")
     pub.add_argument("--no-wheel", action="store_true", help="write the tree without building the wheel into dist/")
     pub.set_defaults(func=cmd_publish)
+    atlas = sub.add_parser("atlas", help="the class transfer atlas: harvest, validate and aggregate Homework 2's atlas cells")
+    atlas.add_argument("grading_dir", help="the folder `itft grade` wrote for hw2_intermediate (its originals/ are read)")
+    atlas.add_argument("--out", required=True, help="where atlas.json, cells.csv and report.html go")
+    atlas.add_argument("--mode", default="colab", help="the mode the class ran in (default colab)")
+    atlas.add_argument("--plan", default=None, help="the plan `itft atlas-plan` wrote, if the class used one")
+    atlas.add_argument("--tolerance", type=float, default=2.0, help="duplicates further apart than this are flagged (points)")
+    atlas.add_argument("--rankings", default=None,
+                       help="JSON {method: {target: [sources, best first]}}: adds the estimators' leaderboard")
+    atlas.set_defaults(func=lambda a: _grader("atlas_report").build_atlas(a.grading_dir, a.out, a.mode, a.plan, a.tolerance,
+                                                                           a.rankings) and 0)
+    plan = sub.add_parser("atlas-plan", help="assign the atlas cells for a roster (every cell run by two students)")
+    plan.add_argument("roster", help="one student id per line (or a CSV with the id first)")
+    plan.add_argument("--out", default="itft_utils/resources/atlas_plan.json", help="default: shipped with the package")
+    plan.add_argument("--mode", default="colab")
+    plan.set_defaults(func=lambda a: _grader("atlas_report").write_plan(a.roster, a.out, a.mode) and 0)
     tasks = sub.add_parser("tasks", help="list the known task names")
     tasks.set_defaults(func=cmd_tasks)
     return parser

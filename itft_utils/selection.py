@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -169,8 +169,15 @@ def transfer_results_from_rows(rows: Sequence[Mapping], target: str | None = Non
 
 def load_transfer_results(path: str | Path | None = None, target: str | None = None) -> TransferResults:
     """Measured transfers from ``path``: a JSON file in :class:`TransferResults`'s format, a JSON list
-    of Homework 2's summary rows, or Homework 2's output folder (its ``cells/``). ``None`` reads the
-    grading-mode default shipped with the package (tiny model, generated tasks: NOT real-data results)."""
+    of Homework 2's summary rows, Homework 2's output folder (its ``cells/``), or the class atlas
+    (``atlas.json`` of ``itft atlas``, a file or an http(s) URL; ``target`` picks one of its targets).
+    ``None`` reads the grading-mode default shipped with the package (tiny model, generated tasks: NOT
+    real-data results)."""
+    if isinstance(path, str) and path.startswith(("http://", "https://")):
+        import urllib.request
+
+        with urllib.request.urlopen(path, timeout=30) as response:
+            return _from_json(json.loads(response.read().decode("utf-8")), target, path)
     path = Path(path) if path is not None else DEFAULT_TRANSFER_RESULTS
     if path.is_dir():
         from .transfer import (  # Homework 2's own reader of its cells
@@ -182,9 +189,20 @@ def load_transfer_results(path: str | Path | None = None, target: str | None = N
         if not cells:
             raise FileNotFoundError(f"{path}: no cells/<target>/*.json; expected Homework 2's output folder")
         return transfer_results_from_rows(transfer_table(cells), target, f"measured by Homework 2 in {path}")
-    data = json.loads(path.read_text())
+    return _from_json(json.loads(path.read_text()), target, path)
+
+
+def _from_json(data, target: str | None, path: str | Path) -> TransferResults:
     if isinstance(data, list):
         return transfer_results_from_rows(data, target, f"Homework 2's summary rows in {path}")
+    if "itft_atlas" in data:  # the class atlas: one results block per target
+        targets = data.get("targets", {})
+        if target is None and len(targets) != 1:
+            raise ValueError(f"{path}: the atlas holds targets {sorted(targets)}: pass target=")
+        if (target or next(iter(targets))) not in targets:
+            raise ValueError(f"{path}: the atlas has no cells for target {target!r}; targets: {sorted(targets)}")
+        data = {**targets[target or next(iter(targets))]}
+        data["note"] = f"the class atlas ({path}): {data.get('note', '')}"
     missing = [k for k in ("target", "metric", "scores") if k not in data]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}; expected target, metric, scores (and baseline, source_sizes)")
@@ -193,6 +211,21 @@ def load_transfer_results(path: str | Path | None = None, target: str | None = N
     return TransferResults(data["target"], data["metric"], data.get("baseline"),
                            {s: float(v) for s, v in data["scores"].items()},
                            {s: int(v) for s, v in data.get("source_sizes", {}).items()}, data.get("note", ""))
+
+
+def fill_missing(results: TransferResults, fallback: TransferResults, wanted: Iterable[str]) -> tuple[TransferResults, list[str]]:
+    """``results`` with the sources in ``wanted`` that it lacks taken from ``fallback`` (the same target),
+    and the names taken. An interrupted Homework 2 (say, only its baseline finished) then still gives
+    Homework 3 sources to rank; the note says which numbers come from the other run."""
+    if fallback.target != results.target:
+        raise ValueError(f"the fallback is for target {fallback.target!r}, the results for {results.target!r}")
+    taken = sorted(s for s in wanted if s not in results.scores and s in fallback.scores and s != results.target)
+    if not taken:
+        return results, []
+    note = f"{results.note} Taken from another run ({fallback.note[:80]}...): {', '.join(taken)}."
+    return replace(results, scores={**results.scores, **{s: fallback.scores[s] for s in taken}},
+                   source_sizes={**results.source_sizes, **{s: fallback.source_sizes[s] for s in taken if s in fallback.source_sizes}},
+                   baseline=results.baseline if results.baseline is not None else fallback.baseline, note=note), taken
 
 
 def packaged_transfer_results(target: str) -> TransferResults:

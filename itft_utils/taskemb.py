@@ -55,6 +55,7 @@ from .selection import (
     best_source_rank,
     cosine_similarity,
     datasize_ranking,
+    fill_missing,
     load_transfer_results,
     nearest_neighbour_agreement,
     packaged_transfer_results,
@@ -77,7 +78,7 @@ __all__ = [
     "FISHER_MODES", "per_example_grads", "weight_fisher", "layer_features", "max_relative_error", "group_weight_fisher",
     "cosine_similarity", "similarity_matrix", "rank_sources", "nearest_neighbour_agreement", "relevance_from_scores",
     "best_source_rank", "datasize_ranking", "random_ranking", "selection_table", "TransferResults",
-    "transfer_results_from_rows", "load_transfer_results", "packaged_transfer_results",
+    "transfer_results_from_rows", "load_transfer_results", "packaged_transfer_results", "fill_missing",
 ]
 
 # ---------------------------------------------------------------------------------------------

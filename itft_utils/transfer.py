@@ -154,6 +154,14 @@ def batch_order_digest(features: dict[str, list], config: TrainConfig) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def cell_key(target: TaskSpec, source: TaskSpec | None, model: str, seed: int, config: TrainConfig,
+              settings: QASettings) -> str:
+    """What decides a cell's result, as a short digest: a finished cell is reused only under the same
+    key, and a cell handed in by someone else is checked against the key its settings must give."""
+    return digest([target.budget(), source.budget() if source else None, model, seed, config.key(),
+                   settings.max_length, settings.doc_stride])
+
+
 def cell_path(out_dir: str | Path, target: str, source: str | None, seed: int) -> Path:
     """Where the result of one (target, source, seed) cell lives; the baseline's source is None."""
     return Path(out_dir) / "cells" / target / f"{source or 'baseline'}-seed{seed}.json"
@@ -206,8 +214,7 @@ def run_transfer_matrix(
     cells = []
     bar = tqdm(total=len(plan), desc="transfer matrix", unit="cell", disable=not show)
     for seed, target, source in plan:
-        key = digest([target.budget(), source.budget() if source else None, model, seed, config.key(),
-                      settings.max_length, settings.doc_stride])
+        key = cell_key(target, source, model, seed, config, settings)
         path = cell_path(out_dir, target.display, source.display if source else None, seed)
         if path.exists():
             done = json.loads(path.read_text())

@@ -64,3 +64,19 @@ def test_expected_times_and_the_runs_folder(monkeypatch):
     assert runs_dir("hw1_mtl") == Path("/content/drive/MyDrive/itft-runs/hw1_mtl")
     monkeypatch.delenv("ITFT_RUNS_DIR")
     assert runs_dir("hw2_intermediate") == Path("runs/hw2_intermediate")
+
+
+def test_an_interrupted_homework_2_is_completed_from_the_recorded_run_per_source():
+    """Only the baseline finished: Homework 3 still gets sources to rank, and is told which."""
+    from itft_utils.selection import TransferResults, fill_missing, packaged_transfer_results
+
+    course = packaged_transfer_results("squad")
+    mine = TransferResults("squad", "f1", 47.0, {"sst2": 40.0}, {}, "measured by Homework 2")
+    filled, taken = fill_missing(mine, course, ["squad", "sst2", "conll2000", "policyqa", "qnli"])
+    assert taken == ["conll2000", "policyqa"]  # in the library and measured by the course; sst2 stays the student's
+    assert filled.scores["sst2"] == 40.0 and filled.scores["conll2000"] == course.scores["conll2000"]
+    assert filled.baseline == 47.0 and "conll2000, policyqa" in filled.note
+    empty = TransferResults("squad", "f1", None, {}, {}, "")
+    assert fill_missing(empty, course, course.scores)[0].baseline == course.baseline
+    with pytest.raises(ValueError, match="target"):
+        fill_missing(TransferResults("gen_qa", "f1", None, {}), course, [])
