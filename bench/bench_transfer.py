@@ -23,6 +23,7 @@ from pathlib import Path
 import common
 
 from itft_grader import references as ref  # Homework 2's paired statistics are an exercise: the references
+from itft_grader.atlas import mean_interval  # the class atlas's 95 % t interval
 from itft_utils.homework import real_data_experiment, real_data_sources
 from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
 from itft_utils.transfer import (
@@ -95,16 +96,19 @@ def per_seed_table(cells: list[dict]) -> str:
 
 
 def paired_statistics(cells: list[dict]) -> str:
-    """Markdown: per source, the paired differences to the baseline (mean ± sample std), the relative
-    gain, the exact sign-flip p-value and the seeds a +1 point gain would need at that spread (Homework
+    """Markdown: per source, the paired differences to the baseline (mean ± sample std, 95 % t interval),
+    the relative gain, the exact sign-flip p-value and the seeds a +1 point gain would need at that spread (Homework
     2's Exercise 5, computed with the course's references; its model answer quotes this table)."""
     baseline = {c["seed"]: c["score"] for c in cells if c["source"] is None}
-    lines = ["| source | paired difference (mean ± std) | relative gain | p (sign flip) | seeds for +1 |", "|---|---|---|---|---|"]
+    lines = ["| source | paired difference (mean ± std) | 95 % t interval | relative gain | p (sign flip) | seeds for +1 |",
+             "|---|---|---|---|---|---|"]
     for source in sorted({c["source"] for c in cells if c["source"]}):
-        row = ref.paired_summary({c["seed"]: c["score"] for c in cells if c["source"] == source}, baseline)
+        mine = {c["seed"]: c["score"] for c in cells if c["source"] == source}
+        row = ref.paired_summary(mine, baseline)
+        mean, half = mean_interval([mine[s] - baseline[s] for s in sorted(set(mine) & set(baseline))])
         needed = ref.seeds_needed(row["std"], 1.0) if row["n"] > 1 and row["std"] > 0 else "—"
-        lines.append(f"| {source} | {row['mean']:+.2f} ± {row['std']:.2f} ({row['n']} seeds) | {100 * row['gain']:+.1f} % "
-                     f"| {row['p_value']:.3f} | {needed} |")
+        lines.append(f"| {source} | {row['mean']:+.2f} ± {row['std']:.2f} ({row['n']} seeds) | [{mean - half:+.1f}, {mean + half:+.1f}] "
+                     f"| {100 * row['gain']:+.1f} % | {row['p_value']:.3f} | {needed} |")
     return "\n".join(lines)
 
 

@@ -171,7 +171,7 @@ def _cross_check(cells: list[Harvested], tolerance: float) -> None:
                                f"{len(group)} (tolerance {tolerance:g}); the median is used")
 
 
-def _interval(values: list[float]) -> tuple[float, float]:
+def mean_interval(values: list[float]) -> tuple[float, float]:
     """The mean and the half-width of its 95 % t interval (nan for one value)."""
     mean = statistics.mean(values)
     if len(values) < 2:
@@ -194,7 +194,7 @@ def aggregate(cells: list[Harvested]) -> dict[str, dict]:
     out = {}
     for target, runs in sorted(values.items()):
         per_seed = {run: {seed: statistics.median(v) for seed, v in sorted(seeds.items())} for run, seeds in sorted(runs.items())}
-        stats = {run: _interval(list(seeds.values())) for run, seeds in per_seed.items()}
+        stats = {run: mean_interval(list(seeds.values())) for run, seeds in per_seed.items()}
         base = per_seed.get("baseline", {})
         gains = {run: paired_summary(seeds, base) for run, seeds in per_seed.items()
                  if run != "baseline" and set(seeds) & set(base)}
