@@ -280,8 +280,10 @@ def project_2d(matrix: np.ndarray, method: str = "pca", seed: int = 0) -> np.nda
     """Rows of ``matrix`` (one task each) in two dimensions; ``None`` when t-SNE is unavailable.
 
     PCA is computed here (centred SVD; each axis's sign fixed so that its largest loading is
-    positive, so reruns draw the same picture). t-SNE needs scikit-learn; its perplexity must be
-    below the number of tasks, so it is set to (n − 1) / 3, at most 30.
+    positive, so reruns draw the same picture). ``"mds"`` is classical multidimensional scaling of the
+    cosine distance 1 − cos (what the rankings use), also computed here: for a library of a dozen
+    tasks it is the honest non-linear picture. t-SNE needs scikit-learn and many more points than a
+    task library has (its perplexity must stay below the number of tasks: (n − 1) / 3, at most 30).
     """
     x = np.asarray(matrix, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
@@ -292,6 +294,15 @@ def project_2d(matrix: np.ndarray, method: str = "pca", seed: int = 0) -> np.nda
         signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])
         coords = (u * s * signs)[:, :2]
         return np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))  # fewer than 3 tasks: one axis only
+    if method == "mds":
+        unit = x / np.where(np.linalg.norm(x, axis=1, keepdims=True) > 0, np.linalg.norm(x, axis=1, keepdims=True), 1.0)
+        squared = (1.0 - unit @ unit.T) ** 2
+        centring = np.eye(len(x)) - 1.0 / len(x)
+        values, vectors = np.linalg.eigh(-0.5 * centring @ squared @ centring)
+        order = np.argsort(values)[::-1][:2]
+        coords = vectors[:, order] * np.sqrt(np.clip(values[order], 0.0, None))
+        coords *= np.sign(coords[np.abs(coords).argmax(0), np.arange(coords.shape[1])])  # a fixed orientation
+        return np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
     if method == "tsne":
         try:
             from sklearn.manifold import TSNE
@@ -308,11 +319,11 @@ def project_2d(matrix: np.ndarray, method: str = "pca", seed: int = 0) -> np.nda
             warnings.simplefilter("ignore")
             tsne = TSNE(n_components=2, perplexity=min(30.0, max(1.0, (len(x) - 1) / 3)), init="pca", random_state=seed)
             return tsne.fit_transform(x)
-    raise ValueError(f"method must be 'pca' or 'tsne'; got {method!r}")
+    raise ValueError(f"method must be 'pca', 'mds' or 'tsne'; got {method!r}")
 
 
 def plot_task_map(vectors, families, method: str = "pca", title: str | None = None, ax=None, seed: int = 0):
-    """Tasks as points in 2-D (PCA or t-SNE of their embeddings), coloured by task family.
+    """Tasks as points in 2-D (PCA, MDS of the cosine distance, or t-SNE), coloured by task family.
 
     ``vectors``: {task: embedding}; ``families``: {task: family} (``data.TASK_FAMILIES`` of the task
     type). Returns the figure, or ``None`` when t-SNE is unavailable (a message says so).
@@ -329,20 +340,25 @@ def plot_task_map(vectors, families, method: str = "pca", title: str | None = No
         ax.scatter(px, py, s=60, color=FAMILY_COLOURS.get(family, "tab:gray"), label=None if family in seen else family)
         seen.add(family)
         ax.annotate(name, (px, py), textcoords="offset points", xytext=(5, 4), fontsize="small")
-    label = {"pca": "principal component", "tsne": "t-SNE dimension"}[method]
+    label = {"pca": "principal component", "mds": "MDS dimension (1 − cosine)", "tsne": "t-SNE dimension"}[method]
     ax.set_xlabel(f"{label} 1")
     ax.set_ylabel(f"{label} 2")
-    ax.set_title(title or f"Task map ({'PCA' if method == 'pca' else 't-SNE'})")
+    ax.set_title(title or f"Task map ({ {'pca': 'PCA', 'mds': 'MDS', 'tsne': 't-SNE'}[method] })")
     ax.legend(title="task family", fontsize="small")
     ax.grid(alpha=0.3)
     return ax.figure
 
 
-def plot_similarity_heatmap(names, similarity, title: str = "Cosine similarity of task embeddings", ax=None):
-    """The pairwise cosine similarities of tasks as a heat map, values written in the cells."""
-    sim = np.asarray(similarity, dtype=np.float64)
+def plot_similarity_heatmap(names, similarity, title: str = "Cosine similarity of task embeddings", ax=None,
+                            diagonal: bool = False):
+    """The pairwise cosine similarities of tasks as a heat map, values written in the cells. The
+    diagonal (every task's 1 with itself) is left blank unless ``diagonal``: it would stretch the
+    colour scale over a range no pair of different tasks uses."""
+    sim = np.asarray(similarity, dtype=np.float64).copy()
     if sim.shape != (len(names), len(names)):
         raise ValueError(f"similarity is {sim.shape}; expected ({len(names)}, {len(names)}) for {len(names)} names")
+    if not diagonal and len(names) > 1:
+        np.fill_diagonal(sim, np.nan)
     if ax is None:
         size = 1.2 + 0.55 * len(names)
         _, ax = plt.subplots(figsize=(size + 1.5, size))
@@ -356,7 +372,8 @@ def plot_similarity_heatmap(names, similarity, title: str = "Cosine similarity o
         middle = (np.nanmin(sim) + np.nanmax(sim)) / 2
         for i in range(len(names)):
             for j in range(len(names)):
-                ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize="x-small",
-                        color="black" if sim[i, j] > middle else "white")
+                if not np.isnan(sim[i, j]):
+                    ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize="x-small",
+                            color="black" if sim[i, j] > middle else "white")
     ax.set_title(title)
     return ax.figure

@@ -331,8 +331,17 @@ def test_plots_task_map_and_heatmap():
     assert coords.shape == (5, 2) and np.allclose(coords, project_2d(np.stack(list(vectors.values()))))
     if pytest.importorskip("sklearn", reason="t-SNE needs scikit-learn"):
         assert plot_task_map(vectors, families, "tsne").axes[0].get_title() == "Task map (t-SNE)"
+    # MDS of 1 − cosine keeps two groups of similar tasks apart (and ignores the vectors' lengths).
+    a, b = rng.normal(size=12), rng.normal(size=12)
+    grouped = np.stack([a + 0.1 * rng.normal(size=12), 3 * a, b, b + 0.1 * rng.normal(size=12), 0.5 * b])
+    mds = project_2d(grouped, "mds")
+    planar = np.linalg.norm(mds[:, None] - mds[None], axis=-1)
+    assert max(planar[0, 1], planar[2:, 2:].max()) < planar[:2, 2:].min()
+    assert plot_task_map(vectors, families, "mds").axes[0].get_title() == "Task map (MDS)"
     names, sim = te.similarity_matrix(vectors)
     heat = plot_similarity_heatmap(names, sim, "similarity")
     assert heat.axes[0].get_title() == "similarity"
+    written = {t.get_text() for t in heat.axes[0].texts}
+    assert "1.00" not in written and len(heat.axes[0].texts) == 5 * 4  # the diagonal left blank
     with pytest.raises(ValueError, match="expected"):
         plot_similarity_heatmap(names[:2], sim)
