@@ -26,6 +26,8 @@ def write_atlas(harvest: Harvest, library: AtlasLibrary, out: str | Path,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     targets = aggregate(harvest.cells)
+    for result in targets.values():  # DataSize's sizes: the examples each source trained on (one budget for all)
+        result["source_sizes"] = {name: spec.n_train for name, spec in library.sources.items() if name in result["scores"]}
     e = library.experiment
     atlas = {
         "itft_atlas": ATLAS_VERSION,

@@ -188,7 +188,11 @@ def load_transfer_results(path: str | Path | None = None, target: str | None = N
         cells = load_cells(path)
         if not cells:
             raise FileNotFoundError(f"{path}: no cells/<target>/*.json; expected Homework 2's output folder")
-        return transfer_results_from_rows(transfer_table(cells), target, f"measured by Homework 2 in {path}")
+        results = transfer_results_from_rows(transfer_table(cells), target, f"measured by Homework 2 in {path}")
+        # DataSize ranks by the examples each transfer trained on (its budget), not by the full training set.
+        budgets = {c["source"]: c["source_spec"]["n_train"] for c in cells
+                   if c["source"] and c.get("target") == results.target and (c.get("source_spec") or {}).get("n_train")}
+        return replace(results, source_sizes=budgets)
     return _from_json(json.loads(path.read_text()), target, path)
 
 

@@ -88,6 +88,7 @@ def test_a_synthetic_class_is_harvested_validated_and_aggregated(library, graded
     # Homework 3 scores a selection method on the class matrix.
     results = load_transfer_results(tmp_path / "atlas" / "atlas.json", target="gen_qa")
     assert "class atlas" in results.note and results.baseline == pytest.approx(BASELINE, abs=1.0)
+    assert set(results.source_sizes) == set(results.scores)  # DataSize gets the budget each source trained on
     ranking = sorted(results.scores, key=lambda s: EFFECTS[s], reverse=True)  # an oracle ranking
     assert ref.ndcg_at_k(ranking, results.scores, 3) == pytest.approx(1.0)
     assert ref.regret_at_k(ranking, results.scores, 1) == pytest.approx(0.0)
