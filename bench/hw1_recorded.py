@@ -45,17 +45,23 @@ def run_notebook(out: Path, data_dir: Path) -> float:
 
 def collect(out: Path) -> dict:
     """The finished runs, by part: each row as the notebook's table has it (without the step history)."""
+    from itft_utils.homework import PAIR_SIZES, TARGET_EPOCHS
+
     parts: dict[str, list[dict]] = {}
     for part in PARTS:
         rows = []
-        for path in sorted((out / "runs" / "hw1_mtl" / part).glob("*.json")):
+        # In the order the notebook finished them (its order of runs), not alphabetically.
+        for path in sorted((out / "runs" / "hw1_mtl" / part).glob("*.json"), key=lambda p: p.stat().st_mtime):
             row = json.loads(path.read_text(encoding="utf-8"))["row"]
             history = row.pop("history", {})
             row["steps"] = len(history.get("steps", []))
             rows.append(row)
-        parts[part] = sorted(rows, key=lambda r: (r["run"], r["seed"]))
+        parts[part] = rows
+    n_target, n_aux, n_test, n_dev = PAIR_SIZES["offline"]
     return {"notebook": "solutions/hw1_mtl.ipynb", "mode": "offline", "model": "minilm", "data": "local (../shared/data)",
-            "machine": common.machine(), "parts": parts}
+            "sizes": f"{n_target} target and {n_aux} auxiliary training questions, {n_dev} dev and {n_test} test questions, "
+                     f"{TARGET_EPOCHS['offline']} target epochs",
+            "machine": f"this project's 2-core {common.machine().split(',')[0]} CPU", "parts": parts}
 
 
 def main() -> None:

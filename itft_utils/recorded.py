@@ -58,7 +58,7 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def _hw1_lines(data: dict) -> list[str]:
-    lines = [f"  {data['model']}, {data['data']}; made by {data['command']} on {data['machine']}.",
+    lines = [f"  {data['model']}, {data['data']}; {data.get('sizes', '')}.", f"  Made by {data['command']} on {data['machine']}.",
              f"  {'run':<32} {'seeds':>5} {'dev F1':>7} {'test F1 (mean ± sd)':>20}"]
     for part, rows in data["parts"].items():
         lines.append(f"  [{part}]")
