@@ -211,13 +211,17 @@ def aggregate(cells: list[Harvested]) -> dict[str, dict]:
 
 
 def leaderboard(targets: Mapping[str, dict]) -> list[dict]:
-    """The best intermediate task per target, with its paired gain and interval."""
+    """The best intermediate task per target: its score (mean over seeds, 95 % t half-width), its paired
+    gain over the baseline in points and relative to the baseline, and the gain's sign-flip p-value."""
     rows = []
     for target, result in targets.items():
         if result["scores"]:
             best = max(result["scores"], key=result["scores"].get)
+            paired = result["gains"].get(best, {})
             rows.append({"target": target, "best_source": best, "score": result["scores"][best],
-                         "interval": result["intervals"].get(best), "gain": result["gains"].get(best, {}).get("mean")})
+                         "interval": result["intervals"].get(best), "gain": paired.get("mean"),
+                         "relative_gain_pct": 100 * paired["gain"] if "gain" in paired else None,
+                         "p_sign_flip": paired.get("p_value"), "seeds": paired.get("n")})
     return rows
 
 

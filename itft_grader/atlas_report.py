@@ -122,7 +122,7 @@ def _html(atlas: dict, harvest: Harvest) -> str:
         f"{counts['unreadable']} submission problems; {counts['missing']} library cells not handed in by anyone.</p>",
         "<h2>The matrix</h2>", _heatmap(atlas["targets"]), _strips(harvest),
         "<h2>Leaderboard: the best intermediate task per target</h2>",
-        _table(atlas["leaderboard"], ["target", "best_source", "score", "interval", "gain"]),
+        _table(atlas["leaderboard"], ["target", "best_source", "score", "interval", "gain", "relative_gain_pct", "p_sign_flip", "seeds"]),
         "<h2>Leaderboard: transferability estimators on the class matrix</h2>",
         _table([{**r, "ndcg@3": f"{r['ndcg@3']:.2f} [{r['ndcg@3_interval'][0]:.2f}, {r['ndcg@3_interval'][1]:.2f}]",
                  "regret@1": f"{r['regret@1']:.1f} [{r['regret@1_interval'][0]:.1f}, {r['regret@1_interval'][1]:.1f}]"}

@@ -76,7 +76,8 @@ def test_a_synthetic_class_is_harvested_validated_and_aggregated(library, graded
     for source, effect in EFFECTS.items():
         if source is not None:
             assert gains[source]["mean"] == pytest.approx(effect, abs=1.0), source
-    assert atlas["leaderboard"][0]["best_source"] == "gen_qa_aux"
+    top = atlas["leaderboard"][0]
+    assert top["best_source"] == "gen_qa_aux" and top["relative_gain_pct"] == pytest.approx(100 * 3.0 / BASELINE, abs=2.0)
     best, worst = atlas["estimators"]
     assert (best["method"], best["ndcg@3"], best["regret@1"]) == ("oracle", pytest.approx(1.0), pytest.approx(0.0))
     assert worst["method"] == "reversed" and worst["ndcg@3_interval"][1] < best["ndcg@3_interval"][0]
