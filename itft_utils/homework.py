@@ -283,8 +283,9 @@ def homework_experiment(mode: str | None = None, data_dir: str | Path | None = N
                                   description="Grading mode: tiny model, generated tasks (numbers mean nothing here)", threads=1)
     if mode in ("colab", "online"):
         preset = get_preset(mode)
-        # HotpotQA's hub copy has one split only, so it is not scored on itself (n_eval=0).
-        sources = [TaskSpec("hotpotqa", "hub", 2000, 0, 2), TaskSpec("sst2", "hub", 2000, 500, 2),
+        # Every source is scored on 500 of its own held-out examples (HotpotQA: one question in ten of its
+        # hub split, held out by id), so that what each intermediate model learned is on the table.
+        sources = [TaskSpec("hotpotqa", "hub", 2000, 500, 2), TaskSpec("sst2", "hub", 2000, 500, 2),
                    TaskSpec("conll2000", "hub", 2000, 500, 2, eval_split="test")]
         return TransferExperiment(squad_target("hub", n_eval=1000), sources, [0, 1, 2], preset.model, _config(preset),
                                   preset.settings,

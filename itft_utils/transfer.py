@@ -356,6 +356,29 @@ def transfer_table(cells: Sequence[dict], metric: str | None = None) -> list[dic
     return sorted(rows, key=lambda r: (targets.index(r["target"]), r["source"] is not None))
 
 
+def source_table(cells: Sequence[dict]) -> str:
+    """A Markdown table of what each intermediate model learned and what it cost: its own held-out
+    score (mean ± std over seeds; "-" when not scored), its training examples and optimiser steps. The
+    same example budget is not the same compute: long QA contexts become several windows, so steps differ."""
+    lines = ["| intermediate task | type | seeds | its own held-out score (mean ± std) | training examples | steps |",
+             "|---|---|---|---|---|---|"]
+    by_source: dict[str, dict[int, dict]] = {}
+    for cell in cells:
+        if cell["source"] is not None:  # a source model is shared by its seed's cells: count it once
+            by_source.setdefault(cell["source"], {})[cell["seed"]] = cell
+    for source, seeds in sorted(by_source.items()):
+        first = next(iter(seeds.values()))
+        kind = first.get("source_type") or ""
+        metric = PRIMARY_METRIC.get(kind, "")
+        scored = [c["source_metrics"][metric] for c in seeds.values() if metric in (c.get("source_metrics") or {})]
+        score = f"{metric} " + _pm(*_mean_std(scored), kind) if scored else "-"
+        steps = sorted({c.get("source_steps", 0) for c in seeds.values()})
+        lines.append(f"| {source} | {TASK_FAMILIES.get(kind, '-')} | {len(seeds)} | {score} "
+                     f"| {(first.get('source_spec') or {}).get('n_train', '-')} | "
+                     f"{steps[0] if len(steps) == 1 else f'{steps[0]}–{steps[-1]}'} |")
+    return "\n".join(lines)
+
+
 def format_table(rows: Sequence[dict], extra: Sequence[str] = ("exact_match",)) -> str:
     """A Markdown table of :func:`transfer_table` rows: mean ± std over seeds and the relative gain."""
     extra = [m for m in extra if all(f"{m}_mean" in r for r in rows)]

@@ -252,3 +252,16 @@ def test_cells_are_json_with_what_the_report_needs(matrix):
     for key in ("score", "metrics", "curve", "target_steps", "target_features", "batch_order", "source_type", "key"):
         assert key in cell
     assert cell["source_type"] == "classification" and cell["target_steps"] == 4
+
+
+def test_the_source_table_shows_what_each_source_learned_and_cost():
+    """From the committed real-data cells: each source's own held-out score, examples and steps (the
+    same 2,000 examples are more steps for SubjQA's long contexts)."""
+    from pathlib import Path
+
+    from itft_utils.transfer import load_cells, source_table
+
+    table = source_table(load_cells(Path(__file__).resolve().parents[1] / "bench" / "results" / "transfer"))
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
+    assert sorted(rows) == ["conll2000", "policyqa", "sst2", "subjqa"]
+    assert "| 3 | f1 31.7 ± 1.0 | 2000 | 410 |" in rows["subjqa"] and "accuracy 0.825" in rows["sst2"]

@@ -8,6 +8,7 @@ them, so tests feed them hand-written rows in the hub's schema through this same
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ class HubSpec:
     label_field: str = "label"  # where the hub keeps class or tag ids (their names come from its features)
     data_files: dict[str, str] | None = None  # hub split -> file pattern, to download one split of a big repository only
     keep: tuple[str, str] | None = None  # (column, value): keep only these rows (MRQA packs six datasets in one split)
+    hold_out: str | None = None  # a split to carve out of "train" (1 example in 10, by id) when the hub has one split only
     revision: str = "main"  # a data-only revision (see DATA_ONLY_REVISIONS)
     licence: str = ""  # as the dataset card states it
     why: str = ""  # why this revision loads under datasets 4 (what was checked on the hub, and when)
@@ -117,8 +119,9 @@ HUB_TASKS: dict[str, HubSpec] = {
                      why=f"main holds plain_text/*.parquet only (no loading script), {_CHECKED}"),
     # HotpotQA in SQuAD's extractive layout exists on the hub inside MRQA 2019 (Parquet). Only MRQA's
     # validation file is downloaded (its HotpotQA part: ~5,900 questions); the train files are ~1.3 GB.
-    # So here HotpotQA's "train" split is MRQA's HotpotQA dev set, used as auxiliary training data.
-    "hotpotqa": HubSpec("mrqa-workshop/mrqa", None, "qa", {"train": "validation"}, _mrqa,
+    # So here HotpotQA's "train" split is MRQA's HotpotQA dev set, used as auxiliary training data, with
+    # one question in ten (by id) held out as "validation", so that the source model can be scored too.
+    "hotpotqa": HubSpec("mrqa-workshop/mrqa", None, "qa", {"train": "validation"}, _mrqa, hold_out="validation",
                         description="Multi-hop extractive QA: the answer needs facts from two Wikipedia paragraphs.",
                         domain="Wikipedia", data_files={"validation": "plain_text/validation-*.parquet"},
                         keep=("subset", "HotpotQA"), licence="unknown on the MRQA card (HotpotQA itself: CC BY-SA 4.0)",
@@ -185,4 +188,9 @@ def load_hub_task(name: str, load_dataset: Callable | None = None) -> Task:
                 raise ValueError(f"{spec.path} ({spec.revision}), split {theirs}: the hub's {spec.label_field} labels "
                                  f"{served} differ from the ones this package expects {label_names}")
         splits[ours] = [spec.convert(row, i) for i, row in enumerate(data)]
+    if spec.hold_out:
+        pool = splits.pop("train")
+        held = {ex["id"] for ex in pool if int(hashlib.sha256(ex["id"].encode()).hexdigest(), 16) % 10 == 0}
+        splits["train"] = [ex for ex in pool if ex["id"] not in held]
+        splits[spec.hold_out] = [ex for ex in pool if ex["id"] in held]
     return Task(name, spec.task_type, splits, label_names, spec.description, spec.domain)
