@@ -91,11 +91,22 @@ PAIR_SIZES = {"grading": (64, 256, 32, 32), "colab": (1000, 4000, 1000, 500), "o
 #: after 2 epochs, so the real runs train 4 (grading keeps 2: seconds, not numbers).
 TARGET_EPOCHS = {"grading": 2, "colab": 4, "online": 4, "offline": 4}
 
+#: Offline without the data folder Homework 1 runs the generated pair with MiniLM: its numbers only show
+#: that the student's functions drive the runs (the course's recorded real-data run answers the
+#: questions), so it is sized for a 2-core CPU well under an hour: these sizes and 2 target epochs.
+GENERATED_OFFLINE_SIZES = (96, 384, 64, 32)
+GENERATED_OFFLINE_EPOCHS = 2
+
+
+def target_epochs(mode: str, kind: str) -> int:
+    """Homework 1's target epochs in ``mode`` on data of ``kind`` ("hub", "local" or "generated")."""
+    return GENERATED_OFFLINE_EPOCHS if mode == "offline" and kind == "generated" else TARGET_EPOCHS[mode]
+
 
 def load_task_pair(mode: str, n_target: int | None = None, n_aux: int | None = None, n_eval: int | None = None,
                    seed: int = 0, data_dir=None, n_dev: int | None = None) -> TaskPair:
     """The homework's QA pair for ``mode`` (see :mod:`itft_utils.runtime`), subsampled under ``seed``;
-    sizes default to the mode's :data:`PAIR_SIZES`.
+    sizes default to the mode's :data:`PAIR_SIZES` (offline on generated tasks: :data:`GENERATED_OFFLINE_SIZES`).
 
     * ``grading``: the generated ``gen_qa`` (target) and ``gen_qa_aux`` (shares one relation with it);
     * ``colab`` / ``online``: SQuAD from the hub (train / validation) and HotpotQA (MRQA's Parquet copy);
@@ -104,14 +115,15 @@ def load_task_pair(mode: str, n_target: int | None = None, n_aux: int | None = N
     """
     if mode not in PAIR_SIZES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {sorted(PAIR_SIZES)}")
-    defaults = PAIR_SIZES[mode]
-    n_target, n_aux, n_eval, n_dev = (n if n is not None else d for n, d in zip((n_target, n_aux, n_eval, n_dev), defaults))
     data_dir = data_dir or default_data_dir()
+    local = mode == "offline" and data_dir is not None and not (missing_files(data_dir, "squad") or missing_files(data_dir, "policyqa"))
+    defaults = GENERATED_OFFLINE_SIZES if mode == "offline" and not local else PAIR_SIZES[mode]
+    n_target, n_aux, n_eval, n_dev = (n if n is not None else d for n, d in zip((n_target, n_aux, n_eval, n_dev), defaults))
     if mode in ("colab", "online"):
         squad, aux = load_task("squad", source="hub"), load_task("hotpotqa", source="hub")
         train, held_out = squad.split("train"), squad.split("validation")
         source, kind = "hub: SQuAD (rajpurkar/squad) + HotpotQA (mrqa-workshop/mrqa, HotpotQA part)", "hub"
-    elif mode == "offline" and data_dir is not None and not (missing_files(data_dir, "squad") or missing_files(data_dir, "policyqa")):
+    elif local:
         squad, aux = load_task("squad", source="local", data_dir=data_dir), load_task("policyqa", source="local", data_dir=data_dir)
         train, held_out = split_by_article(squad.split("all"), SQUAD_TRAIN_ARTICLES)
         source = f"local files in {data_dir}: SQuAD v1.1 dev ({SQUAD_TRAIN_ARTICLES} articles to train, 10 to evaluate) + PolicyQA"
@@ -132,11 +144,12 @@ def load_classification_auxiliary(mode: str, n: int | None = None, seed: int = 0
     generated ``gen_sentiment``); ``n`` training sentences (default: as many as the QA auxiliary's questions)."""
     if mode not in PAIR_SIZES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {sorted(PAIR_SIZES)}")
-    n = PAIR_SIZES[mode][1] if n is None else n
     data_dir = data_dir or default_data_dir()
+    local = mode == "offline" and data_dir is not None and not missing_files(data_dir, "sst2")
+    n = (GENERATED_OFFLINE_SIZES if mode == "offline" and not local else PAIR_SIZES[mode])[1] if n is None else n
     if mode in ("colab", "online"):
         task = load_task("sst2", source="hub")
-    elif mode == "offline" and data_dir is not None and not missing_files(data_dir, "sst2"):
+    elif local:
         task = load_task("sst2", source="local", data_dir=data_dir)
     else:
         task = generate_task("gen_sentiment", sizes={"train": n}, seed=seed)
