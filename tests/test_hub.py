@@ -212,3 +212,12 @@ def test_hf_hub_offline_is_read_one_way(monkeypatch):
         assert hub_access.hub_offline() is offline
         if offline:
             assert hub_reachable() is False
+
+
+def test_a_missing_model_folder_is_named_not_looked_up_on_the_hub(tmp_path):
+    from itft_utils.models import resolve_model
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_model(str(tmp_path / "runs" / "encoder"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_model("runs/hw2_intermediate/intermediate/x")
