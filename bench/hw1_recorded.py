@@ -76,11 +76,19 @@ def main() -> None:
         print(f"notebook finished in {seconds / 60:.0f} min (runs already saved were reused)")
     recorded = collect(args.out)
     write_atomic(args.out / "hw1_mtl.json", json.dumps(recorded, indent=1))
+    print(markdown(recorded))
+
+
+def markdown(recorded: dict) -> str:
+    """The finished runs as the Markdown table RESULTS quotes: one row per run and seed."""
+    lines = [f"{recorded['sizes']}.", "",
+             "| part | run | seed | target share | target batches | steps | dev F1 | test F1 | test EM | minutes |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for part, rows in recorded["parts"].items():
-        print(f"{part}: {len(rows)} runs finished")
-        for row in rows:
-            print(f"  {row['run']:<32} seed {row['seed']}  dev F1 {row.get('dev_f1', float('nan')):5.1f}  "
-                  f"test F1 {row['f1']:5.1f}  {row['seconds'] / 60:5.1f} min")
+        for r in rows:
+            lines.append(f"| {part} | {r['run']} | {r['seed']} | {r['target_share']:.2f} | {r['target_batches']} | {r['steps']} "
+                         f"| {r.get('dev_f1', float('nan')):.1f} | {r['f1']:.1f} | {r['exact_match']:.1f} | {r['seconds'] / 60:.1f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
