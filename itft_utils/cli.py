@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("atlas-plan", help="assign the atlas cells for a roster (every cell run by two students)")
     plan.add_argument("roster", help="one student id per line (or a CSV with the id first)")
     plan.add_argument("--out", default="itft_utils/resources/atlas_plan.json", help="default: shipped with the package")
-    plan.add_argument("--mode", default="colab")
+    plan.add_argument("--mode", default="colab", help="the mode whose library the class runs (default colab)")
     plan.set_defaults(func=lambda a: _grader("atlas_report").write_plan(a.roster, a.out, a.mode) and 0)
     tasks = sub.add_parser("tasks", help="list the known task names")
     tasks.set_defaults(func=cmd_tasks)

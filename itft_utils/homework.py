@@ -42,16 +42,16 @@ from .transfer import PreparedTask, TaskSpec, run_transfer_matrix
 #: Whole-notebook times: measured ones say where (bench/RESULTS.md), the rest are labelled estimates.
 EXPECTED_TIME = {
     ("hw1_mtl", "grading"): "under a minute (measured: about 17 s on 2 CPU cores)",
-    ("hw1_mtl", "offline", "generated"): "about 6 minutes on an idle 2-core CPU (measured)",
+    ("hw1_mtl", "offline", "generated"): "up to half an hour on a 2-core CPU (measured: 30 min beside another job)",
     ("hw1_mtl", "offline", "local"): "about 1.5 hours on a 2-core CPU (measured: 91 min on one thread beside other "
                                      "jobs; every run is saved, so rerun to resume)",
     ("hw1_mtl", "colab"): "30–40 minutes on a T4 (an estimate: not yet measured on a T4)",
     ("hw2_intermediate", "grading"): "under a minute",
-    ("hw2_intermediate", "offline", "generated"): "about 10 minutes on an idle 2-core CPU (measured)",
+    ("hw2_intermediate", "offline", "generated"): "about 8 minutes on a 2-core CPU (measured)",
     ("hw2_intermediate", "offline", "local"): "hours on a 2-core CPU (measured: 6-10 min per cell; resumable)",
     ("hw2_intermediate", "colab"): "about 20–30 minutes on a T4 (an estimate: not yet measured on a T4)",
     ("hw3_taskemb", "grading"): "under a minute",
-    ("hw3_taskemb", "offline", "generated"): "about 3 minutes on an idle 2-core CPU (measured)",
+    ("hw3_taskemb", "offline", "generated"): "about 2 minutes on a 2-core CPU (measured)",
     ("hw3_taskemb", "offline", "local"): "about an hour on a 2-core CPU (resumable)",
     ("hw3_taskemb", "colab"): "10–20 minutes on a T4 (an estimate: not yet measured on a T4)",
 }
