@@ -93,23 +93,26 @@ class _Sequence:
 
 
 def test_hub_conversion_for_squad_glue_and_tagging():
+    from itft_utils.data.hub import CONLL2000_CHUNK_TAGS
+
     calls = []
 
-    def fake_load_dataset(path, config, split):
-        calls.append((path, config, split))
+    def fake_load_dataset(path, config, split, **kwargs):
+        calls.append((path, config, split, kwargs.get("revision", "main")))
         if path == "rajpurkar/squad":
             return _FakeHubSplit([{"id": "a1", "title": "T", "context": "Paris is big.", "question": "What?",
                                    "answers": {"text": ["Paris"], "answer_start": [0]}}])
         if config == "stsb":
             return _FakeHubSplit([{"sentence1": "a", "sentence2": "b", "label": 3.2, "idx": 5}])
-        return _FakeHubSplit([{"id": "0", "tokens": ["He", "runs"], "chunk_tags": [1, 2]}],
-                             {"chunk_tags": _Sequence(_ClassLabels(["O", "B-NP", "B-VP"]))})
+        return _FakeHubSplit([{"id": "0", "tokens": ["He", "runs"], "chunk_tags": [11, 21]}],
+                             {"chunk_tags": _Sequence(_ClassLabels(CONLL2000_CHUNK_TAGS))})
 
     squad = load_hub_task("squad", fake_load_dataset)
     assert squad.split("train")[0]["answers"] == {"text": ["Paris"], "answer_start": [0]}
-    assert ("rajpurkar/squad", None, "validation") in calls
+    assert ("rajpurkar/squad", None, "validation", "main") in calls
     stsb = load_hub_task("stsb", fake_load_dataset)
     assert stsb.split("train")[0] == {"id": "5", "text": "a", "text_pair": "b", "label": 3.2}
     chunks = load_hub_task("conll2000", fake_load_dataset)
-    assert chunks.label_names == ["O", "B-NP", "B-VP"]
-    assert chunks.split("test")[0]["tags"] == [1, 2]
+    assert ("eriktks/conll2000", None, "test", "refs/convert/parquet") in calls  # the Parquet export, not the script
+    assert chunks.label_names == CONLL2000_CHUNK_TAGS
+    assert chunks.split("test")[0]["tags"] == [11, 21]
