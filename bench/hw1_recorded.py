@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,8 @@ from itft_utils.files import write_atomic
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "solutions" / "hw1_mtl.ipynb"
 PARTS = ("sweep", "formats", "conflict")
+COMMAND = "nice -n 19 env OMP_NUM_THREADS=1 python bench/hw1_recorded.py"
+PLAIN, PROJECTED = "λ = 0.5, cosines logged", "λ = 0.5 + PCGrad"  # the notebook's conflict runs
 
 
 def run_notebook(out: Path, data_dir: Path) -> float:
@@ -44,24 +47,52 @@ def run_notebook(out: Path, data_dir: Path) -> float:
 
 
 def collect(out: Path) -> dict:
-    """The finished runs, by part: each row as the notebook's table has it (without the step history)."""
+    """The finished runs, by part: each row as the notebook's table has it (without the step history),
+    and what the histories say that the rows do not (sampling probabilities, gradient cosines, PCGrad)."""
     from itft_utils.homework import PAIR_SIZES, TARGET_EPOCHS
 
     parts: dict[str, list[dict]] = {}
+    histories: dict[tuple[str, int], dict] = {}
     for part in PARTS:
         rows = []
-        # In the order the notebook finished them (its order of runs), not alphabetically.
-        for path in sorted((out / "runs" / "hw1_mtl" / part).glob("*.json"), key=lambda p: p.stat().st_mtime):
+        for path in (out / "runs" / "hw1_mtl" / part).glob("*.json"):
             row = json.loads(path.read_text(encoding="utf-8"))["row"]
-            history = row.pop("history", {})
+            histories[(row["run"], row["seed"])] = history = row.pop("history", {})
             row["steps"] = len(history.get("steps", []))
             rows.append(row)
-        parts[part] = rows
+        parts[part] = sorted(rows, key=lambda r: (r["run"], r["seed"]))  # a fixed order, whatever the file system's
     n_target, n_aux, n_test, n_dev = PAIR_SIZES["offline"]
-    return {"notebook": "solutions/hw1_mtl.ipynb", "mode": "offline", "model": "minilm", "data": "local (../shared/data)",
+    return {"notebook": "solutions/hw1_mtl.ipynb", "mode": "offline", "model": "all-MiniLM-L6-v2 (offline)",
+            "data": "SQuAD v1.1 dev (38 articles to train, 10 held out: dev and test) + PolicyQA; SST-2 for the format runs",
             "sizes": f"{n_target} target and {n_aux} auxiliary training questions, {n_dev} dev and {n_test} test questions, "
                      f"{TARGET_EPOCHS['offline']} target epochs",
-            "machine": f"this project's 2-core {common.machine().split(',')[0]} CPU", "parts": parts}
+            "command": COMMAND, "machine": f"this project's 2-core {common.machine().split(',')[0]} CPU",
+            "parts": parts, "from_histories": from_histories(histories)}
+
+
+def from_histories(histories: dict[tuple[str, int], dict]) -> dict:
+    """The target's sampling probability per sampling run (first, last, mean over updates); per layer,
+    the cosines the plain conflict runs logged (mean, min, max, share of steps below 0, over all
+    seeds); per seed, the first step at which PCGrad's loss differs from the plain run's."""
+    sampling = {}
+    for (run, _), h in histories.items():
+        if h.get("task_probs"):
+            p = [row[h["target"]] for row in h["task_probs"]]
+            sampling[run] = {"first": p[0], "last": p[-1], "mean": statistics.mean(p)}
+    cosines: dict[str, list[float]] = {}
+    for (run, _), h in histories.items():
+        for step in h.get("steps", []) if run == PLAIN else []:
+            for layer, c in (step.get("cosines") or {}).items():
+                cosines.setdefault(layer, []).append(c)
+    layers = {layer: {"mean": statistics.mean(c), "min": min(c), "max": max(c), "below_0": sum(x < 0 for x in c) / len(c)}
+              for layer, c in cosines.items()}
+    pcgrad = {}
+    for (run, seed), h in histories.items():
+        if run == PROJECTED and (PLAIN, seed) in histories:
+            plain = [row["loss"] for row in histories[(PLAIN, seed)]["steps"]]
+            mine = [row["loss"] for row in h["steps"]]
+            pcgrad[seed] = next((i + 1 for i, (a, b) in enumerate(zip(plain, mine)) if a != b), None)
+    return {"sampling": sampling, "cosines": layers, "pcgrad_first_different_step": pcgrad}
 
 
 def main() -> None:
@@ -88,6 +119,14 @@ def markdown(recorded: dict) -> str:
         for r in rows:
             lines.append(f"| {part} | {r['run']} | {r['seed']} | {r['target_share']:.2f} | {r['target_batches']} | {r['steps']} "
                          f"| {r.get('dev_f1', float('nan')):.1f} | {r['f1']:.1f} | {r['exact_match']:.1f} | {r['seconds'] / 60:.1f} |")
+    h = recorded["from_histories"]
+    lines += ["", "Target sampling probability (first / last / mean over updates): " + "; ".join(
+        f"{run} {p['first']:.2f} / {p['last']:.2f} / {p['mean']:.2f}" for run, p in sorted(h["sampling"].items())),
+        "", "| layer | cosine mean | min | max | steps below 0 |", "|---|---|---|---|---|"]
+    lines += [f"| {layer} | {c['mean']:+.3f} | {c['min']:+.2f} | {c['max']:+.2f} | {100 * c['below_0']:.0f} % |"
+              for layer, c in h["cosines"].items()]
+    lines += ["", "PCGrad's loss first differs from the plain run's at step: " + ", ".join(
+        f"seed {seed}: {step}" for seed, step in sorted(h["pcgrad_first_different_step"].items()))]
     return "\n".join(lines)
 
 

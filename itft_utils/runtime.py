@@ -10,13 +10,14 @@ import contextlib
 import os
 import random
 import socket
+import urllib.parse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .hub_access import hub_offline
+from .hub_access import hub_endpoint, hub_offline
 from .qa import QASettings
 
 MODES = ("grading", "colab", "offline", "online")
@@ -76,14 +77,17 @@ def in_colab() -> bool:
     return "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ
 
 
-def hub_reachable(host: str = "huggingface.co", timeout: float = 1.5) -> bool:
-    """Whether the model hub answers; False when HF_HUB_OFFLINE is set or the network is closed."""
+def hub_reachable(timeout: float = 1.5) -> bool:
+    """Whether the hub's address (``HF_ENDPOINT``, else huggingface.co) accepts a connection; False when
+    the hub is switched off (HF_HUB_OFFLINE, ITFT_OFFLINE) or the network is closed."""
     if hub_offline():
         return False
+    address = urllib.parse.urlsplit(hub_endpoint())
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
+        socket.create_connection((address.hostname, address.port or (443 if address.scheme == "https" else 80)),
+                                 timeout=timeout).close()
         return True
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 

@@ -221,3 +221,17 @@ def test_a_missing_model_folder_is_named_not_looked_up_on_the_hub(tmp_path):
         resolve_model(str(tmp_path / "runs" / "encoder"))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         resolve_model("runs/hw2_intermediate/intermediate/x")
+
+
+def test_mode_detection_probes_the_same_address_as_the_downloads(silent_hub, monkeypatch):
+    """detect_mode's probe follows HF_ENDPOINT, as require_hub does: a server that accepts is reachable,
+    a closed port is not."""
+    from itft_utils.runtime import hub_reachable
+
+    assert hub_reachable() is True
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    assert hub_reachable() is False

@@ -14,6 +14,14 @@ from itft_grader.course import solutions_dir
 from itft_grader.sample_class import grade_cell
 from itft_utils.selfcheck import _run_cell
 
+#: Homework 3's per-example gradients are checked by two test cells (autograd and the closed form): each
+#: of these mistakes must lose points in both.
+PER_EXAMPLE_GRADIENT_MISTAKES = [
+    ("the batch's mean gradient for every example", "    return vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n", "    gW, gb = vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n    return gW.mean(0, keepdim=True).expand_as(gW), gb.mean(0, keepdim=True).expand_as(gb)\n"),
+    ("squared error instead of cross-entropy", "F.cross_entropy(logits[None], label[None])", "((logits - F.one_hot(label, logits.shape[0]).float()) ** 2).sum()"),
+    ("the bias left out of the logits", "logits = W @ x + b", "logits = W @ x"),
+]
+
 #: (assignment, answer cell, test cell) -> [(mistake, solution text, the mistaken text)]
 MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
     ("hw1_mtl", "combine_losses_code", "combine_losses_tests"): [
@@ -113,16 +121,8 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("seeds_needed without the power term", "(z(1 - alpha / 2) + z(power))", "z(1 - alpha / 2)"),
         ("alpha not halved (a one-sided level)", "z(1 - alpha / 2)", "z(1 - alpha)"),
     ],
-    ("hw3_taskemb", "per_example_gradients", "per_example_gradients_autograd"): [
-        ("the batch's mean gradient for every example", "    return vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n", "    gW, gb = vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n    return gW.mean(0, keepdim=True).expand_as(gW), gb.mean(0, keepdim=True).expand_as(gb)\n"),
-        ("squared error instead of cross-entropy", "F.cross_entropy(logits[None], label[None])", "((logits - F.one_hot(label, logits.shape[0]).float()) ** 2).sum()"),
-        ("the bias left out of the logits", "logits = W @ x + b", "logits = W @ x"),
-    ],
-    ("hw3_taskemb", "per_example_gradients", "per_example_gradients_closed_form"): [
-        ("the batch's mean gradient for every example", "    return vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n", "    gW, gb = vmap(grad(loss_of_one, argnums=(0, 1)), in_dims=(None, None, 0, 0))(W, b, X, y)\n    return gW.mean(0, keepdim=True).expand_as(gW), gb.mean(0, keepdim=True).expand_as(gb)\n"),
-        ("squared error instead of cross-entropy", "F.cross_entropy(logits[None], label[None])", "((logits - F.one_hot(label, logits.shape[0]).float()) ** 2).sum()"),
-        ("the bias left out of the logits", "logits = W @ x + b", "logits = W @ x"),
-    ],
+    ("hw3_taskemb", "per_example_gradients", "per_example_gradients_autograd"): PER_EXAMPLE_GRADIENT_MISTAKES,
+    ("hw3_taskemb", "per_example_gradients", "per_example_gradients_closed_form"): PER_EXAMPLE_GRADIENT_MISTAKES,
     ("hw3_taskemb", "fisher_code", "empirical_fisher_tests"): [
         ("the gradient not squared", "return {name: (g ** 2).mean(0) for", "return {name: g.mean(0) for"),
         ("the sum over examples, not the mean", "return {name: (g ** 2).mean(0) for", "return {name: (g ** 2).sum(0) for"),
