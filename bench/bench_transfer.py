@@ -23,7 +23,6 @@ from pathlib import Path
 import common
 
 from itft_grader import references as ref  # Homework 2's paired statistics are an exercise: the references
-from itft_grader.atlas import mean_interval  # the class atlas's 95 % t interval
 from itft_utils.homework import real_data_experiment, real_data_sources
 from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
 from itft_utils.transfer import (
@@ -105,9 +104,9 @@ def paired_statistics(cells: list[dict]) -> str:
     for source in sorted({c["source"] for c in cells if c["source"]}):
         mine = {c["seed"]: c["score"] for c in cells if c["source"] == source}
         row = ref.paired_summary(mine, baseline)
-        mean, half = mean_interval([mine[s] - baseline[s] for s in sorted(set(mine) & set(baseline))])
+        low, high = row["interval"]
         needed = ref.seeds_needed(row["std"], 1.0) if row["n"] > 1 and row["std"] > 0 else "—"
-        lines.append(f"| {source} | {row['mean']:+.2f} ± {row['std']:.2f} ({row['n']} seeds) | [{mean - half:+.1f}, {mean + half:+.1f}] "
+        lines.append(f"| {source} | {row['mean']:+.2f} ± {row['std']:.2f} ({row['n']} seeds) | [{low:+.1f}, {high:+.1f}] "
                      f"| {100 * row['gain']:+.1f} % | {row['p_value']:.3f} | {needed} |")
     return "\n".join(lines)
 

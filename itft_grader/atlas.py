@@ -24,13 +24,10 @@ from pathlib import Path
 
 from itft_utils.atlas import ATLAS_MIME, ATLAS_VERSION, AtlasCell, AtlasLibrary, assign_cells
 
-from .references import paired_summary
+from .references import mean_interval, paired_summary
 
 REQUIRED = ("target", "source", "seed", "metric", "score", "metrics", "curve", "key", "batch_order", "versions")
 BROKEN_TOKENIZERS = ("0.23.1", "0.23.2")  # they drop the windows of long QA contexts
-#: Two-sided 95 % Student t quantiles by degrees of freedom (1 to 30; normal beyond).
-T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 
 
 @dataclass
@@ -169,15 +166,6 @@ def _cross_check(cells: list[Harvested], tolerance: float) -> None:
             if len(group) > 1 and abs(c.cell["score"] - middle) > tolerance:
                 c.flags.append(f"duplicates disagree: {c.cell['score']:.1f} against the median {middle:.1f} of "
                                f"{len(group)} (tolerance {tolerance:g}); the median is used")
-
-
-def mean_interval(values: list[float]) -> tuple[float, float]:
-    """The mean and the half-width of its 95 % t interval (nan for one value)."""
-    mean = statistics.mean(values)
-    if len(values) < 2:
-        return mean, float("nan")
-    t = T975[len(values) - 2] if len(values) - 1 <= len(T975) else 1.96
-    return mean, t * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def aggregate(cells: list[Harvested]) -> dict[str, dict]:

@@ -207,10 +207,25 @@ def same_encoder(model_a: torch.nn.Module, model_b: torch.nn.Module) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+#: t quantiles t_{0.975, df} for df = 1..30 (beyond: the normal 1.96), for the intervals of a few seeds.
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def mean_interval(values: list[float]) -> tuple[float, float]:
+    """The mean and the half-width of its 95 % t interval (nan for one value)."""
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return mean, float("nan")
+    t = T975[len(values) - 2] if len(values) - 1 <= len(T975) else 1.96
+    return mean, t * statistics.stdev(values) / math.sqrt(len(values))
+
+
 def paired_summary(source: Mapping[int, float], baseline: Mapping[int, float]) -> dict[str, float]:
     """Per-seed paired differences (source − baseline, on the seeds both have): ``n``, their ``mean`` and
     sample ``std`` (nan for one seed), the relative ``gain`` (mean difference over the baseline's mean on
-    those seeds) and the exact two-sided sign-flip permutation ``p_value`` of the mean difference."""
+    those seeds), the exact two-sided sign-flip permutation ``p_value`` of the mean difference and its 95 %
+    t ``interval`` (low, high; nan for one seed)."""
     seeds = sorted(set(source) & set(baseline))
     if not seeds:
         raise ValueError("no seed in common: nothing to pair")
@@ -219,8 +234,9 @@ def paired_summary(source: Mapping[int, float], baseline: Mapping[int, float]) -
     flips = [abs((diffs * np.array(signs)).mean()) for signs in itertools.product((1.0, -1.0), repeat=len(diffs))]
     p_value = sum(f >= observed - 1e-12 for f in flips) / len(flips)
     base = float(np.mean([baseline[k] for k in seeds]))
+    mean, half = mean_interval(diffs.tolist())
     return {"n": len(seeds), "mean": float(diffs.mean()), "std": float(diffs.std(ddof=1)) if len(diffs) > 1 else float("nan"),
-            "gain": float(diffs.mean()) / base, "p_value": float(p_value)}
+            "gain": float(diffs.mean()) / base, "p_value": float(p_value), "interval": (mean - half, mean + half)}
 
 
 def seeds_needed(std: float, effect: float, alpha: float = 0.05, power: float = 0.8) -> int:

@@ -53,9 +53,10 @@ def encode(task_type: str, examples: list[dict], tokenizer, settings: qa.QASetti
     """Features for ``task_type`` under ``settings`` (default :class:`~itft_utils.qa.QASettings`);
     QA evaluation features keep what post-processing needs."""
     settings = settings or qa.QASettings()
+    if task_type == "qa" and train:
+        return qa.prepare_train_features(examples, tokenizer, settings.max_length, settings.doc_stride, settings.label_span)
     if task_type == "qa":
-        prepare = qa.prepare_train_features if train else qa.prepare_validation_features
-        return prepare(examples, tokenizer, settings.max_length, settings.doc_stride)
+        return qa.prepare_validation_features(examples, tokenizer, settings.max_length, settings.doc_stride)
     if task_type in ("classification", "regression"):
         return encode_classification(examples, tokenizer, settings.max_length)
     if task_type == "tagging":

@@ -66,10 +66,12 @@ class EvalSet:
         task, examples, features = self.task, self.examples, self.features
         out = predict(model, features, batch_size, self.pad_token_id, device)
         if task.task_type == "qa":
+            settings = self.settings
             predictions = qa.postprocess_qa_predictions(examples, features, out["start_logits"], out["end_logits"],
-                                                        self.settings.n_best, self.settings.max_answer_length,
-                                                        null_answers=self.null_answers)
-            scores = metrics.squad_metrics(predictions, {ex["id"]: ex["answers"]["text"] for ex in examples})
+                                                        settings.n_best, settings.max_answer_length,
+                                                        null_answers=self.null_answers, decode_span=settings.decode_span)
+            scores = metrics.squad_metrics(predictions, {ex["id"]: ex["answers"]["text"] for ex in examples},
+                                           settings.normalize_answer, settings.answer_f1)
             return {**scores, "golds_over_answer_cap": float(self.golds_over_cap)}
         if task.task_type == "regression":
             predicted = [float(np.ravel(x)[0]) for x in out["logits"]]

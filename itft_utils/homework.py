@@ -12,8 +12,8 @@ homework's data (hub, local files or generated), model and budget, and loads the
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -210,13 +210,21 @@ class TransferExperiment:
     def doc_stride(self) -> int:
         return self.settings.doc_stride
 
-    def run(self, out_dir: str | Path, progress: bool | None = None, **kwargs) -> list[dict]:
+    def run(self, out_dir: str | Path, progress: bool | None = None, *, label_span: Callable | None = None,
+            decode_span: Callable | None = None, normalize_answer: Callable | None = None,
+            answer_f1: Callable | None = None, hand_over: Callable | None = None, **kwargs) -> list[dict]:
+        """Run (or resume) the matrix into ``out_dir``. The keyword functions put the student's
+        exercises into every run in place of the library's steps (see :class:`QASettings` and
+        :func:`run_transfer_matrix`): a bug in them shows in the numbers, and an edited function
+        reruns the cells it decides."""
+        settings = replace(self.settings, label_span=label_span, decode_span=decode_span,
+                           normalize_answer=normalize_answer, answer_f1=answer_f1)
         before = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
         try:
             return run_transfer_matrix(self.sources, [self.target], self.seeds, out_dir, self.model, self.config,
-                                       self.settings, progress=progress,
+                                       settings, progress=progress, hand_over=hand_over,
                                        prepare=functools.partial(prepare_task, data_dir=self.data_dir), **kwargs)
         finally:
             torch.set_num_threads(before)

@@ -18,12 +18,16 @@ because a silently truncated evaluation is the worst kind of bug in a results ta
 """
 from __future__ import annotations
 
+import functools
+import math
 import re
 import string
 from collections import Counter
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
+
+from .replaced import StudentCodeError, call_replaced
 
 __all__ = [
     "squad_metrics",
@@ -76,8 +80,25 @@ def _overlap_f1(prediction: list[str], gold: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def _replaced_tokens(normalize_answer: Callable[[str], str], where: str, text: str) -> list[str]:
+    return str(call_replaced(normalize_answer, where, text)).split()
+
+
+def _checked_f1(value, fn: Callable, where: str) -> float:
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        score = math.nan
+    if not 0.0 <= score <= 1.0:  # also refuses NaN
+        raise StudentCodeError(f"{getattr(fn, '__name__', 'answer_f1')} returned {value!r} ({where}); expected an F1 between 0 and 1")
+    return score
+
+
 def squad_metrics(
-    predictions: Mapping[str, str], references: Mapping[str, Sequence[str]]
+    predictions: Mapping[str, str],
+    references: Mapping[str, Sequence[str]],
+    normalize_answer: Callable[[str], str] | None = None,
+    answer_f1: Callable[[str, list[str]], float] | None = None,
 ) -> dict[str, float]:
     """SQuAD v1.1 exact match and F1 in percent (0-100), averaged over *all* reference ids.
 
@@ -85,6 +106,10 @@ def squad_metrics(
     we stay silent). Prediction ids unknown to the references are an error, as they usually
     mean the wrong split was scored. An empty list of gold answers marks an unanswerable question
     (SubjQA, SQuAD 2.0): its only correct answer is the empty string, as in the SQuAD 2.0 script.
+
+    ``normalize_answer`` (text -> text, for exact match and the abstention rule) and ``answer_f1``
+    (prediction, gold answers -> 0..1, for answerable questions) replace the official steps with
+    someone else's: Homework 2 scores its experiment with the student's.
     """
     if not references:
         raise ValueError("got no references to score")
@@ -100,14 +125,19 @@ def squad_metrics(
         ground_truths = list(ground_truths)
         if qid not in predictions:
             continue
-        prediction = _tokens(predictions[qid])
+        where = f"question {qid!r}"
+        tokens = _tokens if normalize_answer is None else functools.partial(_replaced_tokens, normalize_answer, where)
+        prediction = tokens(predictions[qid])
         if not ground_truths:  # SQuAD 2.0's rule: right only when the prediction is empty too
             abstained = float(not prediction)
             exact_match, f1 = exact_match + abstained, f1 + abstained
             continue
-        golds = [_tokens(g) for g in ground_truths]
+        golds = [tokens(g) for g in ground_truths]
         exact_match += max(float(prediction == g) for g in golds)
-        f1 += max(_overlap_f1(prediction, g) for g in golds)
+        if answer_f1 is None:
+            f1 += max(_overlap_f1(prediction, g) for g in golds)
+        else:
+            f1 += _checked_f1(call_replaced(answer_f1, where, predictions[qid], ground_truths), answer_f1, where)
     total = len(references)
     return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}
 

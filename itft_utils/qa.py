@@ -10,9 +10,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from .files import code_digest
+from .replaced import StudentCodeError, call_replaced
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,14 @@ class QASettings:
     rest is QA's. ``null_answers``: decode "no answer" (the empty string) when the CLS token's score
     beats the best span in every window, as SQuAD 2.0's systems do; None decides per evaluation set
     (on when some of its questions have no answer, e.g. SubjQA).
+
+    The four functions replace the library's own steps with someone else's (Homework 2 passes the
+    student's exercises, so that a bug in them shows in the experiment's numbers); None keeps the
+    library's. They take the exercises' signatures: ``label_span(offsets, sequence_ids, start_char,
+    end_char, cls_index) -> (start, end)`` labels a training window; ``decode_span(start_logits,
+    end_logits, offsets, n_best_size, max_answer_length) -> (start, end) | None`` picks a window's span
+    (``offsets`` None outside the context); ``normalize_answer(text) -> text`` (exact match) and
+    ``answer_f1(prediction, gold_answers) -> 0..1`` score a question.
     """
 
     max_length: int = 384  # tokens per window
@@ -31,6 +43,10 @@ class QASettings:
     n_best: int = 20  # candidate starts and ends per window when decoding
     max_answer_length: int = 30  # longest answer, in tokens
     null_answers: bool | None = None
+    label_span: Callable | None = None
+    decode_span: Callable | None = None
+    normalize_answer: Callable | None = None
+    answer_f1: Callable | None = None
 
     def __post_init__(self) -> None:
         if self.max_length < 8 or not 0 <= self.doc_stride < self.max_length // 2:
@@ -38,6 +54,33 @@ class QASettings:
                              f"got max_length {self.max_length}, doc_stride {self.doc_stride}")
         if self.n_best < 1 or self.max_answer_length < 1:
             raise ValueError(f"n_best and max_answer_length must be at least 1; got {self.n_best}, {self.max_answer_length}")
+        for name in FUNCTIONS:
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise TypeError(f"QASettings.{name} must be a function or None; got {getattr(self, name)!r}")
+
+    def functions(self) -> dict[str, Callable]:
+        """The functions that replace the library's steps, by field name."""
+        return {name: getattr(self, name) for name in FUNCTIONS if getattr(self, name) is not None}
+
+    def key(self) -> list:
+        """What of these settings decides a trained model and its scores, for cache keys: the windows,
+        and the code of any replaced step (an edited function must not reuse its old results)."""
+        code = {name: code_digest(fn) for name, fn in self.functions().items()}
+        return [self.max_length, self.doc_stride, *([code] if code else [])]
+
+
+#: QASettings' fields that hold functions replacing the library's steps.
+FUNCTIONS = ("label_span", "decode_span", "normalize_answer", "answer_f1")
+
+
+def _checked_span(span, name: str, where: str, length: int) -> tuple[int, int]:
+    try:
+        start, end = (int(i) for i in span)
+    except (TypeError, ValueError):
+        raise StudentCodeError(f"{name} returned {span!r} ({where}); expected two token indices (start, end)") from None
+    if not (0 <= start < length and 0 <= end < length):
+        raise StudentCodeError(f"{name} returned {span!r} ({where}); the window has tokens 0..{length - 1}")
+    return start, end
 
 
 def with_legacy_windows(settings: QASettings | None, legacy: dict[str, int]) -> QASettings:
@@ -109,8 +152,10 @@ def _check_windows_reach_the_end(examples: list[dict], enc) -> None:
                 "pip install 'tokenizers!=0.23.1,!=0.23.2'")
 
 
-def prepare_train_features(examples: list[dict], tokenizer, max_length: int = 384, doc_stride: int = 128) -> dict[str, list]:
-    """Windows with ``start_positions``/``end_positions`` (the first gold answer, as in SQuAD training)."""
+def prepare_train_features(examples: list[dict], tokenizer, max_length: int = 384, doc_stride: int = 128,
+                           label_span: Callable | None = None) -> dict[str, list]:
+    """Windows with ``start_positions``/``end_positions`` (the first gold answer, as in SQuAD training);
+    ``label_span`` labels each window in place of the library (see :class:`QASettings`)."""
     enc = _encode_windows(examples, tokenizer, max_length, doc_stride)
     sample_map = enc.pop("overflow_to_sample_mapping")
     offsets_all = enc.pop("offset_mapping")
@@ -124,8 +169,13 @@ def prepare_train_features(examples: list[dict], tokenizer, max_length: int = 38
             continue
         start_char = answers["answer_start"][0]
         end_char = start_char + len(answers["text"][0])
-        in_context = np.array([sid == 1 for sid in enc.sequence_ids(i)])
-        s, e = _window_positions(np.asarray(offsets, dtype=np.int64).reshape(-1, 2), in_context, start_char, end_char, cls_index)
+        if label_span is not None:
+            where = f"window {i}, question {examples[sample_map[i]].get('id', sample_map[i])!r}"
+            span = call_replaced(label_span, where, [tuple(o) for o in offsets], enc.sequence_ids(i), start_char, end_char, cls_index)
+            s, e = _checked_span(span, getattr(label_span, "__name__", "label_span"), where, len(offsets))
+        else:
+            in_context = np.array([sid == 1 for sid in enc.sequence_ids(i)])
+            s, e = _window_positions(np.asarray(offsets, dtype=np.int64).reshape(-1, 2), in_context, start_char, end_char, cls_index)
         starts.append(s)
         ends.append(e)
     features = dict(enc)
@@ -169,6 +219,20 @@ def _top_span(start_logits: np.ndarray, end_logits: np.ndarray, in_context: np.n
     return float(scores.max()), int(s), int(e)
 
 
+def _replaced_span(decode_span: Callable, start_logits: np.ndarray, end_logits: np.ndarray, offsets: list,
+                   n_best_size: int, max_answer_length: int, where: str) -> tuple[float, int, int] | None:
+    """(score, start, end) of the span ``decode_span`` picks in one window, or None."""
+    span = call_replaced(decode_span, where, start_logits, end_logits, offsets, n_best_size, max_answer_length)
+    if span is None:
+        return None
+    name = getattr(decode_span, "__name__", "decode_span")
+    s, e = _checked_span(span, name, where, len(offsets))
+    if offsets[s] is None or offsets[e] is None:
+        raise StudentCodeError(f"{name} returned {span!r} ({where}): token {s if offsets[s] is None else e} is not "
+                               "part of the context (its offset is None), so it has no answer text")
+    return float(start_logits[s] + end_logits[e]), s, e
+
+
 def postprocess_qa_predictions(
     examples: list[dict],
     features: dict[str, list],
@@ -177,6 +241,7 @@ def postprocess_qa_predictions(
     n_best_size: int = 20,
     max_answer_length: int = 30,
     null_answers: bool = False,
+    decode_span: Callable | None = None,
 ) -> dict[str, str]:
     """The best valid span over all windows of each example, as text of the original context.
 
@@ -184,6 +249,8 @@ def postprocess_qa_predictions(
     An example whose windows have no valid span gets the empty string. With ``null_answers`` the
     empty string also wins when the lowest "no answer" score over the example's windows (start and
     end logit of CLS, as Hugging Face's SQuAD 2.0 post-processing takes it) beats the best span.
+    ``decode_span`` picks each window's span in place of the library (see :class:`QASettings`); the
+    windows still compete by start logit + end logit.
     """
     n_features = len(features["example_id"])
     if len(start_logits) != n_features or len(end_logits) != n_features:
@@ -199,7 +266,11 @@ def postprocess_qa_predictions(
             offsets = features["offset_mapping"][i]
             logits_s, logits_e = np.asarray(start_logits[i]), np.asarray(end_logits[i])
             in_context = np.array([o is not None for o in offsets] + [False] * (len(logits_s) - len(offsets)))[:len(logits_s)]
-            top = _top_span(logits_s, logits_e, in_context, n_best_size, max_answer_length)
+            if decode_span is None:
+                top = _top_span(logits_s, logits_e, in_context, n_best_size, max_answer_length)
+            else:
+                top = _replaced_span(decode_span, logits_s, logits_e, list(offsets), n_best_size, max_answer_length,
+                                     f"window {i}, question {ex['id']!r}")
             if top is not None and top[0] > best[0]:
                 best = (top[0], ex["context"][offsets[top[1]][0] : offsets[top[2]][1]])
             if null_answers:

@@ -25,22 +25,26 @@ from __future__ import annotations
 import json
 import math
 import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers import PreTrainedModel
 
 from .data.task import TASK_FAMILIES, Task
 from .encoding import encode
-from .files import digest, move_into_place, new_folder, slug, write_atomic
+from .files import code_digest, digest, move_into_place, new_folder, slug, write_atomic
 from .finetune import PRIMARY_METRIC, EvalSet, fine_tune
-from .models import load_tokenizer, save_encoder
+from .models import build_model, load_tokenizer, quiet_transformers, save_encoder
 from .qa import QASettings
-from .runtime import is_grading
+from .replaced import StudentCodeError, call_replaced
+from .runtime import is_grading, set_seed
 from .training import TrainConfig, epoch_batches
 
 BASELINE = "no intermediate task"  # how tables and plots name the baseline (its cells have source None)
@@ -113,16 +117,19 @@ def intermediate_checkpoint(
     cache_dir: str | Path,
     tokenizer=None,
     settings: QASettings | None = None,
+    keep_head: bool = False,
 ) -> tuple[Path, dict]:
     """The encoder of ``model`` fine-tuned on ``source`` under ``seed``: a folder and its record.
 
-    Cached under a key of (source budget, model, seed, training config, lengths): a second call
-    with the same key loads nothing and trains nothing. The folder is written under a temporary
-    name and renamed, so an interrupted run never leaves a half-written checkpoint behind.
+    Cached under a key of (source budget, model, seed, training config, lengths, replaced steps): a
+    second call with the same key loads nothing and trains nothing. The folder is written under a
+    temporary name and renamed, so an interrupted run never leaves a half-written checkpoint behind.
+    ``keep_head``: save the whole source model, head included, for a hand-over done by someone
+    else's function (Homework 2's ``hand_over``) instead of the library's :func:`save_encoder`.
     """
     run = run_config(config, source.spec, seed)
     settings = settings or QASettings()
-    key = digest([source.spec.budget(), model, seed, run.key(), settings.max_length, settings.doc_stride])
+    key = digest([source.spec.budget(), model, seed, run.key(), *settings.key(), *(["with head"] if keep_head else [])])
     folder = Path(cache_dir) / f"{source.spec.display}-{slug(model)}-seed{seed}-{key}"
     record_path = folder / "intermediate.json"
     if record_path.exists():
@@ -131,7 +138,12 @@ def intermediate_checkpoint(
     started = time.perf_counter()
     result = fine_tune(model, source.task, source.train, source.eval or None, run, tokenizer, settings)
     tmp = new_folder(folder)
-    save_encoder(result.model, tmp, tokenizer)  # only the encoder: the source's head is thrown away
+    if keep_head:
+        with quiet_transformers():
+            cast(PreTrainedModel, result.model).save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+    else:
+        save_encoder(result.model, tmp, tokenizer)  # only the encoder: the source's head is thrown away
     record = {"source": source.spec.display, "task_type": source.task.task_type, "model": model, "seed": seed,
               "metrics": result.metrics, "steps": len(result.history.steps), "train_examples": len(source.train),
               "seconds": time.perf_counter() - started, "spec": source.spec.budget()}
@@ -155,11 +167,12 @@ def batch_order_digest(features: dict[str, list], config: TrainConfig) -> str:
 
 
 def cell_key(target: TaskSpec, source: TaskSpec | None, model: str, seed: int, config: TrainConfig,
-              settings: QASettings) -> str:
+              settings: QASettings, hand_over: Callable | None = None) -> str:
     """What decides a cell's result, as a short digest: a finished cell is reused only under the same
-    key, and a cell handed in by someone else is checked against the key its settings must give."""
-    return digest([target.budget(), source.budget() if source else None, model, seed, config.key(),
-                   settings.max_length, settings.doc_stride])
+    key, and a cell handed in by someone else is checked against the key its settings must give.
+    Replaced steps (the settings' functions, a hand-over function) enter by their code."""
+    handed = [{"hand_over": code_digest(hand_over)}] if hand_over is not None and source is not None else []
+    return digest([target.budget(), source.budget() if source else None, model, seed, config.key(), *settings.key(), *handed])
 
 
 def cell_path(out_dir: str | Path, target: str, source: str | None, seed: int) -> Path:
@@ -185,6 +198,7 @@ def run_transfer_matrix(
     progress: bool | None = None,
     *,
     prepare: Callable[[TaskSpec], PreparedTask],
+    hand_over: Callable | None = None,
 ) -> list[dict]:
     """Fine-tune every target from every source's encoder (and from ``model`` alone), for every seed.
 
@@ -194,6 +208,9 @@ def run_transfer_matrix(
     ``out_dir/intermediate``). Cells run seed by seed, so an interrupted run has whole seeds done.
     ``progress``: one bar over the cells (None: shown unless grading). ``prepare`` turns a spec into
     its task and examples (:func:`itft_utils.homework.prepare_task` loads them from the data registry).
+    ``hand_over(source_model, folder, task_type, num_labels)`` makes each target model from its
+    source model in place of the library's (Homework 2's exercise); with ``settings``' functions it
+    puts someone else's code into every run, and keys the cells by that code.
     """
     config = config or TrainConfig()
     settings = settings or QASettings()
@@ -214,7 +231,7 @@ def run_transfer_matrix(
     cells = []
     bar = tqdm(total=len(plan), desc="transfer matrix", unit="cell", disable=not show)
     for seed, target, source in plan:
-        key = cell_key(target, source, model, seed, config, settings)
+        key = cell_key(target, source, model, seed, config, settings, hand_over)
         path = cell_path(out_dir, target.display, source.display if source else None, seed)
         if path.exists():
             done = json.loads(path.read_text())
@@ -234,7 +251,7 @@ def run_transfer_matrix(
             encoded[target.display] = (encode(goal.task.task_type, goal.train, tokenizer, settings),
                                        EvalSet.build(goal.task, goal.eval, tokenizer, settings))
         cell = _run_cell(goal, prepared[source.display] if source else None, seed, model, config,
-                         cache_dir, tokenizer, settings, *encoded[target.display])
+                         cache_dir, tokenizer, settings, *encoded[target.display], hand_over=hand_over)
         cell["key"] = key
         write_atomic(path, json.dumps(cell, indent=1))
         cells.append(cell)
@@ -244,18 +261,22 @@ def run_transfer_matrix(
 
 
 def _run_cell(target: PreparedTask, source: PreparedTask | None, seed: int, model: str, config: TrainConfig,
-              cache_dir: Path, tokenizer, settings: QASettings, features: dict, eval_set: EvalSet) -> dict:
+              cache_dir: Path, tokenizer, settings: QASettings, features: dict, eval_set: EvalSet,
+              hand_over: Callable | None = None) -> dict:
     run = run_config(config, target.spec, seed)
-    start: str | Path = model
+    start: str | Path | torch.nn.Module = model
     record = None
     if source is not None:
-        start, record = intermediate_checkpoint(source, model, seed, config, cache_dir, tokenizer, settings)
+        folder, record = intermediate_checkpoint(source, model, seed, config, cache_dir, tokenizer, settings,
+                                                 keep_head=hand_over is not None)
+        start = folder if hand_over is None else _hand_over_with(hand_over, folder, source, target, seed)
     started = time.perf_counter()
     # A folder (the intermediate encoder) and a model name both get a fresh head seeded by the run's
     # seed, and both see the same features in the same batches: only the encoder's start differs.
-    result = fine_tune(str(start), target.task, target.train, eval_set, run, tokenizer, settings, train_features=features)
+    result = fine_tune(start if isinstance(start, torch.nn.Module) else str(start), target.task, target.train, eval_set,
+                       run, tokenizer, settings, train_features=features)
     metric = PRIMARY_METRIC[target.task.task_type]
-    return {
+    cell = {
         "target": target.spec.display,
         "source": source.spec.display if source else None,
         "seed": seed,
@@ -279,6 +300,24 @@ def _run_cell(target: PreparedTask, source: PreparedTask | None, seed: int, mode
         "source_spec": source.spec.budget() if source else None,
         "versions": library_versions(),
     }
+    replaced = sorted(settings.functions()) + (["hand_over"] if hand_over is not None and source else [])
+    return {**cell, "replaced_steps": replaced} if replaced else cell
+
+
+def _hand_over_with(hand_over: Callable, folder: Path, source: PreparedTask, target: PreparedTask, seed: int) -> torch.nn.Module:
+    """The target's starting model made by ``hand_over`` from the whole source model saved in ``folder``;
+    seeded like the library's hand-over, so that the new head's draw is part of the run's seed."""
+    src, tgt = source.task, target.task
+    where = f"source {source.spec.display} -> target {target.spec.display}, seed {seed}"
+    with quiet_transformers(), tempfile.TemporaryDirectory() as scratch:
+        source_model = build_model(str(folder), src.task_type, src.num_labels, src.label_names)
+        set_seed(seed)
+        args = (tgt.task_type,) if tgt.task_type == "qa" else (tgt.task_type, tgt.num_labels or 1)
+        made = call_replaced(hand_over, where, source_model, scratch, *args)
+    if not isinstance(made, torch.nn.Module):
+        name = getattr(hand_over, "__name__", "hand_over")
+        raise StudentCodeError(f"{name} returned {type(made).__name__} ({where}); expected the target's model")
+    return made
 
 
 def library_versions() -> dict[str, str]:

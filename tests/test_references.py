@@ -118,7 +118,17 @@ def test_same_encoder_ignores_heads_and_poolers_and_sees_one_ulp():
 
 def test_paired_summary_and_seeds_needed():
     out = ref.paired_summary({0: 55.0, 1: 65.0, 2: 60.0, 9: 1.0}, {0: 50.0, 1: 60.0, 2: 58.0})  # differences 5, 5, 2
+    interval = out.pop("interval")
     assert out == pytest.approx({"n": 3, "mean": 4.0, "std": math.sqrt(3.0), "gain": 4.0 / 56.0, "p_value": 0.25})
+    assert interval == pytest.approx((4.0 - 4.303, 4.0 + 4.303))  # t(0.975, 2) * sqrt(3) / sqrt(3)
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for n in (2, 5, 12):
+        diffs = [float(k % 3) + 0.5 * k for k in range(n)]
+        low, high = ref.paired_summary({k: 50.0 + d for k, d in enumerate(diffs)}, dict.fromkeys(range(n), 50.0))["interval"]
+        expected = scipy_stats.t.interval(0.95, n - 1, loc=np.mean(diffs), scale=scipy_stats.sem(diffs))
+        assert (low + high) / 2 == pytest.approx(np.mean(diffs))
+        assert high - low == pytest.approx(expected[1] - expected[0], rel=1e-3)  # the table's 3 decimals
+    assert all(math.isnan(x) for x in ref.paired_summary({0: 3.0}, {0: 1.0})["interval"])
     assert ref.paired_summary({0: 13.0, 1: 9.0, 2: 11.0, 3: 11.0}, {k: 10.0 for k in range(4)})["p_value"] == 0.5
     assert ref.seeds_needed(2.5, 1.0) == 50 and ref.seeds_needed(0.1, 1.0) == 2
     with pytest.raises(ValueError, match="no seed in common"):

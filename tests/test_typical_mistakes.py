@@ -118,6 +118,8 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
          "diffs = np.array([source[k] for k in seeds], dtype=float) - np.mean([baseline[k] for k in seeds])"),
         ("a one-sided p-value", "means = [abs(np.mean(diffs * np.array(signs)))", "means = [np.mean(diffs * np.array(signs))"),
         ("the population standard deviation", "np.std(diffs, ddof=1)", "np.std(diffs)"),
+        ("the normal quantile where t is asked", "(T975[n - 2] if n - 1 <= len(T975) else 1.96)", "1.96"),
+        ("the interval of one seed, not of the mean (no sqrt(n))", "* std / math.sqrt(n)", "* std"),
         ("seeds_needed without the power term", "(z(1 - alpha / 2) + z(power))", "z(1 - alpha / 2)"),
         ("alpha not halved (a one-sided level)", "z(1 - alpha / 2)", "z(1 - alpha)"),
     ],
