@@ -6,6 +6,10 @@ settings otherwise (length 256, stride 64, batch 16, lr 1e-4, 10 % warm-up); bas
 seeds 0, 1, 2. Resumable: every cell is a JSON file under --out; rerun the same command to continue.
 
     python bench/bench_transfer.py [--seeds 0,1,2] [--sources policyqa,subjqa,sst2,conll2000] [--out bench/out/transfer]
+                                   [--target-n 1000] [--cache OUT/intermediate]
+
+``--target-n`` moves the target along the target-size axis (another ``--out`` per size; ``--cache`` lets
+the sizes share one source encoder per seed); ``bench/target_size.py`` compares the sizes.
 
 ``--report-only`` summarises the finished cells without running the missing ones;
 ``--package itft_utils/resources/transfer_results_squad.json`` also writes the measured cells as the
@@ -40,17 +44,20 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--model", default="minilm", help="preset, hub name or folder (e.g. a carried copy of MiniLM)")
     parser.add_argument("--out", default="bench/out/transfer")
+    parser.add_argument("--target-n", type=int, default=1000, help="target training questions (the target-size axis: 250, 1000, 4000)")
+    parser.add_argument("--cache", default=None, help="intermediate encoders (default: OUT/intermediate); share one across target sizes")
     parser.add_argument("--package", default=None, help="also write the results as a packaged TransferResults file here")
     parser.add_argument("--report-only", action="store_true", help="summarise the cells under --out without running missing ones")
     args = parser.parse_args()
     wanted = args.sources.split(",")
     sources = [s for s in real_data_sources() if s.name in wanted]
     experiment = real_data_experiment(common.data_dir_or_exit(), [int(s) for s in args.seeds.split(",")], sources)
-    experiment = dataclasses.replace(experiment, model=args.model)
+    experiment = dataclasses.replace(experiment, model=args.model,
+                                     target=dataclasses.replace(experiment.target, n_train=args.target_n))
     experiment.config.device = args.device
     print(experiment)
     started = time.perf_counter()
-    cells = load_cells(args.out) if args.report_only else experiment.run(args.out, progress=True)
+    cells = load_cells(args.out) if args.report_only else experiment.run(args.out, progress=True, cache_dir=args.cache)
     out = Path(args.out)
     if not cells:
         raise SystemExit(f"{out / 'cells'}: no finished cells to report; run without --report-only first")

@@ -210,6 +210,15 @@ class TransferExperiment:
     def doc_stride(self) -> int:
         return self.settings.doc_stride
 
+    def with_target_size(self, n_train: int) -> TransferExperiment:
+        """The same experiment on a target of ``n_train`` questions, against the QA source only (listed
+        first in every mode): the target-size axis of "intermediate training helps most when the target
+        is small". The target is labelled with its size, so its cells sit beside the main run's, and the
+        source encoders are the main run's (same cache key), so only the target runs are new."""
+        target = replace(self.target, n_train=n_train, label=f"{self.target.display}-{n_train}")
+        return replace(self, target=target, sources=self.sources[:1],
+                       description=f"{self.description}; target cut to {n_train} questions, QA source only")
+
     def run(self, out_dir: str | Path, progress: bool | None = None, *, label_span: Callable | None = None,
             decode_span: Callable | None = None, normalize_answer: Callable | None = None,
             answer_f1: Callable | None = None, hand_over: Callable | None = None, **kwargs) -> list[dict]:

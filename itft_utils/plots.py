@@ -262,6 +262,40 @@ def plot_transfer_curves(cells: list[dict], target: str | None = None, metric: s
     return ax.figure
 
 
+def plot_gain_by_target_size(differences: dict[int, dict[int, float]], intervals: dict[int, tuple[float, float]] | None = None,
+                             metric: str = "F1", source: str = "the QA source", title: str | None = None, ax=None):
+    """Paired gain of a source over the baseline against the target's size: one dot per seed (the
+    difference to the same seed's baseline), the mean, and the caller's interval of the mean (Homework
+    2 passes the one its students compute). Flat or rising: the gain does not shrink with more target data."""
+    if not differences:
+        raise ValueError("no target sizes to plot")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4))
+    sizes = sorted(differences)
+    rng = np.random.default_rng(0)  # jitter only
+    for size in sizes:
+        values = list(differences[size].values())
+        ax.scatter(size * np.exp(rng.uniform(-0.05, 0.05, len(values))), values, color="tab:blue", s=30, alpha=0.6, zorder=3)
+    means = [float(np.mean(list(differences[size].values()))) for size in sizes]
+    ax.plot(sizes, means, "-o", color="black", lw=1.5, zorder=4, label="mean paired difference")
+    if intervals:
+        shown = [s for s in sizes if s in intervals and all(math.isfinite(v) for v in intervals[s])]
+        low = [means[sizes.index(s)] - intervals[s][0] for s in shown]
+        high = [intervals[s][1] - means[sizes.index(s)] for s in shown]
+        ax.errorbar(shown, [means[sizes.index(s)] for s in shown], yerr=[low, high], fmt="none", ecolor="black",
+                    capsize=4, zorder=4, label="95 % interval of the mean")
+    ax.axhline(0.0, color="gray", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(s) for s in sizes])
+    ax.set_xlabel("target training questions (log scale; dots: seeds)")
+    ax.set_ylabel(f"{metric} with {source} − baseline (same seed)")
+    ax.set_title(title or "Does the gain shrink as the target grows?")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax.figure
+
+
 def save_figure(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

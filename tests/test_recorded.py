@@ -57,6 +57,21 @@ def test_the_packaged_recorded_runs_are_what_the_committed_command_makes():
             assert json.loads(json.dumps(made)) == shipped, f"{homework}: run python bench/package_recorded.py"
 
 
+def test_the_grading_default_transfers_are_what_their_command_makes(tmp_path):
+    """Homework 3's grading-mode fallback is rebuilt by its command and compared number by number.
+    Floating-point kernels differ between torch builds, so the comparison holds under the recorded torch."""
+    import torch
+
+    from itft_utils.selection import DEFAULT_TRANSFER_RESULTS
+
+    shipped = json.loads(DEFAULT_TRANSFER_RESULTS.read_text())
+    if shipped["versions"]["torch"] != torch.__version__:
+        pytest.skip(f"the file was made under torch {shipped['versions']['torch']}, this is {torch.__version__}")
+    made = _bench_module("grading_default_transfers").build(tmp_path)
+    assert {k: v for k, v in made.items() if k != "versions"} == {k: v for k, v in shipped.items() if k != "versions"}, \
+        "run python bench/grading_default_transfers.py"
+
+
 def test_expected_times_and_the_runs_folder(monkeypatch):
     assert "measured" in expected_time("hw1_mtl", "offline", "generated")
     assert "estimate" in expected_time("hw2_intermediate", "colab") == expected_time("hw2_intermediate", "online")

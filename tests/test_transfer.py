@@ -232,6 +232,33 @@ def test_transfer_plot_has_baseline_line_labels_and_one_dot_per_seed():
         plot_transfer(cells + [_cell(None, 0, 1.0, target="other")])
 
 
+def test_gain_by_target_size_plot_shows_seeds_means_and_the_given_intervals():
+    from itft_utils.plots import plot_gain_by_target_size
+
+    fig = plot_gain_by_target_size({1000: {0: 1.0, 1: 3.0}, 250: {0: 4.0, 1: 6.0, 2: 5.0}}, {250: (3.0, 7.0), 1000: (-1.0, 5.0)})
+    ax = fig.axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)) == 5
+    mean_line = next(line for line in ax.get_lines() if line.get_label() == "mean paired difference")
+    assert list(mean_line.get_xdata()) == [250, 1000] and list(mean_line.get_ydata()) == [5.0, 2.0]
+    assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == ["250", "1000"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no target sizes"):
+        plot_gain_by_target_size({})
+
+
+def test_a_smaller_target_keeps_the_qa_source_and_its_encoders(tmp_path):
+    experiment = homework.homework_experiment("grading")
+    small = experiment.with_target_size(16)
+    assert small.target.n_train == 16 and small.target.display == "gen_qa-16"
+    assert [s.name for s in small.sources] == ["gen_qa_aux"] and small.seeds == experiment.seeds
+    key = transfer.cell_key(small.target, small.sources[0], small.model, 0, small.config, small.settings)
+    assert key != transfer.cell_key(experiment.target, experiment.sources[0], experiment.model, 0, experiment.config,
+                                    experiment.settings)
+    for mode in ("colab", "offline"):  # the QA source comes first in every mode
+        first = homework.homework_experiment(mode, data_dir=tmp_path).sources[0]
+        assert first.name in ("hotpotqa", "gen_qa_aux", "policyqa")
+
+
 def test_specs_refuse_bad_budgets_and_duplicate_labels(tmp_path):
     with pytest.raises(ValueError, match="epochs"):
         TaskSpec("gen_qa", epochs=0)
