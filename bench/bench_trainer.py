@@ -30,11 +30,13 @@ MAX_LENGTH, STRIDE = 256, 64
 SETTINGS = QASettings(MAX_LENGTH, STRIDE)
 
 
-def run_ours(task, tokenizer, features, eval_examples, args, pad_to=None, max_steps=None) -> dict:
+def run_ours(task, tokenizer, features, eval_examples, args, pad_to=None, max_steps=None, grouped=True) -> dict:
+    """This package's loop; ``grouped``: length-grouped batches (its default) or shuffled ones, as ``Trainer``'s."""
     set_seed(args.seed)
     model = build_model(args.model, "qa")
     config = TrainConfig(learning_rate=1e-4, epochs=args.epochs, batch_size=16, warmup_ratio=0.1, seed=args.seed,
-                         pad_to=pad_to, device=args.device, progress=max_steps is None, max_steps=max_steps)
+                         pad_to=pad_to, device=args.device, progress=max_steps is None, max_steps=max_steps,
+                         group_by_length=grouped)
     history = train(model, features, config, tokenizer.pad_token_id)
     timing = {"train_seconds": history.train_seconds, "features_per_second": history.features_per_second}
     if max_steps is not None:
@@ -51,7 +53,10 @@ def _peak_memory() -> dict:
     return {"peak_gpu_memory_mib": peak}
 
 
-def run_hf_trainer(task, tokenizer, features, eval_examples, args, max_steps=None) -> dict:
+def run_hf_trainer(task, tokenizer, features, eval_examples, args, max_steps=None, grouped=False) -> dict:
+    """Hugging Face ``Trainer`` on the same windows; ``grouped``: its length-grouped sampler (off by default)."""
+    from dataclasses import fields
+
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     set_seed(args.seed)
@@ -60,12 +65,15 @@ def run_hf_trainer(task, tokenizer, features, eval_examples, args, max_steps=Non
             for i in range(len(features["input_ids"]))]
     steps = -(-len(rows) // 16) * args.epochs
     cpu = not (args.device or "").startswith("cuda") and not torch.cuda.is_available()
+    names = {f.name for f in fields(TrainingArguments)}  # transformers 5 names the sampler; 4.x has a flag
+    sampling = ({"train_sampling_strategy": "group_by_length" if grouped else "random"} if "train_sampling_strategy" in names
+                else {"group_by_length": grouped})
     training_args = TrainingArguments(
         output_dir=str(Path(args.out).parent / "hf_trainer"), per_device_train_batch_size=16, num_train_epochs=args.epochs,
         learning_rate=1e-4, warmup_steps=int(0.1 * steps), weight_decay=0.01, max_grad_norm=1.0, lr_scheduler_type="linear",
         seed=args.seed, save_strategy="no", eval_strategy="no", report_to=[], logging_steps=50, use_cpu=cpu,
         bf16=not cpu and torch.cuda.is_bf16_supported(), dataloader_num_workers=0, max_steps=max_steps or -1,
-        disable_tqdm=max_steps is not None,
+        disable_tqdm=max_steps is not None, **sampling,
     )
     with quiet_transformers():
         trainer = Trainer(model=model, args=training_args, train_dataset=rows, data_collator=DataCollatorWithPadding(tokenizer))
