@@ -250,6 +250,43 @@ def seeds_needed(std: float, effect: float, alpha: float = 0.05, power: float = 
 # Homework 3: task embeddings
 # ---------------------------------------------------------------------------------------------
 
+def layer_output_fisher(model: torch.nn.Module, batch: Mapping[str, Tensor], loss_fn) -> dict[str, Tensor]:
+    """Layer-output TaskEmb parts of one padded batch, summed over its examples: for each layer's attention
+    output and layer output, Σ_n (1/T_n) Σ_t g_{n,t}² over example n's T_n real tokens, and ``cls_output``,
+    Σ_n g_{n,0}² at the last layer's output. Computed one example at a time, unpadded, with ``retain_grad``
+    and a plain backward pass: independent of the batched solution it checks."""
+    activations = []
+    for i, layer in enumerate(model.base_model.encoder.layer):
+        activations += [(f"encoder.layer.{i}.attention_output", layer.attention), (f"encoder.layer.{i}.layer_output", layer)]
+    mask = batch["attention_mask"]
+    width = mask.shape[1]
+    sums: dict[str, Tensor] = {}
+    for i in range(mask.shape[0]):
+        length = int(mask[i].sum())
+        one = {k: v[i: i + 1, :length] if v.dim() >= 2 and v.shape[1] == width else v[i: i + 1] for k, v in batch.items()}
+        kept: dict[str, Tensor] = {}
+
+        def keep(name: str):
+            def hook(_module, _inputs, output):
+                tensor = output[0] if isinstance(output, tuple) else output
+                tensor.retain_grad()
+                kept[name] = tensor
+            return hook
+
+        handles = [module.register_forward_hook(keep(name)) for name, module in activations]
+        try:
+            model.zero_grad(set_to_none=True)
+            loss_fn(model, one)[0].backward()
+        finally:
+            for handle in handles:
+                handle.remove()
+        for name, _ in activations:
+            sums[name] = sums.get(name, 0) + (kept[name].grad[0].double() ** 2).sum(0) / length
+        sums["cls_output"] = sums.get("cls_output", 0) + kept[activations[-1][0]].grad[0, 0].double() ** 2
+    model.zero_grad(set_to_none=True)
+    return sums
+
+
 def aggregate_parts(parts: Mapping[str, np.ndarray]) -> np.ndarray:
     """Unit-norm parts (an all-zero part stays zero) in sorted name order, divided by sqrt(#parts)."""
     pieces = []

@@ -25,15 +25,18 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import transformers
 from torch.func import functional_call, grad, vmap
+from transformers import PreTrainedModel
 
 from .data.task import TASK_FAMILIES
 from .encoding import IGNORE_INDEX, collate, sorted_batches
+from .replaced import StudentCodeError, call_replaced
 from .runtime import get_device
 
 FISHER_MODES = ("per_example", "batch_mean")
@@ -384,6 +387,45 @@ def layer_features(
     if count == 0:
         raise ValueError("no features to compute layer features on")
     return {name: (value / count).cpu() for name, value in total.items()}
+
+
+def layer_features_with(
+    layer_fisher: Callable,
+    model: torch.nn.Module,
+    features: dict[str, list],
+    task_type: str,
+    batch_size: int = 8,
+    pad_token_id: int = 0,
+    device: str | None = None,
+) -> dict[str, torch.Tensor]:
+    """:func:`layer_features` (per example) with someone else's per-batch computation: Homework 3's
+    exercise ``layer_fisher(model, batch, loss_fn) -> {name: (hidden,) sum over the batch's examples}``,
+    called on the same sorted, padded batches, its sums averaged over all examples here. The names must
+    be :func:`activation_modules`' and ``cls_output``; anything else is refused with what was expected."""
+    dev = get_device(device)
+    model.to(dev).eval()
+    loss_fn = hf_loss_fn(task_type, next(model.parameters()).dtype)
+    hidden = cast(PreTrainedModel, model).config.hidden_size
+    expected = [n for n, _ in activation_modules(model)] + ["cls_output"]
+    name = getattr(layer_fisher, "__name__", "layer_fisher")
+    total: dict[str, torch.Tensor] = {}
+    count = 0
+    for b, indices in enumerate(sorted_batches(features, batch_size)):
+        batch = {k: v.to(dev) for k, v in collate(features, indices, pad_token_id).items()}
+        where = f"batch {b} of {len(indices)} examples, {batch['input_ids'].shape[1]} tokens"
+        sums = call_replaced(layer_fisher, where, model, batch, loss_fn)
+        if not isinstance(sums, Mapping) or set(sums) != set(expected):
+            got = sorted(sums) if isinstance(sums, Mapping) else type(sums).__name__
+            raise StudentCodeError(f"{name} returned {got} ({where}); expected a dict with the keys {expected}")
+        for key in expected:
+            value = torch.as_tensor(sums[key]).detach().float().cpu()
+            if value.shape != (hidden,) or not torch.isfinite(value).all():
+                raise StudentCodeError(f"{name}: {key!r} has shape {tuple(value.shape)} ({where}); expected ({hidden},) finite values")
+            total[key] = total.get(key, 0) + value
+        count += len(indices)
+    if count == 0:
+        raise ValueError("no features to compute layer features on")
+    return {key: value / count for key, value in total.items()}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,12 +37,13 @@ from transformers import PreTrainedModel
 from .data.splits import subsample
 from .data.task import TASK_FAMILIES, Task
 from .encoding import collate, encode, num_features, sorted_batches
-from .files import digest, move_into_place, new_folder, write_atomic
+from .files import code_digest, digest, move_into_place, new_folder, write_atomic
 from .fisher import (
     FISHER_MODES,
     check_fisher_mode,
     group_weight_fisher,
     layer_features,
+    layer_features_with,
     max_relative_error,
     per_example_grads,
     weight_fisher,
@@ -85,25 +86,36 @@ __all__ = [
 # TextEmb
 # ---------------------------------------------------------------------------------------------
 
+#: How TextEmb averages, recorded with each cached embedding (an older cache gets its TextEmb recomputed).
+TEXT_METHOD = "mean over examples of each example's mean token vector"
+
+
 @torch.no_grad()
 def text_embedding(encoder: torch.nn.Module, features: dict[str, list], batch_size: int = 32,
                    pad_token_id: int = 0, device: str | None = None) -> torch.Tensor:
-    """TextEmb: the mean of the encoder's last-layer token vectors over every (non-padding) token of
-    every feature, (hidden,). Pass the *pre-trained* encoder (a head model's ``base_model`` works)."""
+    """TextEmb, as Vu et al. average it: each example's mean last-layer token vector over its real
+    (non-padding) tokens, over all its windows, then the mean over examples, (hidden,). Averaging
+    tokens of all examples at once would let long examples (QA contexts cut into several windows)
+    outweigh short ones. Pass the *pre-trained* encoder (a head model's ``base_model`` works)."""
     dev = get_device(device)
     encoder = getattr(encoder, "base_model", encoder).to(dev).eval()
-    total, tokens = None, 0
+    n = num_features(features)
+    example_of = features.get("example_index") or list(range(n))  # QA windows name their question
+    sums: dict[int, torch.Tensor] = {}
+    tokens: dict[int, int] = {}
     inputs: dict[str, list] = {k: features[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in features}
     for indices in sorted_batches(features, batch_size):
         batch = {k: v.to(dev) for k, v in collate(inputs, indices, pad_token_id).items()}
         hidden = encoder(**batch).last_hidden_state.float()  # (B, T, H)
         mask = batch["attention_mask"].float()[:, :, None]
-        part = (hidden * mask).sum((0, 1))
-        total = part if total is None else total + part
-        tokens += int(mask.sum())
-    if total is None:
+        per_window = (hidden * mask).sum(1)  # (B, H)
+        for row, i in enumerate(indices):
+            example = example_of[i]
+            sums[example] = sums[example] + per_window[row] if example in sums else per_window[row]
+            tokens[example] = tokens.get(example, 0) + int(mask[row].sum())
+    if not sums:
         raise ValueError("no features to embed")
-    return (total / tokens).cpu()
+    return torch.stack([sums[e] / tokens[e] for e in sums]).mean(0).cpu()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,9 +215,12 @@ def compute_task_embedding(
     batch_size: int = 8,
     device: str | None = None,
     train_size: int | None = None,
+    layer_fisher: Callable | None = None,
 ) -> TaskEmbedding:
     """TaskEmb parts of ``model`` (fine-tuned on ``task``) over ``examples``, and TextEmb from
-    ``text_encoder`` (the pre-trained encoder; skipped when None)."""
+    ``text_encoder`` (the pre-trained encoder; skipped when None). ``layer_fisher`` computes the
+    layer features per batch in place of the library (Homework 3's exercise; per-example Fisher only:
+    see :func:`~itft_utils.fisher.layer_features_with`)."""
     features = encode(task.task_type, examples, tokenizer, settings)
     if num_features(features) == 0:
         raise ValueError(f"task {task.name!r}: the examples gave no features")
@@ -214,7 +229,11 @@ def compute_task_embedding(
     if weights:
         parts.update(group_weight_fisher(
             weight_fisher(model, features, task.task_type, fisher, "vmap", batch_size, pad, device), reduce))
-    for name, value in layer_features(model, features, task.task_type, fisher, "batched", batch_size, pad, device).items():
+    if layer_fisher is not None and fisher != "per_example":
+        raise ValueError(f"a layer_fisher function computes the per-example Fisher; fisher={fisher!r} uses the library's")
+    layer = (layer_features_with(layer_fisher, model, features, task.task_type, batch_size, pad, device) if layer_fisher
+             else layer_features(model, features, task.task_type, fisher, "batched", batch_size, pad, device))
+    for name, value in layer.items():
         parts[f"features/{name}"] = value.numpy()
     text = text_embedding(text_encoder, features, pad_token_id=pad, device=device).numpy() if text_encoder is not None else None
     return TaskEmbedding(task.name, task.task_type, parts, text, train_size if train_size is not None else len(examples),
@@ -278,6 +297,12 @@ def _task_model(name: str, task: Task, model: str, tokenizer, train_examples: li
     return net
 
 
+def _pretrained_encoder(model: str) -> torch.nn.Module:
+    """The pre-trained encoder TextEmb reads, without a head."""
+    with torch.random.fork_rng(devices=[]):  # the throw-away head's init must not move the caller's RNG
+        return build_model(model, "regression").base_model
+
+
 def embed_tasks(
     tasks: Mapping[str, Task] | Sequence[Task],
     model: str = "minilm",
@@ -296,6 +321,7 @@ def embed_tasks(
     seed: int = 0,
     verbose: bool = True,
     threads: int | None = None,
+    layer_fisher: Callable | None = None,
     **legacy_windows: int,
 ) -> dict[str, TaskEmbedding]:
     """Embed every task: fine-tune (bounded budget) or reuse a model per task, compute TaskEmb parts
@@ -308,6 +334,8 @@ def embed_tasks(
     Fine-tuned models are cached in ``out_dir/models``, embeddings in ``out_dir/embeddings``; a
     cached embedding is reused only when its settings match, so a changed setting recomputes.
     ``threads``: torch CPU threads while it runs (1 for the tiny model when grading; None: as is).
+    ``layer_fisher``: the per-batch layer features computed by someone else's function (Homework 3's
+    exercise), keyed by its code so that an edited function recomputes.
     """
     check_fisher_mode(fisher)
     settings = with_legacy_windows(settings, legacy_windows)
@@ -334,25 +362,35 @@ def embed_tasks(
                                 settings.max_length, settings.doc_stride])
             cache_settings = {"model_key": model_key, "fisher": fisher, "weights": weights, "text": text,
                         "batch_size": batch_size if fisher == "batch_mean" else None,
-                        "fisher_ids": [ex.get("id") for ex in fisher_examples]}
+                        "fisher_ids": [ex.get("id") for ex in fisher_examples],
+                        **({"layer_fisher": code_digest(layer_fisher)} if layer_fisher is not None else {})}
             key = digest(cache_settings)
             cache = out / "embeddings" / name
             if cache.with_suffix(".json").exists() and cache.with_suffix(".npz").exists():
                 cached = TaskEmbedding.load(cache)
                 if cached.meta.get("key") == key:
                     log(f"{name}: cached embedding ({cache.with_suffix('.npz')})")
+                    if text and cached.meta.get("text_method") != TEXT_METHOD:  # made before TextEmb averaged per example
+                        log(f"  {name}: TextEmb recomputed ({TEXT_METHOD})")
+                        if text_encoder is None:
+                            text_encoder = _pretrained_encoder(model)
+                        features = encode(task.task_type, fisher_examples, tokenizer, settings)
+                        cached.text = text_embedding(text_encoder, features, pad_token_id=tokenizer.pad_token_id,
+                                                     device=device).numpy()
+                        cached.meta["text_method"] = TEXT_METHOD
+                        cached.save(cache)
                     results[name] = cached
                     continue
             log(f"{name}: embedding ({task.task_type}, {len(fisher_examples)} examples for the Fisher)")
             net = _task_model(name, task, model, tokenizer, train_examples, config, settings=settings,
                               cached=out / "models" / f"{name}-{model_key}", given=given, log=log)
             if text and text_encoder is None:
-                with torch.random.fork_rng(devices=[]):  # the throw-away head's init must not move the caller's RNG
-                    text_encoder = build_model(model, "regression").base_model
+                text_encoder = _pretrained_encoder(model)
             emb = compute_task_embedding(net, tokenizer, task, fisher_examples, text_encoder=text_encoder if text else None,
-                                         fisher=fisher, weights=weights, settings=settings,
-                                         batch_size=batch_size, device=device, train_size=train_size)
+                                         fisher=fisher, weights=weights, settings=settings, batch_size=batch_size,
+                                         device=device, train_size=train_size, layer_fisher=layer_fisher)
             emb.meta = {"key": key, "model": model, "fisher": fisher, "n_train": len(train_examples), "max_length": settings.max_length,
+                        **({"text_method": TEXT_METHOD} if text else {}),
                         "model_folder": str(given or out / "models" / f"{name}-{model_key}")}
             emb.save(cache)
             results[name] = emb

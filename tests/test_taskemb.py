@@ -83,6 +83,54 @@ def test_layer_features_batched_equal_loop(tiny_setup):
     assert te.max_relative_error(batched, loop) <= TOLERANCE
 
 
+def test_layer_features_with_a_replaced_batch_step_equal_the_librarys(tiny_setup):
+    """Homework 3's exercise runs through layer_features_with: the course's reference (one example at a time,
+    retain_grad) plugged in gives the library's batched features, for every task type."""
+    task, model, features = tiny_setup
+    mine = te.layer_features_with(ref.layer_output_fisher, model, features, task.task_type, batch_size=3)
+    assert te.max_relative_error(mine, te.layer_features(model, features, task.task_type, batch_size=3)) <= TOLERANCE
+    assert all(not m._forward_hooks for m in model.modules()), "the reference leaves no hook behind"
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda model, batch, loss_fn: {"cls_output": torch.zeros(4)}, r"returned \['cls_output'\].*expected a dict with the keys"),
+    (lambda model, batch, loss_fn: None, r"returned NoneType"),
+])
+def test_a_replaced_layer_step_that_returns_the_wrong_thing_is_refused(bad, message, tiny_tokenizer):
+    from itft_utils.replaced import StudentCodeError
+
+    task = generate_task("gen_qa", sizes={"train": 4})
+    model = build_model("tiny", "qa").eval()
+    features = encode("qa", task.split("train"), tiny_tokenizer, QASettings(96, 32))
+    with pytest.raises(StudentCodeError, match=message):
+        fisher.layer_features_with(bad, model, features, "qa")
+
+    def wrong_size(model, batch, loss_fn):
+        return {k: torch.zeros(3) for k in ref.layer_output_fisher(model, batch, loss_fn)}
+
+    with pytest.raises(StudentCodeError, match=r"has shape \(3,\).*expected \(\d+,\)"):
+        fisher.layer_features_with(wrong_size, model, features, "qa")
+
+
+def test_textemb_averages_each_example_first(tiny_tokenizer):
+    """Vu et al.'s TextEmb: a long example (a QA context in several windows) counts once, like a short one."""
+    examples = generate_task("gen_qa", sizes={"train": 3}).split("train")
+    examples[0] = {**examples[0], "context": " ".join([examples[0]["context"]] * 12)}  # several windows
+    features = encode("qa", examples, tiny_tokenizer, QASettings(48, 16))
+    assert len(features["input_ids"]) > len(examples)
+    encoder = build_model("tiny", "regression").base_model.eval()
+    with torch.no_grad():
+        per_example = []
+        for e in range(len(examples)):
+            rows = [i for i, x in enumerate(features["example_index"]) if x == e]
+            hidden = torch.cat([encoder(input_ids=torch.tensor([features["input_ids"][i]]),
+                                        token_type_ids=torch.tensor([features["token_type_ids"][i]])).last_hidden_state[0]
+                                for i in rows])
+            per_example.append(hidden.mean(0))
+    expected = torch.stack(per_example).mean(0)
+    assert torch.allclose(te.text_embedding(encoder, features, batch_size=2), expected, atol=1e-5)
+
+
 def test_batch_mean_fisher_differs_from_per_example_and_follows_its_formula(tiny_setup):
     """Vu et al.'s variant: Σ_b (mean gradient of batch b)² / N."""
     task, model, features = tiny_setup
@@ -320,6 +368,11 @@ def test_embed_tasks_is_deterministic_and_resumes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "using the cached model" in out and "cached embedding" not in out
     assert not np.allclose(changed["gen_qa"].taskemb(), first["gen_qa"].taskemb())
+    # Someone else's layer step (Homework 3's exercise): keyed by its code, so it recomputes; the reference
+    # gives the library's numbers.
+    replaced = _embed(tmp_path / "one", layer_fisher=ref.layer_output_fisher, verbose=True)
+    assert "cached embedding" not in capsys.readouterr().out
+    assert all(np.allclose(replaced[n].taskemb(), first[n].taskemb(), rtol=1e-4, atol=1e-7) for n in first)
 
 
 def test_plots_task_map_and_heatmap():

@@ -125,6 +125,14 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
     ],
     ("hw3_taskemb", "per_example_gradients", "per_example_gradients_autograd"): PER_EXAMPLE_GRADIENT_MISTAKES,
     ("hw3_taskemb", "per_example_gradients", "per_example_gradients_closed_form"): PER_EXAMPLE_GRADIENT_MISTAKES,
+    ("hw3_taskemb", "layer_fisher_code", "layer_fisher_tests"): [
+        ("the gradient not squared", "((g ** 2 * mask).sum(1) / tokens)", "((g * mask).sum(1) / tokens)"),
+        ("padding counted as tokens", "((g ** 2 * mask).sum(1) / tokens)", "((g ** 2).sum(1) / g.shape[1])"),
+        ("the sum over tokens, not the mean", "((g ** 2 * mask).sum(1) / tokens)", "(g ** 2 * mask).sum(1)"),
+        ("the batch-mean loss (gradients shrink by 1/B)", "torch.autograd.grad(losses.sum(),", "torch.autograd.grad(losses.mean(),"),
+        ("CLS from the first layer", 'out["cls_output"] = (grads[-1][:, 0] ** 2).sum(0)', 'out["cls_output"] = (grads[0][:, 0] ** 2).sum(0)'),
+        ("hooks never removed", "        for handle in handles:\n            handle.remove()\n", "        pass\n"),
+    ],
     ("hw3_taskemb", "fisher_code", "empirical_fisher_tests"): [
         ("the gradient not squared", "return {name: (g ** 2).mean(0) for", "return {name: g.mean(0) for"),
         ("the sum over examples, not the mean", "return {name: (g ** 2).mean(0) for", "return {name: (g ** 2).sum(0) for"),
