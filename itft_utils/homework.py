@@ -359,6 +359,8 @@ class TaskLibrary:
     batch_size: int  # examples per vmap call of the Fisher
     threads: int | None  # torch CPU threads while embedding (the tiny model is faster on one)
     description: str
+    n_eval: int = 0  # held-out examples each task model is scored on (its own dev score)
+    eval_examples: dict[str, list[dict]] | None = None  # held-out examples where a task has no validation/test split
 
 
 def taskemb_library(mode: str | None = None, data_dir: str | Path | None = None) -> TaskLibrary:
@@ -372,7 +374,7 @@ def taskemb_library(mode: str | None = None, data_dir: str | Path | None = None)
         n_train, n_fisher = (64, 32) if mode == "grading" else (400, 128)
         return TaskLibrary({name: load_task(name) for name in names}, None, n_train, n_fisher,
                            32 if mode == "grading" else 8, 1 if mode == "grading" else None,
-                           f"generated tasks ({mode})")
+                           f"generated tasks ({mode})", n_eval=32 if mode == "grading" else 100)
     if mode not in ("colab", "online", "offline"):
         raise ValueError(f"unknown mode {mode!r}; expected grading, colab, online or offline")
     qa_sources = ["hotpotqa"] if mode in ("colab", "online") else ["policyqa", "subjqa"]
@@ -380,8 +382,9 @@ def taskemb_library(mode: str | None = None, data_dir: str | Path | None = None)
     n_train, n_fisher = (500, 128) if mode in ("colab", "online") else (200, 64)
     source = "local" if mode == "offline" else "hub"
     tasks = {name: load_task(name, source=source, data_dir=data_dir) for name in names}
-    examples = None
+    examples = held_out = None
     if "all" in tasks["squad"].splits:  # the local SQuAD dev file: the first 38 articles, as in Homework 2
-        pool, _ = split_by_article(tasks["squad"].split("all"), SQUAD_TRAIN_ARTICLES)
-        examples = {"squad": subsample(pool, n_train, seed=0)}
-    return TaskLibrary(tasks, examples, n_train, n_fisher, 8, None, f"real tasks from the {source} source ({mode})")
+        pool, rest = split_by_article(tasks["squad"].split("all"), SQUAD_TRAIN_ARTICLES)
+        examples, held_out = {"squad": subsample(pool, n_train, seed=0)}, {"squad": subsample(rest, 200, seed=0)}
+    return TaskLibrary(tasks, examples, n_train, n_fisher, 8, None, f"real tasks from the {source} source ({mode})",
+                       n_eval=200, eval_examples=held_out)

@@ -171,6 +171,11 @@ class TaskEmbedding:
         """TaskEmb as one unit vector (see :func:`aggregate`)."""
         return aggregate(self.parts, include)
 
+    @property
+    def dev(self) -> dict | None:
+        """The task model's own held-out score ({"metric", "score", "examples"}), when it was measured."""
+        return self.meta.get("dev")
+
     def textemb(self) -> np.ndarray:
         if self.text is None:
             raise ValueError(f"task {self.task!r}: no TextEmb was computed (text=False)")
@@ -297,6 +302,22 @@ def _task_model(name: str, task: Task, model: str, tokenizer, train_examples: li
     return net
 
 
+def held_out_examples(task: Task, n: int, seed: int = 0) -> list[dict]:
+    """``n`` examples of the task's validation split, else its test split (none when it has neither)."""
+    split = next((s for s in ("validation", "test") if s in task.splits), None)
+    return subsample(task.split(split), n, seed) if split else []
+
+
+def dev_score(model: torch.nn.Module, tokenizer, task: Task, examples: list[dict], settings: QASettings,
+              device: str | None = None) -> dict:
+    """The task model's own held-out score: {"metric", "score", "examples"}."""
+    from .finetune import PRIMARY_METRIC, evaluate  # finetune imports metrics and qa: only needed here
+
+    metric = PRIMARY_METRIC[task.task_type]
+    return {"metric": metric, "score": float(evaluate(model, tokenizer, task, examples, settings, device=device)[metric]),
+            "examples": len(examples)}
+
+
 def _pretrained_encoder(model: str) -> torch.nn.Module:
     """The pre-trained encoder TextEmb reads, without a head."""
     with torch.random.fork_rng(devices=[]):  # the throw-away head's init must not move the caller's RNG
@@ -310,6 +331,8 @@ def embed_tasks(
     examples: Mapping[str, list[dict]] | None = None,
     n_train: int | None = 1000,
     n_fisher: int | None = None,
+    n_eval: int = 0,
+    eval_examples: Mapping[str, list[dict]] | None = None,
     config: TrainConfig | None = None,
     settings: QASettings = TASKEMB_SETTINGS,
     model_dirs: Mapping[str, str | Path] | None = None,
@@ -331,7 +354,9 @@ def embed_tasks(
     :func:`default_examples` draws ``n_train``. The Fisher uses ``n_fisher`` of them (all when None).
     ``config`` defaults to one epoch at lr 1e-4, batch 16. ``model_dirs[name]`` points at an
     already fine-tuned model (with its head) or an encoder-only folder (a head is trained on it).
-    Fine-tuned models are cached in ``out_dir/models``, embeddings in ``out_dir/embeddings``; a
+    ``n_eval`` > 0 scores each task model on that many held-out examples (``eval_examples[name]``, else
+    the task's validation or test split), stored as ``meta["dev"]``: a TaskEmb of a model that never
+    learned its task describes little. Fine-tuned models are cached in ``out_dir/models``, embeddings in ``out_dir/embeddings``; a
     cached embedding is reused only when its settings match, so a changed setting recomputes.
     ``threads``: torch CPU threads while it runs (1 for the tiny model when grading; None: as is).
     ``layer_fisher``: the per-batch layer features computed by someone else's function (Homework 3's
@@ -389,8 +414,10 @@ def embed_tasks(
             emb = compute_task_embedding(net, tokenizer, task, fisher_examples, text_encoder=text_encoder if text else None,
                                          fisher=fisher, weights=weights, settings=settings, batch_size=batch_size,
                                          device=device, train_size=train_size, layer_fisher=layer_fisher)
+            held_out = (eval_examples or {}).get(name) or held_out_examples(task, n_eval, seed) if n_eval else []
             emb.meta = {"key": key, "model": model, "fisher": fisher, "n_train": len(train_examples), "max_length": settings.max_length,
                         **({"text_method": TEXT_METHOD} if text else {}),
+                        **({"dev": dev_score(net, tokenizer, task, held_out[:n_eval], settings, device)} if held_out else {}),
                         "model_folder": str(given or out / "models" / f"{name}-{model_key}")}
             emb.save(cache)
             results[name] = emb

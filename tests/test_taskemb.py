@@ -350,6 +350,19 @@ def _embed(out_dir, **kwargs):
                           settings=QASettings(64, 24), batch_size=4, **kwargs)
 
 
+def test_each_task_models_own_held_out_score_is_recorded(tmp_path):
+    tasks = {n: generate_task(n, sizes={"train": 24, "validation": 12}) for n in ("gen_qa", "gen_tagging")}
+    given = {"gen_qa": generate_task("gen_qa", sizes={"train": 24, "validation": 12}, seed=5).split("validation")[:6]}
+    config = TrainConfig(learning_rate=3e-3, epochs=1, batch_size=8, progress=False)
+    embedded = te.embed_tasks(tasks, model="tiny", out_dir=tmp_path, n_train=16, n_fisher=8, config=config,
+                              settings=QASettings(64, 24), batch_size=4, n_eval=10, eval_examples=given, verbose=False)
+    assert embedded["gen_qa"].dev["metric"] == "f1" and embedded["gen_qa"].dev["examples"] == 6  # the examples given
+    assert embedded["gen_tagging"].dev["metric"] == "f1" and embedded["gen_tagging"].dev["examples"] == 10  # its validation split
+    assert all(0.0 <= e.dev["score"] <= 100.0 for e in embedded.values())
+    assert te.TaskEmbedding.load(tmp_path / "embeddings" / "gen_qa").dev == embedded["gen_qa"].dev
+    assert _embed(tmp_path / "none", verbose=False)["gen_qa"].dev is None  # n_eval 0: not measured
+
+
 def test_embed_tasks_is_deterministic_and_resumes(tmp_path, capsys):
     first = _embed(tmp_path / "one", verbose=False)
     second = _embed(tmp_path / "two", verbose=False)
