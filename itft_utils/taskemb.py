@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -411,11 +412,14 @@ def embed_tasks(
                               cached=out / "models" / f"{name}-{model_key}", given=given, log=log)
             if text and text_encoder is None:
                 text_encoder = _pretrained_encoder(model)
+            started = time.perf_counter()
             emb = compute_task_embedding(net, tokenizer, task, fisher_examples, text_encoder=text_encoder if text else None,
                                          fisher=fisher, weights=weights, settings=settings, batch_size=batch_size,
                                          device=device, train_size=train_size, layer_fisher=layer_fisher)
             held_out = (eval_examples or {}).get(name) or held_out_examples(task, n_eval, seed) if n_eval else []
+            seconds = time.perf_counter() - started  # the Fisher and TextEmb passes, not the fine-tuning
             emb.meta = {"key": key, "model": model, "fisher": fisher, "n_train": len(train_examples), "max_length": settings.max_length,
+                        "seconds": seconds,
                         **({"text_method": TEXT_METHOD} if text else {}),
                         **({"dev": dev_score(net, tokenizer, task, held_out[:n_eval], settings, device)} if held_out else {}),
                         "model_folder": str(given or out / "models" / f"{name}-{model_key}")}

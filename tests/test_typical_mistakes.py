@@ -133,6 +133,14 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("CLS from the first layer", 'out["cls_output"] = (grads[-1][:, 0] ** 2).sum(0)', 'out["cls_output"] = (grads[0][:, 0] ** 2).sum(0)'),
         ("hooks never removed", "        for handle in handles:\n            handle.remove()\n", "        pass\n"),
     ],
+    ("hw3_taskemb", "logme_code", "logme_tests"): [
+        ("the log-determinant left out", "\n                    - beta / 2 * fitted - alpha / 2 * m2 - 0.5 * np.sum(np.log(alpha + beta * sigma)))",
+         "\n                    - beta / 2 * fitted - alpha / 2 * m2)"),
+        ("the evidence not per example", "scores.append(evidence / N)", "scores.append(evidence)"),
+        ("summed over classes, not averaged", "return float(np.mean(scores))", "return float(np.sum(scores))"),
+        ("alpha from |m|, not |m|^2", "gamma / (m2 + 1e-5)", "gamma / (math.sqrt(m2) + 1e-5)"),
+        ("class ids regressed as numbers (no one-hot columns)", "    if regression:\n", "    if True:\n"),
+    ],
     ("hw3_taskemb", "fisher_code", "empirical_fisher_tests"): [
         ("the gradient not squared", "return {name: (g ** 2).mean(0) for", "return {name: g.mean(0) for"),
         ("the sum over examples, not the mean", "return {name: (g ** 2).mean(0) for", "return {name: (g ** 2).sum(0) for"),

@@ -1,0 +1,131 @@
+"""Transferability estimators computed on the *target* with each *source's* encoder (Homework 3, Part D).
+
+TaskEmb compares a source with the target by their Fisher embeddings; the estimators here ask the
+source's encoder directly how well its features suit the target's labels, with no training:
+
+* **H-score** (Bao et al. 2019): tr(cov(f)⁺ cov(E[f | y])), how much of the features' variance lies
+  between the target's classes, in units of their total variance (a pseudo-inverse: features of a
+  fine-tuned encoder are often nearly collinear). Classification labels only.
+* **LogME** (You et al. 2021): the log marginal likelihood (evidence) per example of a Bayesian linear
+  model from the features to the labels, with its prior and noise precisions chosen by evidence
+  maximisation. Homework 3's Exercise D1 asks students to write it; the course's reference lives in the
+  grading package.
+
+Both need one matrix of features and a label per row. :func:`target_features` makes it for every task
+type from a pass of the encoder over the target's examples: one row per example ([CLS], classification
+and regression), per word (its first sub-word, tagging) or per token of each QA window (label 1 at the
+gold start, 2 at the gold end, 0 elsewhere: the span head is a per-token linear model, so the token is
+the unit it classifies). Long tasks give many rows, so rows are subsampled (seeded) to ``max_rows``.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data.task import Task
+from .encoding import IGNORE_INDEX, collate, encode, sorted_batches
+from .qa import QASettings
+from .runtime import get_device
+
+
+@dataclass
+class TargetFeatures:
+    """Rows of encoder features and their target labels: what an estimator scores."""
+
+    features: np.ndarray  # (N, D) float64
+    labels: np.ndarray  # (N,) int class ids, or float targets for regression
+    regression: bool
+    unit: str  # what a row is: "example", "word" or "token"
+    seconds: float = 0.0  # the encoder pass that made them
+
+
+@torch.no_grad()
+def target_features(encoder: torch.nn.Module, task: Task, examples: list[dict], tokenizer, settings: QASettings,
+                    max_rows: int = 20000, seed: int = 0, batch_size: int = 32, device: str | None = None) -> TargetFeatures:
+    """The last-layer features of ``encoder`` (a head model's ``base_model`` works) on the target's
+    labelled ``examples``, one row per example, word or QA token (see the module's docstring)."""
+    started = time.perf_counter()
+    dev = get_device(device)
+    encoder = getattr(encoder, "base_model", encoder).to(dev).eval()
+    feats = encode(task.task_type, examples, tokenizer, settings)
+    inputs: dict[str, list] = {k: feats[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in feats}
+    rows: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for indices in sorted_batches(feats, batch_size):
+        batch = {k: v.to(dev) for k, v in collate(inputs, indices, tokenizer.pad_token_id).items()}
+        hidden = encoder(**batch).last_hidden_state.float().cpu().numpy()  # (B, T, H)
+        for row, i in enumerate(indices):
+            length = len(feats["input_ids"][i])
+            if task.task_type in ("classification", "regression"):
+                rows.append(hidden[row, :1])
+                labels.append(np.asarray([feats["labels"][i]]))
+            elif task.task_type == "tagging":
+                tags = np.asarray(feats["labels"][i])
+                keep = tags != IGNORE_INDEX
+                rows.append(hidden[row, :length][keep])
+                labels.append(tags[keep])
+            else:  # qa: every real token of the window, 1 at the gold start, 2 at the gold end
+                token_labels = np.zeros(length, dtype=np.int64)
+                token_labels[feats["end_positions"][i]] = 2
+                token_labels[feats["start_positions"][i]] = 1  # a one-token answer: its start
+                rows.append(hidden[row, :length])
+                labels.append(token_labels)
+    if not rows:
+        raise ValueError(f"task {task.name!r}: the examples gave no features")
+    x, y = np.concatenate(rows).astype(np.float64), np.concatenate(labels)
+    if len(x) > max_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(len(x), max_rows, replace=False))
+        x, y = x[keep], y[keep]
+    regression = task.task_type == "regression"
+    unit = {"classification": "example", "regression": "example", "tagging": "word"}.get(task.task_type, "token")
+    return TargetFeatures(x, y.astype(np.float64 if regression else np.int64), regression, unit, time.perf_counter() - started)
+
+
+def h_score(features: np.ndarray, labels: np.ndarray) -> float:
+    """H-score (Bao et al. 2019): tr(cov(f)⁺ cov(E[f | y])) for class labels; higher: features that
+    separate the target's classes better. A pseudo-inverse (with numpy's default cut-off) because
+    fine-tuned features are often nearly collinear."""
+    x = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels)
+    if x.ndim != 2 or len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"need (N, D) features and N labels, N >= 2; got {x.shape} and {y.shape}")
+    x = x - x.mean(0)
+    class_means = np.zeros_like(x)
+    for label in np.unique(y):
+        class_means[y == label] = x[y == label].mean(0)
+    cov_f = x.T @ x / len(x)
+    cov_g = class_means.T @ class_means / len(x)
+    return float(np.trace(np.linalg.pinv(cov_f, hermitian=True) @ cov_g))
+
+
+#: An estimator maps a source's TargetFeatures to a score: higher = predicted to transfer better.
+Estimator = Callable[[TargetFeatures], float]
+
+
+def h_score_estimator(rows: TargetFeatures) -> float:
+    if rows.regression:
+        raise ValueError("H-score needs class labels; a regression target has none (use LogME)")
+    return h_score(rows.features, rows.labels)
+
+
+def run_estimators(estimators: Mapping[str, Estimator], rows_by_source: Mapping[str, TargetFeatures]) -> dict[str, dict]:
+    """Every estimator on every source's rows: {estimator: {"scores": {source: score}, "seconds": total}}.
+    Seconds count the estimator only; the encoder passes (``TargetFeatures.seconds``) are shared by all."""
+    out: dict[str, dict] = {}
+    for name, estimator in estimators.items():
+        scores, seconds = {}, 0.0
+        for source, rows in rows_by_source.items():
+            started = time.perf_counter()
+            scores[source] = float(estimator(rows))
+            seconds += time.perf_counter() - started
+        out[name] = {"scores": scores, "seconds": seconds}
+    return out
+
+
+def ranking_from_scores(scores: Mapping[str, float]) -> list[str]:
+    """Sources by estimated transferability, best first (ties by name, so the order is stable)."""
+    return sorted(scores, key=lambda s: (-scores[s], s))
