@@ -266,7 +266,7 @@ def layer_output_fisher(model: torch.nn.Module, batch: Mapping[str, Tensor], los
         one = {k: v[i: i + 1, :length] if v.dim() >= 2 and v.shape[1] == width else v[i: i + 1] for k, v in batch.items()}
         kept: dict[str, Tensor] = {}
 
-        def keep(name: str):
+        def keep(name: str, kept: dict[str, Tensor] = kept):
             def hook(_module, _inputs, output):
                 tensor = output[0] if isinstance(output, tuple) else output
                 tensor.retain_grad()

@@ -153,7 +153,7 @@ def not_done(*args, **kwargs):
 
 @pytest.mark.parametrize("step", sorted(STUDENT))
 def test_an_unfinished_exercise_is_named_with_its_input(step, tmp_path):
-    with pytest.raises(StudentCodeError, match=rf"not_done raised NotImplementedError.*question .*not done yet"):
+    with pytest.raises(StudentCodeError, match=r"not_done raised NotImplementedError.*question .*not done yet"):
         run(tmp_path, {**STUDENT, step: not_done}, sources=[])
 
 
