@@ -18,6 +18,7 @@ import statistics
 import string
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -221,7 +222,7 @@ def mean_interval(values: list[float]) -> tuple[float, float]:
     return mean, t * statistics.stdev(values) / math.sqrt(len(values))
 
 
-def paired_summary(source: Mapping[int, float], baseline: Mapping[int, float]) -> dict[str, float]:
+def paired_summary(source: Mapping[int, float], baseline: Mapping[int, float]) -> dict[str, Any]:
     """Per-seed paired differences (source − baseline, on the seeds both have): ``n``, their ``mean`` and
     sample ``std`` (nan for one seed), the relative ``gain`` (mean difference over the baseline's mean on
     those seeds), the exact two-sided sign-flip permutation ``p_value`` of the mean difference and its 95 %
@@ -250,7 +251,7 @@ def seeds_needed(std: float, effect: float, alpha: float = 0.05, power: float = 
 # Homework 3: task embeddings
 # ---------------------------------------------------------------------------------------------
 
-def layer_output_fisher(model: torch.nn.Module, batch: Mapping[str, Tensor], loss_fn) -> dict[str, Tensor]:
+def layer_output_fisher(model: Any, batch: Mapping[str, Tensor], loss_fn) -> dict[str, Tensor]:
     """Layer-output TaskEmb parts of one padded batch, summed over its examples: for each layer's attention
     output and layer output, Σ_n (1/T_n) Σ_t g_{n,t}² over example n's T_n real tokens, and ``cls_output``,
     Σ_n g_{n,0}² at the last layer's output. Computed one example at a time, unpadded, with ``retain_grad``
@@ -281,8 +282,10 @@ def layer_output_fisher(model: torch.nn.Module, batch: Mapping[str, Tensor], los
             for handle in handles:
                 handle.remove()
         for name, _ in activations:
-            sums[name] = sums.get(name, 0) + (kept[name].grad[0].double() ** 2).sum(0) / length
-        sums["cls_output"] = sums.get("cls_output", 0) + kept[activations[-1][0]].grad[0, 0].double() ** 2
+            grad = cast(Tensor, kept[name].grad)
+            sums[name] = sums.get(name, 0) + (grad[0].double() ** 2).sum(0) / length
+        last = cast(Tensor, kept[activations[-1][0]].grad)
+        sums["cls_output"] = sums.get("cls_output", 0) + last[0, 0].double() ** 2
     model.zero_grad(set_to_none=True)
     return sums
 
