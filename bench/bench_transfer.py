@@ -27,7 +27,7 @@ from pathlib import Path
 import common
 
 from itft_grader import references as ref  # Homework 2's paired statistics are an exercise: the references
-from itft_utils.homework import real_data_experiment, real_data_sources
+from itft_utils.homework import REAL_DATA_SOURCES, real_data_experiment, real_data_sources
 from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
 from itft_utils.transfer import (
     format_table,
@@ -40,7 +40,8 @@ from itft_utils.transfer import (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--sources", default="policyqa,subjqa,sst2,conll2000", help="comma-separated subset")
+    parser.add_argument("--sources", default="policyqa,subjqa,sst2,conll2000",
+                        help="comma-separated, of " + ", ".join(REAL_DATA_SOURCES) + " (the last three: for the estimator race)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--model", default="minilm", help="preset, hub name or folder (e.g. a carried copy of MiniLM)")
     parser.add_argument("--out", default="bench/out/transfer")
@@ -50,7 +51,7 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="summarise the cells under --out without running missing ones")
     args = parser.parse_args()
     wanted = args.sources.split(",")
-    sources = [s for s in real_data_sources() if s.name in wanted]
+    sources = real_data_sources(names=wanted)
     experiment = real_data_experiment(common.data_dir_or_exit(), [int(s) for s in args.seeds.split(",")], sources)
     experiment = dataclasses.replace(experiment, model=args.model,
                                      target=dataclasses.replace(experiment.target, n_train=args.target_n))
