@@ -38,7 +38,6 @@ from itft_utils.taskemb import (
     datasize_ranking,
     embed_tasks,
     load_transfer_results,
-    nearest_neighbour_agreement,
     rank_sources,
     selection_table,
     similarity_matrix,
@@ -134,7 +133,7 @@ def main() -> int:
     print("\nnearest neighbour (cosine) and same-family share")
     for method, vectors in methods.items():
         neighbours = {n: rank_sources(n, vectors)[0][0] for n in vectors}
-        share = nearest_neighbour_agreement(vectors, families)
+        share = ref.nearest_neighbour_agreement(vectors, families)
         entry = {"same_family_nearest_neighbour": share, "nearest_neighbour": neighbours}
         if TARGET in vectors:
             entry["ranking_for_target"] = [(s, round(c, 4)) for s, c in rank_sources(TARGET, vectors)]

@@ -324,6 +324,20 @@ def logme(features: np.ndarray, labels: np.ndarray, regression: bool = False) ->
     return float(np.mean(evidences))
 
 
+def nearest_neighbour_agreement(vectors: Mapping[str, np.ndarray], families: Mapping[str, str]) -> float:
+    """Share of tasks whose nearest other task by cosine similarity has the same family (ties: the first name)."""
+    names = sorted(vectors)
+    if len(names) < 2:
+        raise ValueError("need at least two tasks")
+    unit = {n: np.asarray(vectors[n], dtype=np.float64) / (np.linalg.norm(vectors[n]) or 1.0) for n in names}
+    hits = 0
+    for n in names:
+        others = [m for m in names if m != n]
+        nearest = max(others, key=lambda m: (float(unit[n] @ unit[m]), [-ord(c) for c in m]))
+        hits += families[nearest] == families[n]
+    return hits / len(names)
+
+
 def aggregate_parts(parts: Mapping[str, np.ndarray]) -> np.ndarray:
     """Unit-norm parts (an all-zero part stays zero) in sorted name order, divided by sqrt(#parts)."""
     pieces = []

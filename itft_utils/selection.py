@@ -48,14 +48,6 @@ def rank_sources(target: str, vectors: Mapping[str, np.ndarray], sources: Iterab
     return sorted(scored, key=lambda pair: (-pair[1], pair[0]))
 
 
-def nearest_neighbour_agreement(vectors: Mapping[str, np.ndarray], families: Mapping[str, str]) -> float:
-    """Share of tasks whose nearest other task (cosine) is of the same family (task type class)."""
-    if len(vectors) < 2:
-        raise ValueError("need at least two tasks")
-    hits = [families[rank_sources(t, vectors)[0][0]] == families[t] for t in vectors]
-    return sum(hits) / len(hits)
-
-
 # ---------------------------------------------------------------------------------------------
 # Scoring a ranking against measured transfers
 # ---------------------------------------------------------------------------------------------

@@ -59,7 +59,6 @@ from .selection import (
     datasize_ranking,
     fill_missing,
     load_transfer_results,
-    nearest_neighbour_agreement,
     packaged_transfer_results,
     random_ranking,
     rank_sources,
@@ -78,7 +77,7 @@ __all__ = [
     "text_embedding", "aggregate", "TaskEmbedding", "compute_task_embedding", "default_examples", "embed_tasks",
     # re-exported, so that Homework 3 (and its released notebooks) import everything from here
     "FISHER_MODES", "per_example_grads", "weight_fisher", "layer_features", "max_relative_error", "group_weight_fisher",
-    "cosine_similarity", "similarity_matrix", "rank_sources", "nearest_neighbour_agreement", "relevance_from_scores",
+    "cosine_similarity", "similarity_matrix", "rank_sources", "relevance_from_scores",
     "best_source_rank", "datasize_ranking", "random_ranking", "selection_table", "TransferResults",
     "transfer_results_from_rows", "load_transfer_results", "packaged_transfer_results", "fill_missing",
 ]

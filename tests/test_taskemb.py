@@ -284,7 +284,7 @@ def test_nearest_neighbour_agreement():
     vectors = {"q1": np.array([1.0, 0.0]), "q2": np.array([0.9, 0.1]), "c1": np.array([0.0, 1.0]), "c2": np.array([0.6, 0.5])}
     families = {"q1": "qa", "q2": "qa", "c1": "cls", "c2": "cls"}
     # q1 -> q2, q2 -> q1, c1 -> c2, c2 -> q2 (0.6, 0.5 is closer to q2): 3 of 4
-    assert te.nearest_neighbour_agreement(vectors, families) == pytest.approx(0.75)
+    assert ref.nearest_neighbour_agreement(vectors, families) == pytest.approx(0.75)
 
 
 def test_default_transfer_results_are_flagged_as_grading_defaults(tmp_path):

@@ -133,6 +133,13 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("CLS from the first layer", 'out["cls_output"] = (grads[-1][:, 0] ** 2).sum(0)', 'out["cls_output"] = (grads[0][:, 0] ** 2).sum(0)'),
         ("hooks never removed", "        for handle in handles:\n            handle.remove()\n", "        pass\n"),
     ],
+    ("hw3_taskemb", "ablation_code", "ablation_tests"): [
+        ("a task is its own nearest neighbour", "(m for m in names if m != n)", "(m for m in names)"),
+        ("a dot product, not a cosine", "unit = {n: np.asarray(vectors[n], dtype=float) / (np.linalg.norm(vectors[n]) or 1.0) for n in names}",
+         "unit = {n: np.asarray(vectors[n], dtype=float) for n in names}"),
+        ("the farthest task, not the nearest", "key=lambda m: (-float(unit[n] @ unit[m]), m))", "key=lambda m: (float(unit[n] @ unit[m]), m))"),
+        ("a count, not a share", "    return same / len(names)\n", "    return same\n"),
+    ],
     ("hw3_taskemb", "logme_code", "logme_tests"): [
         ("the log-determinant left out", "\n                    - beta / 2 * fitted - alpha / 2 * m2 - 0.5 * np.sum(np.log(alpha + beta * sigma)))",
          "\n                    - beta / 2 * fitted - alpha / 2 * m2)"),
