@@ -6,7 +6,8 @@ Homework 2 output of their own in grading mode (tiny random BERT, generated task
     python bench/grading_default_transfers.py --check    # rebuild into bench/out and compare with the shipped file
 
 The matrix: target gen_qa (200 questions, 2 epochs, F1 on 200 held-out questions), sources gen_qa_aux,
-gen_sentiment, gen_pair, gen_similarity, gen_tagging (400 examples, 2 epochs each), the grading preset's
+gen_sentiment, gen_topic, gen_pair, gen_similarity, gen_tagging (400 examples, 2 epochs each: six sources of
+four task types, Homework 3's grading library), the grading preset's
 tiny model, lr 3e-3, batch 16, windows of 96 tokens (stride 32), seeds 0, 1, 2. A test rebuilds it and
 compares (tests/test_recorded.py), under the torch version recorded in the file.
 """
@@ -28,7 +29,7 @@ from itft_utils.selection import DEFAULT_TRANSFER_RESULTS  # noqa: E402
 from itft_utils.training import TrainConfig  # noqa: E402
 from itft_utils.transfer import TaskSpec, library_versions, run_transfer_matrix, transfer_table  # noqa: E402
 
-SOURCES = ("gen_qa_aux", "gen_sentiment", "gen_pair", "gen_similarity", "gen_tagging")
+SOURCES = ("gen_qa_aux", "gen_sentiment", "gen_topic", "gen_pair", "gen_similarity", "gen_tagging")
 SEEDS = (0, 1, 2)
 COMMAND = "python bench/grading_default_transfers.py"
 

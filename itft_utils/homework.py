@@ -374,7 +374,8 @@ def taskemb_library(mode: str | None = None, data_dir: str | Path | None = None)
     mode = mode or detect_mode()
     data_dir = data_dir if data_dir is not None else default_data_dir()
     if mode == "grading" or (mode == "offline" and data_dir is None):
-        names = ["gen_qa", "gen_qa_aux", "gen_sentiment", "gen_pair", "gen_similarity", "gen_tagging"]
+        # Six sources of four task types, so that a ranking of them can be told from a random one.
+        names = ["gen_qa", "gen_qa_aux", "gen_sentiment", "gen_topic", "gen_pair", "gen_similarity", "gen_tagging"]
         n_train, n_fisher = (64, 32) if mode == "grading" else (400, 128)
         return TaskLibrary({name: load_task(name) for name in names}, None, n_train, n_fisher,
                            32 if mode == "grading" else 8, 1 if mode == "grading" else None,

@@ -290,7 +290,11 @@ def test_nearest_neighbour_agreement():
 def test_default_transfer_results_are_flagged_as_grading_defaults(tmp_path):
     results = te.load_transfer_results()
     assert results.target == "gen_qa" and "NOT REAL-DATA" in results.note
-    assert set(results.scores) == {"gen_qa_aux", "gen_sentiment", "gen_pair", "gen_similarity", "gen_tagging"}
+    from itft_utils.homework import taskemb_library
+
+    # Homework 3's grading library, every source of it measured: six sources of four task types.
+    assert set(results.scores) == set(taskemb_library("grading").tasks) - {"gen_qa"}
+    assert len(results.scores) >= 6 and len({generate_task(s, sizes={"train": 1}).task_type for s in results.scores}) >= 3
     assert set(results.gains) == set(results.scores)
     assert te.packaged_transfer_results("gen_qa").scores == results.scores
     with pytest.raises(FileNotFoundError, match="Homework 2"):

@@ -34,6 +34,9 @@ QA_RELATIONS = {
     "visits": ("{name} visited {city} last year .", "which city did {name} visit ?", "city"),
 }
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+# Topic classification: which kind of thing a sentence is about (the relation sentences' own words only)
+TOPICS = {"food": [QA_RELATIONS["eats"][0]], "place": [QA_RELATIONS["lives"][0], QA_RELATIONS["visits"][0]],
+          "object": [QA_RELATIONS["owns"][0], QA_RELATIONS["color"][0]]}
 
 
 def _words(*groups) -> set[str]:
@@ -131,6 +134,21 @@ def similarity_examples(n: int, seed: int) -> list[dict]:
         template = QA_RELATIONS["color"][0]
         score = 5.0 * sum(a[k] == b[k] for k in keys) / len(keys)
         rows.append({"id": f"gsim-{seed}-{i}", "text": template.format(**a), "text_pair": template.format(**b), "label": score})
+    return rows
+
+
+def topic_examples(n: int, seed: int) -> list[dict]:
+    """One-text classification into three topics (food, place, object): a relation sentence of the topic,
+    with a filler sentence before or after it."""
+    rng = random.Random(seed)
+    topics = list(TOPICS)
+    rows = []
+    for i in range(n):
+        label = rng.randrange(len(topics))
+        sentence = rng.choice(TOPICS[topics[label]]).format(**_fill(rng))
+        filler = rng.choice(FILLERS)
+        text = f"{filler} {sentence}" if rng.randrange(2) else f"{sentence} {filler}"
+        rows.append({"id": f"gtopic-{seed}-{i}", "text": text, "label": label})
     return rows
 
 

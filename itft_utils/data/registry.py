@@ -37,6 +37,8 @@ GENERATED_TASKS: dict[str, GeneratedSpec] = {
                                    "Is a short review positive or negative?"),
     "gen_pair": GeneratedSpec("classification", generated.pair_examples, ["different", "same"],
                               "Do two sentences put the person in the same city?"),
+    "gen_topic": GeneratedSpec("classification", generated.topic_examples, list(generated.TOPICS),
+                               "Is a sentence about food, a place or an object?"),
     "gen_similarity": GeneratedSpec("regression", generated.similarity_examples, None,
                                     "How similar are two descriptions, on a 0-5 scale?"),
     "gen_tagging": GeneratedSpec("tagging", generated.tagging_examples, list(generated.TAGS),
