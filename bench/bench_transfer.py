@@ -58,7 +58,10 @@ def main() -> None:
     experiment.config.device = args.device
     print(experiment)
     started = time.perf_counter()
-    cells = load_cells(args.out) if args.report_only else experiment.run(args.out, progress=True, cache_dir=args.cache)
+    seeds = {int(s) for s in args.seeds.split(",")}
+    # --report-only summarises the cells of --seeds only, so that a table stays reproducible while more seeds are added.
+    cells = ([c for c in load_cells(args.out) if c["seed"] in seeds] if args.report_only
+             else experiment.run(args.out, progress=True, cache_dir=args.cache))
     out = Path(args.out)
     if not cells:
         raise SystemExit(f"{out / 'cells'}: no finished cells to report; run without --report-only first")
