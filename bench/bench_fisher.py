@@ -154,29 +154,63 @@ def matmul_gflops(device: torch.device, size: int = 1024, repeats: int = 20) -> 
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
+def encoder_gemm_gflops(model, tokens: int, device: torch.device, repeats: int = 5) -> float:
+    """The rate of the encoder's own dense products at ``tokens`` rows (one layer's query, key, value,
+    output, feed-forward up and down projections, forward): the ceiling that matters for its passes,
+    lower than a square 1024 product's because the inner sizes are small (384 and 1536 for MiniLM)."""
+    hidden, inner = model.config.hidden_size, model.config.intermediate_size
+    shapes = [(hidden, hidden)] * 4 + [(hidden, inner), (inner, hidden)]
+    inputs = {k: torch.randn(tokens, k, device=device) for k in {hidden, inner}}
+    weights = [torch.randn(k, n, device=device) for k, n in shapes]
+    def once():
+        for (k, _), w in zip(shapes, weights):
+            inputs[k] @ w
+    once()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        once()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * tokens * sum(k * n for k, n in shapes) * repeats / (time.perf_counter() - started) / 1e9
+
+
 # part -> (its fast and slow method names, the function computing it)
 PARTS = {"weights": (("vmap", "loop"), weight_fisher), "layers": (("batched", "loop"), layer_features)}
 
 
-def compare(part: str, model, features: dict, kw: dict, device: torch.device, repeats: int) -> dict:
-    """One part's two methods side by side: times, ratio, peak memory, work rate and the largest difference."""
+def compare(part: str, model, features: dict, kw: dict, device: torch.device, repeats: int, peak: float) -> dict:
+    """One part's two methods side by side: times, ratio, peak memory, work rate and the largest difference.
+    For the layer features also the work on real tokens only (the batched method run on each example alone,
+    which pads nothing) and its rate against the machine's matmul rate ``peak``."""
     (fast_name, slow_name), compute = PARTS[part]
     fast, slow = (lambda m=m: compute(model, features, method=m, **kw) for m in (fast_name, slow_name))
     (fast_value, t_fast, m_fast), (slow_value, t_slow, m_slow) = side_by_side(fast, slow, device, repeats)
     g_fast, g_slow = gflop(fast), gflop(slow)
     err = max_relative_error(fast_value, slow_value)
-    return {f"{fast_name}_s": t_fast, "loop_s": t_slow, "speedup": t_slow / t_fast, f"{fast_name}_peak_mib": m_fast,
-            "loop_peak_mib": m_slow, f"{fast_name}_gflop": g_fast, "loop_gflop": g_slow,
-            f"{fast_name}_gflops": g_fast / t_fast, "loop_gflops": g_slow / t_slow,
-            "max_rel_err": err, "equal": err <= TOLERANCE}
+    row = {f"{fast_name}_s": t_fast, "loop_s": t_slow, "speedup": t_slow / t_fast, f"{fast_name}_peak_mib": m_fast,
+           "loop_peak_mib": m_slow, f"{fast_name}_gflop": g_fast, "loop_gflop": g_slow,
+           f"{fast_name}_gflops": g_fast / t_fast, "loop_gflops": g_slow / t_slow,
+           "max_rel_err": err, "equal": err <= TOLERANCE}
+    if part == "layers":
+        real = gflop(lambda: compute(model, features, method=fast_name, **{**kw, "batch_size": 1}))
+        tokens = kw["batch_size"] * max(len(x) for x in features["input_ids"])
+        gemm = encoder_gemm_gflops(model, tokens, device)
+        row.update({"real_gflop": real, "real_gflops": real / t_fast, "real_share_of_matmul": real / t_fast / peak,
+                    "encoder_gemm_gflops": gemm, "real_share_of_encoder_gemm": real / t_fast / gemm,
+                    "padded_share_of_work": 1 - real / g_fast})
+    return row
 
 
-def run_setting(model, tokenizer, n: int, length: int, parts: list[str], args, device: torch.device) -> dict:
-    features = synthetic_features(tokenizer, n, length, model.config.num_labels, args.seed)
+def run_setting(model, tokenizer, n: int, length: int, parts: list[str], args, device: torch.device, peak: float) -> dict:
+    """B = ``n`` examples per batch, over ``args.examples`` examples in all (default: one batch of B)."""
+    total = args.examples or n
+    features = synthetic_features(tokenizer, total, length, model.config.num_labels, args.seed)
     kw = dict(task_type="classification", batch_size=n, pad_token_id=tokenizer.pad_token_id, device=str(device))
-    row = {"examples": n, "max_tokens": length, "tokens": sum(len(x) for x in features["input_ids"])}
+    row = {"examples": n, "total_examples": total, "max_tokens": length, "tokens": sum(len(x) for x in features["input_ids"])}
     for part in parts:
-        row[part] = compare(part, model, features, kw, device, args.repeats)
+        row[part] = compare(part, model, features, kw, device, args.repeats, peak)
     return row
 
 
@@ -191,7 +225,10 @@ def print_table(rows: list[dict], parts: list[str]) -> None:
             p = r[part]
             print(f"{'':>7}  {r['examples']:>2} {r['max_tokens']:>4} | {p[fast + '_s']:>9.3f} {p['loop_s']:>7.3f} {p['speedup']:>5.2f}x | "
                   f"{p[fast + '_gflop']:>8.2f}/{p['loop_gflop']:<9.2f} {p[fast + '_gflops']:>9.1f}/{p['loop_gflops']:<10.1f} | "
-                  f"{p[fast + '_peak_mib']:>5.0f}/{p['loop_peak_mib']:<5.0f} {p['max_rel_err']:>8.1e}")
+                  f"{p[fast + '_peak_mib']:>5.0f}/{p['loop_peak_mib']:<5.0f} {p['max_rel_err']:>8.1e}"
+                  + (f" | real-token GFLOP/s {p['real_gflops']:.1f} = {100 * p['real_share_of_matmul']:.0f} % of the 1024 matmul, "
+                     f"{100 * p['real_share_of_encoder_gemm']:.0f} % of the encoder's own products ({p['encoder_gemm_gflops']:.0f}); "
+                     f"padding {100 * p['padded_share_of_work']:.0f} % of the work" if "real_gflops" in p else ""))
 
 
 def main() -> int:
@@ -203,6 +240,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parts", default="weights,layers", help="which computations to compare (weights, layers)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--examples", type=int, default=None,
+                        help="examples per setting, batched by B (default: one batch of B); a task's Fisher set is many batches")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -225,7 +264,7 @@ def main() -> int:
     rows = []
     for n in [int(x) for x in args.batch_sizes.split(",")]:
         for length in [int(x) for x in args.lengths.split(",")]:
-            rows.append(run_setting(model, tokenizer, n, length, parts, args, device))
+            rows.append(run_setting(model, tokenizer, n, length, parts, args, device, peak))
             print(f"  done B={n} T={length}", flush=True)
     print_table(rows, parts)
     ok = all(r[part]["equal"] for r in rows for part in parts)

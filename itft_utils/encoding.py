@@ -118,6 +118,23 @@ def sorted_batches(features: dict[str, list], batch_size: int) -> list[list[int]
     return [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
 
 
+def padding_bounded_batches(features: dict[str, list], batch_size: int, max_padding: float = 0.05) -> list[list[int]]:
+    """Like :func:`sorted_batches`, but a batch also ends before its padding would exceed ``max_padding``
+    of its tokens: for passes whose cost is every token they compute (the Fisher's layer features), where
+    a padded token costs as much as a real one and an extra, smaller batch costs little."""
+    lengths = [len(x) for x in features["input_ids"]]
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
+        batch = batches[-1] if batches else None
+        if batch is not None and len(batch) < batch_size:
+            longest, real = lengths[i], sum(lengths[j] for j in batch) + lengths[i]
+            if 1 - real / (longest * (len(batch) + 1)) <= max_padding:
+                batch.append(i)
+                continue
+        batches.append([i])
+    return batches
+
+
 def shuffled_batches(n: int, batch_size: int, seed: int) -> list[list[int]]:
     order = list(range(n))
     random.Random(seed).shuffle(order)

@@ -49,3 +49,17 @@ def test_length_grouped_batches_cover_everything_once_and_reduce_padding():
         return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in bs)
 
     assert padding(batches) < 0.2 * padding(encoding.shuffled_batches(500, 16, seed=0))
+
+
+def test_padding_bounded_batches_cover_every_feature_once_and_bound_the_padding():
+    from itft_utils.encoding import padding_bounded_batches
+
+    lengths = [5, 40, 41, 42, 39, 80, 6, 44, 43, 100, 7, 38]
+    features = {"input_ids": [[1] * n for n in lengths]}
+    batches = padding_bounded_batches(features, batch_size=3, max_padding=0.05)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 3
+        longest = max(lengths[i] for i in batch)
+        assert 1 - sum(lengths[i] for i in batch) / (longest * len(batch)) <= 0.05
+    assert [len(b) for b in padding_bounded_batches(features, 3, max_padding=1.0)] == [3, 3, 3, 3]  # no bound: full batches
