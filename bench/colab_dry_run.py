@@ -45,8 +45,10 @@ def _local_as_hub(name, load_dataset=None):
     if name == "squad":  # the hub has train and validation; the local dev file is split by article
         train, validation = split_by_article(task.split("all"), SQUAD_TRAIN_ARTICLES)
         return dataclasses.replace(task, splits={{"train": train, "validation": validation}})
-    if name in STAND_IN:
-        return dataclasses.replace(task, name=name, splits={{"train": task.split("train")}})
+    if name in STAND_IN:  # one split, as the hub serves it, and the same hold-out the hub loader makes
+        splits = {{"train": task.split("train")}}
+        held = hub.HUB_TASKS[name].hold_out
+        return dataclasses.replace(task, name=name, splits=hub.hold_out(splits, held) if held else splits)
     return task
 
 

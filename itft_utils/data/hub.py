@@ -189,8 +189,13 @@ def load_hub_task(name: str, load_dataset: Callable | None = None) -> Task:
                                  f"{served} differ from the ones this package expects {label_names}")
         splits[ours] = [spec.convert(row, i) for i, row in enumerate(data)]
     if spec.hold_out:
-        pool = splits.pop("train")
-        held = {ex["id"] for ex in pool if int(hashlib.sha256(ex["id"].encode()).hexdigest(), 16) % 10 == 0}
-        splits["train"] = [ex for ex in pool if ex["id"] not in held]
-        splits[spec.hold_out] = [ex for ex in pool if ex["id"] in held]
+        splits = hold_out(splits, spec.hold_out)
     return Task(name, spec.task_type, splits, label_names, spec.description, spec.domain)
+
+
+def hold_out(splits: dict[str, list[dict]], split: str) -> dict[str, list[dict]]:
+    """``splits`` with ``split`` carved out of "train": one example in ten, chosen by a hash of its id, so
+    the same examples are held out on every machine and in every run."""
+    pool = splits["train"]
+    held = {ex["id"] for ex in pool if int(hashlib.sha256(ex["id"].encode()).hexdigest(), 16) % 10 == 0}
+    return {**splits, "train": [ex for ex in pool if ex["id"] not in held], split: [ex for ex in pool if ex["id"] in held]}
