@@ -34,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=".carry/minilm")
     parser.add_argument("--transfer-results", default="bench/results/transfer")
+    parser.add_argument("--transfer-seeds", default=None, help="only these seeds' cells (default: all the folder has)")
     parser.add_argument("--cache", default="bench/results/transfer/intermediate", help="the transfer runs' source encoders")
     parser.add_argument("--embeddings", default="bench/results/taskemb_real/embeddings", help="TaskEmb / TextEmb of the tasks")
     parser.add_argument("--seed", type=int, default=3, help="whose source encoders to read (one seed's)")
@@ -42,7 +43,9 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = common.data_dir_or_exit()
-    rows_table = [r for r in transfer_table(load_cells(args.transfer_results)) if r["target"] == "squad"]
+    seeds = {int(s) for s in args.transfer_seeds.split(",")} if args.transfer_seeds else None
+    cells = [c for c in load_cells(args.transfer_results) if seeds is None or c["seed"] in seeds]
+    rows_table = [r for r in transfer_table(cells) if r["target"] == "squad"]
     measured = {r["source"]: r["mean"] for r in rows_table if r["source"] is not None}
     experiment = real_data_experiment(data_dir, sources=real_data_sources(names=sorted(measured)))
     experiment = dataclasses.replace(experiment, model=args.model)

@@ -101,6 +101,7 @@ def main() -> int:
     parser.add_argument("--fisher", default="per_example", choices=("per_example", "batch_mean"))
     parser.add_argument("--hw2-models", default=None, help="Homework 2's intermediate-encoder cache to reuse (seed 0)")
     parser.add_argument("--transfer-results", default=None, help="Homework 2's output folder (cells/) or a results JSON")
+    parser.add_argument("--transfer-seeds", default=None, help="only these seeds' cells of that folder (e.g. 0,1,2)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/out/taskemb_real")
@@ -141,7 +142,8 @@ def main() -> int:
         print(f"  {method:<30} {share:.2f}  " + ", ".join(f"{a}->{b}" for a, b in neighbours.items()))
 
     if args.transfer_results and TARGET in embeddings:
-        results = load_transfer_results(args.transfer_results, target=TARGET)
+        seeds = [int(x) for x in args.transfer_seeds.split(",")] if args.transfer_seeds else None
+        results = load_transfer_results(args.transfer_results, target=TARGET, seeds=seeds)
         scores = {s: v for s, v in results.scores.items() if s in embeddings and s != TARGET}
         missing = sorted(set(results.scores) - set(scores))
         rankings = {m: [s for s, _ in rank_sources(TARGET, methods[m], sources=scores)] for m in ("TaskEmb", "TextEmb")}

@@ -159,12 +159,14 @@ def transfer_results_from_rows(rows: Sequence[Mapping], target: str | None = Non
     return TransferResults(target, mine[0]["metric"], baseline, scores, {}, note)
 
 
-def load_transfer_results(path: str | Path | None = None, target: str | None = None) -> TransferResults:
+def load_transfer_results(path: str | Path | None = None, target: str | None = None,
+                          seeds: Iterable[int] | None = None) -> TransferResults:
     """Measured transfers from ``path``: a JSON file in :class:`TransferResults`'s format, a JSON list
     of Homework 2's summary rows, Homework 2's output folder (its ``cells/``), or the class atlas
     (``atlas.json`` of ``itft atlas``, a file or an http(s) URL; ``target`` picks one of its targets).
     ``None`` reads the grading-mode default shipped with the package (tiny model, generated tasks: NOT
-    real-data results)."""
+    real-data results). ``seeds`` keeps only those seeds' cells of an output folder (a results table
+    stays reproducible while more seeds are added to the folder)."""
     if isinstance(path, str) and path.startswith(("http://", "https://")):
         import urllib.request
 
@@ -177,7 +179,7 @@ def load_transfer_results(path: str | Path | None = None, target: str | None = N
             transfer_table,
         )
 
-        cells = load_cells(path)
+        cells = [c for c in load_cells(path) if seeds is None or c["seed"] in set(seeds)]
         if not cells:
             raise FileNotFoundError(f"{path}: no cells/<target>/*.json; expected Homework 2's output folder")
         results = transfer_results_from_rows(transfer_table(cells), target, f"measured by Homework 2 in {path}")
