@@ -32,3 +32,13 @@ def minilm_tokenizer():
     from itft_utils.models import load_tokenizer
 
     return load_tokenizer("minilm")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module, restored afterwards: the tiny model gains nothing from threads,
+    and on a busy 2-core machine two threads waiting on each other made such tests ten times slower."""
+    from itft_utils.runtime import torch_threads
+
+    with torch_threads(1):
+        yield

@@ -28,14 +28,7 @@ from itft_utils.training import TrainConfig, train
 SETTINGS = QASettings(96, 32)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The tiny model gains nothing from threads; on a busy 2-core machine two threads made these
-    tests ten times slower (they wait on each other). Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

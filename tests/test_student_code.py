@@ -8,7 +8,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import torch
 
 from itft_grader import references as ref
 from itft_utils import transfer
@@ -28,12 +27,7 @@ STUDENT = {"label_span": ref.char_to_token_span, "decode_span": ref.best_span,
            "normalize_answer": ref.normalize_answer, "answer_f1": ref.answer_f1}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def run(out, functions=None, hand_over=None, sources=SOURCES):

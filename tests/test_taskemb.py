@@ -26,11 +26,7 @@ from itft_utils.training import TrainConfig
 TOLERANCE = 1e-5  # relative to each tensor's largest entry (the issue's criterion)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The tiny model gains nothing from threads; on a busy 2-core machine they wait on each other."""
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module", params=["qa", "classification", "regression", "tagging"])

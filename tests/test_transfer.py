@@ -38,13 +38,7 @@ SOURCES = [TaskSpec("gen_sentiment", "generated", 16, 0, 1), TaskSpec("gen_taggi
 SEEDS = [0, 1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The tiny model gains nothing from threads; on a busy 2-core machine two are ten times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 class Recorder:
