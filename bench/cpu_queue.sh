@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The long CPU runs that issues 15, 16 and 18 still need, in order, as two lanes (one per core). Every
+# command is resumable (finished cells and runs are files under bench/results/ and are skipped), so the
+# queue can be stopped at any point and started again; a lane's log is bench/out/queue-<lane>.log.
+#
+#     nohup bash bench/cpu_queue.sh a > /dev/null 2>&1 &
+#     nohup bash bench/cpu_queue.sh b > /dev/null 2>&1 &
+#
+# Needs .carry/minilm (python bench/gpu_session.py --prepare) and, for the Trainer ablation,
+# pip install -e .[bench]. Pause a lane with kill -STOP, resume with kill -CONT (e.g. around a benchmark).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+lane="${1:?lane a or b}"
+mkdir -p bench/out
+exec >> "bench/out/queue-$lane.log" 2>&1
+run() {  # one resumable step, one thread, lowest priority; a failed step is logged and the lane goes on
+    echo "== $(date -u '+%F %T') $*"
+    nice -n 19 env OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python "$@" || echo "!! failed ($?): $*"
+}
+transfer=(bench/bench_transfer.py --model .carry/minilm --cache bench/results/transfer/intermediate)
+case "$lane" in
+a)  # issue 18: six seeds of the baseline and the QA sources; issue 16: the race's three more sources
+    run "${transfer[@]}" --out bench/results/transfer --seeds 3,5 --sources policyqa,subjqa
+    run "${transfer[@]}" --out bench/results/transfer --seeds 0,1,2 --sources mrpc,stsb,wnut17
+    run bench/estimator_race.py --model .carry/minilm --seed 3 --out bench/results/estimator_race
+    run bench/trainer_ablation.py --epochs 2
+    ;;
+b)  # issue 18: seed 4; issue 15: the target-size axis (250 and 2,000 questions, seeds 3 and 4)
+    run "${transfer[@]}" --out bench/results/transfer --seeds 4 --sources policyqa,subjqa
+    run "${transfer[@]}" --out bench/results/transfer_n250 --target-n 250 --seeds 4,3 --sources policyqa
+    run "${transfer[@]}" --out bench/results/transfer_n2000 --target-n 2000 --seeds 3,4 --sources policyqa
+    run bench/trainer_ablation.py --epochs 4
+    ;;
+*)  echo "lane a or b"; exit 2 ;;
+esac
+echo "== $(date -u '+%F %T') lane $lane done"
