@@ -79,7 +79,7 @@ def main() -> None:
         ranking = rankings.get(row["method"])
         row["spearman"] = spearman([-ranking.index(s) for s in measured], list(measured.values())) if ranking else float("nan")
         row["seconds"] = seconds.get(row["method"], 0.0)
-    lines = [f"target squad (MiniLM), {len(measured)} sources measured: "
+    lines = [f"target squad ({args.model}), {len(measured)} sources measured: "
              + ", ".join(f"{s} {v:.1f}" for s, v in sorted(measured.items(), key=lambda kv: -kv[1])),
              "", "| method | NDCG@3 | regret@1 | best source's rank | Spearman ρ | seconds | ranking |", "|---|---|---|---|---|---|---|"]
     for row in table:
