@@ -203,6 +203,36 @@ def compare(part: str, model, features: dict, kw: dict, device: torch.device, re
     return row
 
 
+def profile_setting(model, tokenizer, n: int, length: int, args, device: torch.device) -> dict:
+    """Where one batched layer-feature pass spends its time (``torch.profiler``, by operator) and the rate
+    of its dense products alone (their counted FLOPs over their own time): RESULTS §2's breakdown."""
+    from torch.profiler import ProfilerActivity, profile
+
+    features = synthetic_features(tokenizer, args.examples or n, length, model.config.num_labels, args.seed)
+    kw = dict(task_type="classification", batch_size=n, pad_token_id=tokenizer.pad_token_id, device=str(device))
+    layer_features(model, features, method="batched", **kw)  # warm-up
+    with FlopCounterMode(display=False) as counter:
+        layer_features(model, features, method="batched", **kw)
+    product_flops = sum(v for k, v in counter.get_flop_counts()["Global"].items() if str(k) in ("aten.mm", "aten.addmm"))
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        layer_features(model, features, method="batched", **kw)
+    times = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
+    total = sum(times.values())
+    products = times.get("aten::addmm", 0.0) + times.get("aten::mm", 0.0)
+    groups = {"dense products (mm, addmm)": products,
+              "attention (scaled dot product and its backward)": sum(t for k, t in times.items() if "scaled_dot_product" in k),
+              "GELU and its backward": sum(t for k, t in times.items() if k.startswith("aten::gelu")),
+              "copies": times.get("aten::copy_", 0.0),
+              "layer norms and their backward": sum(t for k, t in times.items() if "layer_norm" in k)}
+    print(f"profile B={n} T={length}, {args.examples or n} examples: {total:.2f} s of operator time")
+    for label, seconds in groups.items():
+        print(f"  {label:<50} {100 * seconds / total:5.1f} %")
+    rate = product_flops / 1e9 / products if products else float("nan")
+    print(f"  dense products: {product_flops / 1e9:.0f} GFLOP in {products:.2f} s = {rate:.0f} GFLOP/s")
+    return {"examples": n, "max_tokens": length, "seconds": total, "shares": {k: v / total for k, v in groups.items()},
+            "product_gflop": product_flops / 1e9, "product_gflops": rate}
+
+
 def run_setting(model, tokenizer, n: int, length: int, parts: list[str], args, device: torch.device, peak: float) -> dict:
     """B = ``n`` examples per batch, over ``args.examples`` examples in all (default: one batch of B)."""
     total = args.examples or n
@@ -242,6 +272,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, default=None,
                         help="examples per setting, batched by B (default: one batch of B); a task's Fisher set is many batches")
+    parser.add_argument("--profile", default=None, help="B,T: instead of the comparison, where one batched layer pass spends its time")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -261,6 +292,13 @@ def main() -> int:
     n_params = sum(p.numel() for p in model.base_model.parameters())
     peak = matmul_gflops(device)
     print(f"{args.model} ({n_params / 1e6:.1f}M encoder parameters) on {device}; dense matmul {peak:.0f} GFLOP/s; {common.machine()}")
+    if args.profile:
+        n, length = (int(x) for x in args.profile.split(","))
+        result = {"machine": common.machine(), "setting": vars(args), "profile": profile_setting(model, tokenizer, n, length, args, device)}
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(result, f, indent=1)
+        return 0
     rows = []
     for n in [int(x) for x in args.batch_sizes.split(",")]:
         for length in [int(x) for x in args.lengths.split(",")]:

@@ -45,20 +45,19 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--model", default="minilm", help="preset, hub name or folder (e.g. a carried copy of MiniLM)")
     parser.add_argument("--out", default="bench/out/transfer")
-    parser.add_argument("--target-n", type=int, default=1000, help="target training questions (the target-size axis: 250, 1000, 4000)")
+    parser.add_argument("--target-n", type=int, default=1000, help="target training questions (the target-size axis: 250, 1000, 2000)")
     parser.add_argument("--cache", default=None, help="intermediate encoders (default: OUT/intermediate); share one across target sizes")
     parser.add_argument("--package", default=None, help="also write the results as a packaged TransferResults file here")
     parser.add_argument("--report-only", action="store_true", help="summarise the cells under --out without running missing ones")
     args = parser.parse_args()
-    wanted = args.sources.split(",")
-    sources = real_data_sources(names=wanted)
-    experiment = real_data_experiment(common.data_dir_or_exit(), [int(s) for s in args.seeds.split(",")], sources)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    sources = real_data_sources(names=args.sources.split(","))
+    experiment = real_data_experiment(common.data_dir_or_exit(), seeds, sources)
     experiment = dataclasses.replace(experiment, model=args.model,
                                      target=dataclasses.replace(experiment.target, n_train=args.target_n))
     experiment.config.device = args.device
     print(experiment)
     started = time.perf_counter()
-    seeds = {int(s) for s in args.seeds.split(",")}
     # --report-only summarises the cells of --seeds only, so that a table stays reproducible while more seeds are added.
     cells = ([c for c in load_cells(args.out) if c["seed"] in seeds] if args.report_only
              else experiment.run(args.out, progress=True, cache_dir=args.cache))

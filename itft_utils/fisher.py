@@ -405,7 +405,8 @@ def layer_features_with(
 ) -> dict[str, torch.Tensor]:
     """:func:`layer_features` (per example) with someone else's per-batch computation: Homework 3's
     exercise ``layer_fisher(model, batch, loss_fn) -> {name: (hidden,) sum over the batch's examples}``,
-    called on the same sorted, padded batches, its sums averaged over all examples here. The names must
+    called on sorted batches padded to a multiple of 8 (padding kept on purpose: the function must mask
+    it), its sums averaged over all examples here. The names must
     be :func:`activation_modules`' and ``cls_output``; anything else is refused with what was expected."""
     dev = get_device(device)
     model.to(dev).eval()

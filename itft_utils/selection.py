@@ -179,7 +179,8 @@ def load_transfer_results(path: str | Path | None = None, target: str | None = N
             transfer_table,
         )
 
-        cells = [c for c in load_cells(path) if seeds is None or c["seed"] in set(seeds)]
+        kept = None if seeds is None else set(seeds)
+        cells = [c for c in load_cells(path) if kept is None or c["seed"] in kept]
         if not cells:
             raise FileNotFoundError(f"{path}: no cells/<target>/*.json; expected Homework 2's output folder")
         results = transfer_results_from_rows(transfer_table(cells), target, f"measured by Homework 2 in {path}")
