@@ -32,6 +32,7 @@ from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
 from itft_utils.transfer import (
     format_table,
     load_cells,
+    source_table,
     transfer_table,
     unpaired_cells,
 )
@@ -73,6 +74,7 @@ def main() -> None:
     save_figure(plot_transfer(cells), out / "transfer.png")
     save_figure(plot_transfer_curves(cells), out / "transfer_curves.png")
     print(table)
+    print(source_table(cells))  # what each source model learned, and its optimiser steps
     print(per_seed_table(cells))
     print(paired_statistics(cells))
     for line in unpaired_cells(cells):

@@ -11,7 +11,8 @@ An interrupted run resumes from its caches. Reported:
 * the ranking of sources for SQuAD-1k, and, given Homework 2's measured transfers
   (``--transfer-results``: its output folder with ``cells/``, or a JSON file), NDCG@3, regret@1/3
   and the best source's rank for TaskEmb, TextEmb, DataSize and random (mean of 100 seeds);
-* the task maps (PCA, t-SNE) and similarity heat maps as PNG files.
+* the task maps (PCA, and classical MDS of 1 − cosine: t-SNE means little for 13 points) and the similarity
+  heat maps (diagonal left blank) as PNG files.
 
     python bench/taskemb_real.py --out bench/out/taskemb_real [--transfer-results runs/hw2_real] \\
         [--hw2-models runs/hw2_real/intermediate] [--n-train 1000] [--n-fisher 500] [--device cuda]
@@ -73,9 +74,9 @@ def draw(methods: dict, families: dict, out: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
-    for method in ("pca", "tsne"):
+    for method in ("pca", "mds"):
         fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-        drawn = [plot_task_map(methods[m], families, method, f"{m}: 13 tasks ({'PCA' if method == 'pca' else 't-SNE'})", ax=ax)
+        drawn = [plot_task_map(methods[m], families, method, f"{m}: 13 tasks ({method.upper()})", ax=ax)
                  for m, ax in zip(("TaskEmb", "TextEmb"), axes)]
         if all(d is None for d in drawn):
             plt.close(fig)
@@ -124,9 +125,9 @@ def main() -> int:
     print(f"{len(tasks)} tasks, model {args.model}; {common.machine()}")
     if model_dirs:
         print(f"reusing Homework 2 encoders for {sorted(model_dirs)}")
-    embeddings = embed_tasks(tasks, args.model, out, examples, args.n_train, args.n_fisher, config,
-                             QASettings(args.max_length, args.doc_stride), model_dirs, args.fisher, device=args.device,
-                             seed=args.seed)
+    embeddings = embed_tasks(tasks, args.model, out, examples=examples, n_train=args.n_train, n_fisher=args.n_fisher,
+                             config=config, settings=QASettings(args.max_length, args.doc_stride), model_dirs=model_dirs,
+                             fisher=args.fisher, device=args.device, seed=args.seed)
 
     families = {n: e.family for n, e in embeddings.items()}
     methods = vectors_by_method(embeddings)

@@ -328,6 +328,7 @@ def embed_tasks(
     tasks: Mapping[str, Task] | Sequence[Task],
     model: str = "minilm",
     out_dir: str | Path = "runs/taskemb",
+    *,
     examples: Mapping[str, list[dict]] | None = None,
     n_train: int | None = 1000,
     n_fisher: int | None = None,
