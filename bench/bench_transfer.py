@@ -42,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--sources", default="policyqa,subjqa,sst2,conll2000",
-                        help="comma-separated, of " + ", ".join(REAL_DATA_SOURCES) + " (the last three: for the estimator race)")
+                        help="comma-separated, of " + ", ".join(REAL_DATA_SOURCES) + " (the last four: for the estimator race)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--model", default="minilm", help="preset, hub name or folder (e.g. a carried copy of MiniLM)")
     parser.add_argument("--out", default="bench/out/transfer")

@@ -120,6 +120,21 @@ def test_qa_specifics(tasks):
     assert all("ANSWERNOTFOUND" not in r["context"] for rows in subj.splits.values() for r in rows)
 
 
+def test_qnli_is_made_of_the_squad_target(tasks):
+    """Why QNLI is never a measured source for the SQuAD target offline (``atlas.ATLAS_SOURCES``): the
+    local QNLI file (GLUE's dev set) is built from SQuAD v1.1's dev questions, so it holds questions of
+    the target's training articles and of its 10 evaluation articles, with the sentence that answers
+    each labelled as entailment: training on it would leak the test set into the source."""
+    if not {"squad", "qnli"} <= set(tasks):
+        pytest.skip("SQuAD and QNLI not both present")
+    from itft_utils.data.splits import SQUAD_TRAIN_ARTICLES, split_by_article
+
+    train, held_out = split_by_article(tasks["squad"].split("all"), SQUAD_TRAIN_ARTICLES)
+    qnli = {r["text"].strip() for r in tasks["qnli"].split("all")}
+    shared = {name: len(qnli & {r["question"].strip() for r in rows}) for name, rows in (("train", train), ("held_out", held_out))}
+    assert shared == {"train": 3373, "held_out": 727}
+
+
 def test_subjqa_validation_mostly_repeats_train(tasks):
     """A property of the original SubjQA splits, pinned here so nobody is surprised by it: 928 of
     the 1,487 validation questions (same question, same review) also occur in train."""
