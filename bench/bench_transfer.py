@@ -135,10 +135,11 @@ def write_package(cells: list[dict], experiment, path: Path) -> None:
             f"all-MiniLM-L6-v2 ({experiment.model}) on the local data: target {experiment.target.name}, "
             f"{experiment.target.n_train} questions of the first 38 SQuAD v1.1 dev articles, {experiment.target.epochs} epochs, "
             f"F1 on all questions of the last 10; each source {experiment.sources[0].n_train} examples, "
-            f"{experiment.sources[0].epochs} epochs. Scores are means over the seeds measured so far (seeds per run: {done}). "
+            f"{experiment.sources[0].epochs} epochs. Scores are means over the seeds measured so far (seeds per run: {done}), "
+            "a source measured on fewer seeds than the baseline as the baseline's mean plus its mean paired difference. "
             "In Colab the target is the hub's SQuAD split and the QA source HotpotQA, so only the sources both share are compared.")
     result = {"note": note, "target": baseline["target"], "metric": baseline["metric"], "model": experiment.model,
-              "baseline": round(baseline["mean"], 2), "scores": {r["source"]: round(r["mean"], 2) for r in sources},
+              "baseline": round(baseline["mean"], 2), "scores": {r["source"]: round(r["paired_mean"], 2) for r in sources},
               "source_sizes": {r["source"]: sizes[r["source"]] for r in sources},
               "per_seed": {r["source"] or "baseline": {str(s): round(v, 2) for s, v in zip(r["seeds"], r["scores"])}
                            for r in [baseline, *sources]}}

@@ -46,7 +46,7 @@ def main() -> None:
     seeds = {int(s) for s in args.transfer_seeds.split(",")} if args.transfer_seeds else None
     cells = [c for c in load_cells(args.transfer_results) if seeds is None or c["seed"] in seeds]
     rows_table = [r for r in transfer_table(cells) if r["target"] == "squad"]
-    measured = {r["source"]: r["mean"] for r in rows_table if r["source"] is not None}
+    measured = {r["source"]: r["paired_mean"] for r in rows_table if r["source"] is not None}  # seeds may differ
     experiment = real_data_experiment(data_dir, sources=real_data_sources(names=sorted(measured)))
     experiment = dataclasses.replace(experiment, model=args.model)
     tokenizer = load_tokenizer(args.model)

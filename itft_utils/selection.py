@@ -144,7 +144,7 @@ DEFAULT_TRANSFER_RESULTS = RESOURCES / "transfer_results_default.json"
 
 def transfer_results_from_rows(rows: Sequence[Mapping], target: str | None = None, note: str = "") -> TransferResults:
     """Results from Homework 2's summary rows (``transfer.transfer_table``: one row per (target,
-    source) with ``mean`` over seeds; ``source`` None is the baseline). ``target`` picks one target
+    source) with ``mean`` over seeds, and ``paired_mean`` where it has one; ``source`` None is the baseline). ``target`` picks one target
     when the rows hold several."""
     targets = sorted({r["target"] for r in rows})
     if target is None:
@@ -155,7 +155,8 @@ def transfer_results_from_rows(rows: Sequence[Mapping], target: str | None = Non
     if not mine:
         raise ValueError(f"no results for target {target!r}; targets: {targets}")
     baseline = next((float(r["mean"]) for r in mine if r["source"] is None), None)
-    scores = {r["source"]: float(r["mean"]) for r in mine if r["source"] is not None}
+    # Seed-paired where the rows have it: sources measured on different seeds compare on one footing.
+    scores = {r["source"]: float(r.get("paired_mean", r["mean"])) for r in mine if r["source"] is not None}
     return TransferResults(target, mine[0]["metric"], baseline, scores, {}, note)
 
 

@@ -303,8 +303,9 @@ def test_default_transfer_results_are_flagged_as_grading_defaults(tmp_path):
 
 def test_packaged_squad_results_are_the_committed_measurements():
     """Homework 3's fallback for SQuAD (Colab without Homework 2 output) holds the course's own measured
-    cells: every per-seed score in it is a committed cell's, and its means are their means (cells added
-    later are picked up with bench/bench_transfer.py --report-only --package)."""
+    cells: every per-seed score in it is a committed cell's, and its means are their means, a source on
+    fewer seeds than the baseline paired with the baseline's seeds (cells added later are picked up with
+    bench/bench_transfer.py --report-only --package)."""
     packaged = te.packaged_transfer_results("squad")
     assert "REAL-DATA RESULTS" in packaged.note and packaged.metric == "f1"
     raw = json.loads((selection.RESOURCES / "transfer_results_squad.json").read_text())
@@ -315,7 +316,11 @@ def test_packaged_squad_results_are_the_committed_measurements():
         for seed, score in per_seed.items():
             cell = json.loads((cells / f"{run}-seed{seed}.json").read_text())
             assert score == pytest.approx(cell["score"], abs=0.01), (run, seed)
-        assert means[run] == pytest.approx(np.mean(list(per_seed.values())), abs=0.01), run
+    base = {seed: float(v) for seed, v in raw["per_seed"]["baseline"].items()}
+    assert means["baseline"] == pytest.approx(np.mean(list(base.values())), abs=0.01)
+    for run, per_seed in raw["per_seed"].items():
+        paired = np.mean(list(base.values())) + np.mean([v - base[seed] for seed, v in per_seed.items()])
+        assert means[run] == pytest.approx(paired, abs=0.01), run
 
 
 def test_transfer_results_from_homework2_rows(tmp_path):

@@ -213,6 +213,20 @@ def test_table_means_stds_and_relative_gains():
     assert "+20.0 %" in text and "-40.0 %" in text and transfer.BASELINE in text
 
 
+def test_a_source_on_fewer_seeds_is_compared_through_its_paired_differences():
+    """Source "b" ran only at seed 1, where the baseline had its best run: its plain mean (62) would rank it
+    above "a" (60), whose paired gain (+10 per seed) is larger than b's (+2). The paired mean (50 + 2)
+    and the selection's scores built from it do not confuse the two."""
+    from itft_utils.selection import transfer_results_from_rows
+
+    cells = [_cell(None, 0, 40.0), _cell(None, 1, 60.0), _cell("a", 0, 50.0), _cell("a", 1, 70.0), _cell("b", 1, 62.0)]
+    rows = {r["source"]: r for r in transfer_table(cells)}
+    assert rows["a"]["paired_mean"] == rows["a"]["mean"] == 60.0  # the same seeds: the same number
+    assert rows["b"]["mean"] == 62.0 and rows["b"]["paired_mean"] == 52.0
+    assert rows[None]["paired_mean"] == 50.0
+    assert transfer_results_from_rows(list(rows.values())).scores == {"a": 60.0, "b": 52.0}
+
+
 def test_transfer_plot_has_baseline_line_labels_and_one_dot_per_seed():
     cells = [_cell(None, 0, 40.0), _cell(None, 1, 60.0), _cell("a", 0, 55.0), _cell("a", 1, 65.0), _cell("b", 0, 30.0)]
     fig = plot_transfer(cells)
