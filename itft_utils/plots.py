@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from .training import History
 
@@ -287,6 +287,7 @@ def plot_gain_by_target_size(differences: dict[int, dict[int, float]], intervals
     ax.axhline(0.0, color="gray", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_xticks(sizes)
+    ax.xaxis.set_minor_formatter(NullFormatter())  # only the sizes run are labelled
     ax.set_xticklabels([str(s) for s in sizes])
     ax.set_xlabel("target training questions (log scale; dots: seeds)")
     ax.set_ylabel(f"{metric} with {source} − baseline (same seed)")
