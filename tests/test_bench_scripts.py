@@ -1,0 +1,50 @@
+"""The benchmark scripts still run: each one's documented smoke command (tiny model, a few examples) or,
+for the report scripts, their report over the committed cells. A script that only runs for hours in the
+background can otherwise break unnoticed (``taskemb_real.py`` once passed ``embed_tasks`` its options by
+position after the signature had changed)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from itft_grader import references as ref
+from itft_utils.data import default_data_dir
+from itft_utils.transfer import load_cells
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_target_size_reports_the_paired_differences_of_the_committed_cells(tmp_path):
+    out = _run("target_size.py", "--sizes", "1000=bench/results/transfer", "--source", "policyqa", "--seeds", "0,1,2",
+               "--out", str(tmp_path))
+    cells = [c for c in load_cells(ROOT / "bench/results/transfer") if c["seed"] in (0, 1, 2)]
+    base = {c["seed"]: c["score"] for c in cells if c["source"] is None}
+    mine = {c["seed"]: c["score"] for c in cells if c["source"] == "policyqa"}
+    row = ref.paired_summary(mine, base)
+    assert f"| 1000 | 3 | {sum(base.values()) / 3:.1f} | {row['mean']:+.2f} ± {row['std']:.2f} |" in out
+    written = json.loads((tmp_path / "target_size.json").read_text())
+    assert written["rows"]["1000"]["seeds"] == [0, 1, 2] and (tmp_path / "gain_by_target_size.png").stat().st_size > 0
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+def test_taskemb_real_smoke_embeds_ranks_and_draws(tmp_path):
+    """The documented smoke command of bench/taskemb_real.py, with the committed transfers for selection."""
+    _run("taskemb_real.py", "--model", "tiny", "--tasks", "squad,sst2,conll2000", "--n-train", "32", "--n-fisher", "8",
+         "--transfer-results", "bench/results/transfer", "--transfer-seeds", "0,1,2", "--out", str(tmp_path))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["methods"]) >= {"TaskEmb", "TextEmb"}
+    assert set(summary["selection"]["scores"]) == {"sst2", "conll2000"}  # the measured sources that were embedded
+    assert {Path(f).name for f in summary["figures"]} == {"task_map_pca.png", "task_map_mds.png", "similarity.png"}
