@@ -48,3 +48,20 @@ def test_taskemb_real_smoke_embeds_ranks_and_draws(tmp_path):
     assert set(summary["methods"]) >= {"TaskEmb", "TextEmb"}
     assert set(summary["selection"]["scores"]) == {"sst2", "conll2000"}  # the measured sources that were embedded
     assert {Path(f).name for f in summary["figures"]} == {"task_map_pca.png", "task_map_mds.png", "similarity.png"}
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+def test_estimator_race_smoke_ranks_with_every_estimator_and_times_them(tmp_path):
+    """bench/estimator_race.py on the tiny model, over two committed sources (short texts: quick to train)."""
+    cells = tmp_path / "transfer" / "cells" / "squad"
+    cells.mkdir(parents=True)
+    for run in ("baseline", "sst2", "conll2000"):
+        (cells / f"{run}-seed0.json").write_text((ROOT / "bench/results/transfer/cells/squad" / f"{run}-seed0.json").read_text())
+    _run("estimator_race.py", "--model", "tiny", "--transfer-results", str(tmp_path / "transfer"), "--cache", str(tmp_path / "cache"),
+         "--seed", "0", "--taskemb-timing", "4", "--max-rows", "500", "--out", str(tmp_path / "race"))
+    race = json.loads((tmp_path / "race" / "race.json").read_text())
+    assert set(race["measured"]) == {"sst2", "conll2000"}
+    rows = {row["method"]: row for row in race["table"]}
+    assert {"LogME", "H-score", "TaskEmb", "TextEmb", "DataSize"} <= set(rows)
+    assert all(rows[m]["seconds"] > 0 for m in ("LogME", "H-score", "TaskEmb"))
+    assert set(race["taskemb_fisher_seconds_500"]) == {"sst2", "conll2000", "squad"}
