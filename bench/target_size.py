@@ -31,8 +31,9 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/target_size")
     args = parser.parse_args()
     wanted = {int(s) for s in args.seeds.split(",")} if args.seeds else None
-    lines = [f"| target questions | seeds | baseline F1 (mean) | {args.source} − baseline (mean ± std) | 95 % t interval "
-             "| relative gain | p (sign flip) | per seed |", "|---|---|---|---|---|---|---|---|"]
+    lines = [f"| target questions | optimiser steps | seeds | baseline F1 (mean) | {args.source} F1 (mean) "
+             f"| {args.source} − baseline (mean ± std) | 95 % t interval | relative gain | p (sign flip) | per seed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     differences, intervals, rows = {}, {}, {}
     for pair in args.sizes.split(","):
         size, folder = pair.split("=", 1)
@@ -52,7 +53,9 @@ def main() -> None:
         rows[size] = {"seeds": seeds, "baseline": {s: base[s] for s in seeds}, "source": {s: mine[s] for s in seeds}, **row}
         low, high = row["interval"]
         per_seed = ", ".join(f"{s}: {differences[int(size)][s]:+.1f}" for s in seeds)
-        lines.append(f"| {size} | {len(seeds)} | {sum(base[s] for s in seeds) / len(seeds):.1f} | {row['mean']:+.2f} ± {row['std']:.2f} "
+        steps = "/".join(str(n) for n in sorted({c["target_steps"] for c in cells}))  # the target keeps its epochs
+        lines.append(f"| {size} | {steps} | {len(seeds)} | {sum(base[s] for s in seeds) / len(seeds):.1f} "
+                     f"| {sum(mine[s] for s in seeds) / len(seeds):.1f} | {row['mean']:+.2f} ± {row['std']:.2f} "
                      f"| [{low:+.1f}, {high:+.1f}] | {100 * row['gain']:+.1f} % | {row['p_value']:.3f} | {per_seed} |")
     table = "\n".join(lines)
     print(table)

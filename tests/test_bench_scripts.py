@@ -34,7 +34,8 @@ def test_target_size_reports_the_paired_differences_of_the_committed_cells(tmp_p
     base = {c["seed"]: c["score"] for c in cells if c["source"] is None}
     mine = {c["seed"]: c["score"] for c in cells if c["source"] == "policyqa"}
     row = ref.paired_summary(mine, base)
-    assert f"| 1000 | 3 | {sum(base.values()) / 3:.1f} | {row['mean']:+.2f} ± {row['std']:.2f} |" in out
+    assert (f"| 1000 | 292 | 3 | {sum(base.values()) / 3:.1f} | {sum(mine.values()) / 3:.1f} | {row['mean']:+.2f} ± {row['std']:.2f} |"
+            in out)
     written = json.loads((tmp_path / "target_size.json").read_text())
     assert written["rows"]["1000"]["seeds"] == [0, 1, 2] and (tmp_path / "gain_by_target_size.png").stat().st_size > 0
 
