@@ -60,7 +60,7 @@ def main() -> None:
     print(experiment)
     started = time.perf_counter()
     # --report-only summarises the cells of --seeds only, so that a table stays reproducible while more seeds are added.
-    cells = ([c for c in load_cells(args.out) if c["seed"] in seeds] if args.report_only
+    cells = (load_cells(args.out, seeds) if args.report_only
              else experiment.run(args.out, progress=True, cache_dir=args.cache))
     out = Path(args.out)
     if not cells:
@@ -75,6 +75,10 @@ def main() -> None:
     save_figure(plot_transfer_curves(cells), out / "transfer_curves.png")
     print(table)
     print(source_table(cells))  # what each source model learned, and its optimiser steps
+    source_minutes = [s / 60 for s in source_seconds.values()]
+    print(f"cost (one run, as recorded in the cells): target runs {min(c['seconds'] for c in cells) / 60:.0f}–"
+          f"{max(c['seconds'] for c in cells) / 60:.0f} min"
+          + (f", source models {min(source_minutes):.0f}–{max(source_minutes):.0f} min" if source_minutes else ""))
     print(per_seed_table(cells))
     print(paired_statistics(cells))
     for line in unpaired_cells(cells):

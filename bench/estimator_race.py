@@ -50,8 +50,8 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = common.data_dir_or_exit()
-    seeds = {int(s) for s in args.transfer_seeds.split(",")} if args.transfer_seeds else None
-    cells = [c for c in load_cells(args.transfer_results) if seeds is None or c["seed"] in seeds]
+    seeds = [int(s) for s in args.transfer_seeds.split(",")] if args.transfer_seeds else None
+    cells = load_cells(args.transfer_results, seeds)
     rows_table = [r for r in transfer_table(cells) if r["target"] == "squad"]
     measured = {r["source"]: r["paired_mean"] for r in rows_table if r["source"] is not None}  # seeds may differ
     experiment = real_data_experiment(data_dir, sources=real_data_sources(names=sorted(measured)))

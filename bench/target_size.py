@@ -30,14 +30,14 @@ def main() -> None:
     parser.add_argument("--seeds", default=None, help="only these seeds (default: every seed a size has)")
     parser.add_argument("--out", default="bench/results/target_size")
     args = parser.parse_args()
-    wanted = {int(s) for s in args.seeds.split(",")} if args.seeds else None
+    wanted = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     lines = [f"| target questions | optimiser steps | seeds | baseline F1 (mean) | {args.source} F1 (mean) "
-             f"| {args.source} − baseline (mean ± std) | 95 % t interval | relative gain | p (sign flip) | per seed |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"| {args.source} − baseline (mean ± std) | 95 % t interval | relative gain | p (sign flip) | per seed | minutes per run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     differences, intervals, rows = {}, {}, {}
     for pair in args.sizes.split(","):
         size, folder = pair.split("=", 1)
-        cells = [c for c in load_cells(folder) if wanted is None or c["seed"] in wanted]
+        cells = load_cells(folder, wanted)
         base = {c["seed"]: c["score"] for c in cells if c["source"] is None}
         mine = {c["seed"]: c["score"] for c in cells if c["source"] == args.source}
         sizes = {c["target_examples"] for c in cells}
@@ -53,10 +53,13 @@ def main() -> None:
         rows[size] = {"seeds": seeds, "baseline": {s: base[s] for s in seeds}, "source": {s: mine[s] for s in seeds}, **row}
         low, high = row["interval"]
         per_seed = ", ".join(f"{s}: {differences[int(size)][s]:+.1f}" for s in seeds)
-        steps = "/".join(str(n) for n in sorted({c["target_steps"] for c in cells}))  # the target keeps its epochs
+        compared = [c for c in cells if c["source"] in (None, args.source) and c["seed"] in seeds]
+        steps = "/".join(str(n) for n in sorted({c["target_steps"] for c in compared}))  # the target keeps its epochs
+        minutes = [c["seconds"] / 60 for c in compared]
         lines.append(f"| {size} | {steps} | {len(seeds)} | {sum(base[s] for s in seeds) / len(seeds):.1f} "
                      f"| {sum(mine[s] for s in seeds) / len(seeds):.1f} | {row['mean']:+.2f} ± {row['std']:.2f} "
-                     f"| [{low:+.1f}, {high:+.1f}] | {100 * row['gain']:+.1f} % | {row['p_value']:.3f} | {per_seed} |")
+                     f"| [{low:+.1f}, {high:+.1f}] | {100 * row['gain']:+.1f} % | {row['p_value']:.3f} | {per_seed} "
+                     f"| {min(minutes):.0f}–{max(minutes):.0f} |")
     table = "\n".join(lines)
     print(table)
     if differences:

@@ -48,6 +48,8 @@ EXPECTED_TIME = {
     ("hw1_mtl", "colab"): "30–40 minutes on a T4 (an estimate: not yet measured on a T4)",
     ("hw2_intermediate", "grading"): "under a minute",
     ("hw2_intermediate", "offline", "generated"): "about 8 minutes on a 2-core CPU (measured)",
+    # The recorded cells' range: the cost line of python bench/bench_transfer.py --model .carry/minilm
+    # --out bench/results/transfer --seeds 0,1,2,3,4 --report-only.
     ("hw2_intermediate", "offline", "local"): "many hours on a 2-core CPU (the course's recorded cells: 15–38 min per "
                                               "target run, 1–42 min per source model; resumable)",
     ("hw2_intermediate", "colab"): "about 25–35 minutes on a T4 (an estimate: not yet measured on a T4; "
@@ -254,11 +256,9 @@ class TransferExperiment:
         return "\n".join(lines + self.notes)
 
 
-#: The real-data benchmark's sources: the four of the transfer matrix (RESULTS §3), then three more that give
-#: the estimator race (Homework 3, Part C) at least six sources of four task types.
-#: Homework 2's four sources, then those that give Homework 3's selection six or more measured sources of
-#: three types in every mode (Colab's library has no PolicyQA or SubjQA). QNLI is left out: it is built
-#: from SQuAD's own questions (see :data:`itft_utils.atlas.ATLAS_SOURCES`).
+#: The real-data benchmark's sources: Homework 2's four, then those that give Homework 3's selection six or
+#: more measured sources of three types in every mode (Colab's library has no PolicyQA or SubjQA). QNLI is
+#: left out: it is built from SQuAD's own questions (see :data:`itft_utils.atlas.ATLAS_SOURCES`).
 REAL_DATA_SOURCES = ("policyqa", "subjqa", "sst2", "conll2000", "mrpc", "stsb", "wnut17", "rte")
 #: The held-out split a source is scored on where it is not "test" (RTE's test file has no labels).
 _SOURCE_EVAL_SPLIT = {"rte": "validation"}

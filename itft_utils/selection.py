@@ -180,8 +180,7 @@ def load_transfer_results(path: str | Path | None = None, target: str | None = N
             transfer_table,
         )
 
-        kept = None if seeds is None else set(seeds)
-        cells = [c for c in load_cells(path) if kept is None or c["seed"] in kept]
+        cells = load_cells(path, seeds)
         if not cells:
             raise FileNotFoundError(f"{path}: no cells/<target>/*.json; expected Homework 2's output folder")
         results = transfer_results_from_rows(transfer_table(cells), target, f"measured by Homework 2 in {path}")

@@ -27,7 +27,7 @@ import math
 import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import cast
@@ -180,9 +180,12 @@ def cell_path(out_dir: str | Path, target: str, source: str | None, seed: int) -
     return Path(out_dir) / "cells" / target / f"{source or 'baseline'}-seed{seed}.json"
 
 
-def load_cells(out_dir: str | Path) -> list[dict]:
-    """Every finished cell under ``out_dir``, in a stable order."""
-    return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("cells/*/*.json"))]
+def load_cells(out_dir: str | Path, seeds: Iterable[int] | None = None) -> list[dict]:
+    """Every finished cell under ``out_dir`` (only those of ``seeds`` when given: a table over chosen seeds
+    stays reproducible while the folder gains more), in a stable order."""
+    kept = None if seeds is None else set(seeds)
+    cells = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("cells/*/*.json"))]
+    return [c for c in cells if kept is None or c["seed"] in kept]
 
 
 def run_transfer_matrix(

@@ -30,7 +30,7 @@ def _run(script: str, *args: str) -> str:
 def test_target_size_reports_the_paired_differences_of_the_committed_cells(tmp_path):
     out = _run("target_size.py", "--sizes", "1000=bench/results/transfer", "--source", "policyqa", "--seeds", "0,1,2",
                "--out", str(tmp_path))
-    cells = [c for c in load_cells(ROOT / "bench/results/transfer") if c["seed"] in (0, 1, 2)]
+    cells = load_cells(ROOT / "bench/results/transfer", seeds=[0, 1, 2])
     base = {c["seed"]: c["score"] for c in cells if c["source"] is None}
     mine = {c["seed"]: c["score"] for c in cells if c["source"] == "policyqa"}
     row = ref.paired_summary(mine, base)

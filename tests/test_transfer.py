@@ -296,8 +296,8 @@ def test_the_source_table_shows_what_each_source_learned_and_cost():
 
     from itft_utils.transfer import load_cells, source_table
 
-    cells = load_cells(Path(__file__).resolve().parents[1] / "bench" / "results" / "transfer")
-    table = source_table([c for c in cells if c["seed"] in (0, 1, 2)])  # RESULTS §3's seeds, whatever else the folder gains
+    # RESULTS §3's seeds, whatever else the folder gains
+    table = source_table(load_cells(Path(__file__).resolve().parents[1] / "bench" / "results" / "transfer", seeds=[0, 1, 2]))
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
     assert sorted(rows) == ["conll2000", "policyqa", "sst2", "subjqa"]
     assert "| 3 | f1 31.7 ± 1.0 | 2000 | 410 |" in rows["subjqa"] and "accuracy 0.825" in rows["sst2"]
