@@ -11,7 +11,7 @@ seeds 0, 1, 2. Resumable: every cell is a JSON file under --out; rerun the same 
 ``--target-n`` moves the target along the target-size axis (another ``--out`` per size; ``--cache`` lets
 the sizes share one source encoder per seed); ``bench/target_size.py`` compares the sizes.
 
-``--report-only`` summarises the finished cells without running the missing ones;
+``--report-only`` summarises the finished cells of ``--seeds`` and ``--sources`` without running the missing ones;
 ``--package itft_utils/resources/transfer_results_squad.json`` also writes the measured cells as the
 results file Homework 3 falls back on when a student has no Homework 2 output of their own (Colab).
 """
@@ -49,7 +49,8 @@ def main() -> None:
     parser.add_argument("--target-n", type=int, default=1000, help="target training questions (the target-size axis: 250, 1000, 2000)")
     parser.add_argument("--cache", default=None, help="intermediate encoders (default: OUT/intermediate); share one across target sizes")
     parser.add_argument("--package", default=None, help="also write the results as a packaged TransferResults file here")
-    parser.add_argument("--report-only", action="store_true", help="summarise the cells under --out without running missing ones")
+    parser.add_argument("--report-only", action="store_true",
+                        help="summarise the cells of --seeds and --sources under --out without running missing ones")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     sources = real_data_sources(names=args.sources.split(","))
@@ -59,8 +60,10 @@ def main() -> None:
     experiment.config.device = args.device
     print(experiment)
     started = time.perf_counter()
-    # --report-only summarises the cells of --seeds only, so that a table stays reproducible while more seeds are added.
-    cells = (load_cells(args.out, seeds) if args.report_only
+    # --report-only summarises the cells of --seeds and --sources only, so that a table stays reproducible while
+    # more seeds and sources are added to the folder.
+    wanted = {s.name for s in sources}
+    cells = ([c for c in load_cells(args.out, seeds) if c["source"] is None or c["source"] in wanted] if args.report_only
              else experiment.run(args.out, progress=True, cache_dir=args.cache))
     out = Path(args.out)
     if not cells:
@@ -120,10 +123,14 @@ def paired_statistics(cells: list[dict]) -> str:
     for source in sorted({c["source"] for c in cells if c["source"]}):
         mine = {c["seed"]: c["score"] for c in cells if c["source"] == source}
         row = ref.paired_summary(mine, baseline)
-        low, high = row["interval"]
+        if row["n"] > 1:
+            low, high = row["interval"]
+            spread, interval = f" ± {row['std']:.2f} ({row['n']} seeds)", f"[{low:+.1f}, {high:+.1f}]"
+        else:  # one seed: no spread, no interval
+            spread, interval = " (1 seed)", "—"
         needed = ref.seeds_needed(row["std"], 1.0) if row["n"] > 1 and row["std"] > 0 else "—"
-        lines.append(f"| {source} | {row['mean']:+.2f} ± {row['std']:.2f} ({row['n']} seeds) | [{low:+.1f}, {high:+.1f}] "
-                     f"| {100 * row['gain']:+.1f} % | {row['p_value']:.3f} | {needed} |")
+        lines.append(f"| {source} | {row['mean']:+.2f}{spread} | {interval} | {100 * row['gain']:+.1f} % | {row['p_value']:.3f} "
+                     f"| {needed} |")
     return "\n".join(lines)
 
 

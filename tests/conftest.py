@@ -1,7 +1,10 @@
-"""Shared fixtures: an isolated cache for the tiny model, and the real-data folder when present."""
+"""Shared fixtures: an isolated cache for the tiny model, the MiniLM tokenizer, one torch thread, and the
+benchmark scripts as modules."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,18 @@ def one_thread():
 
     with torch_threads(1):
         yield
+
+
+@pytest.fixture(scope="session")
+def bench_module():
+    """A loader of ``bench/<name>.py`` as a module (the scripts import their neighbours, e.g. ``common``)."""
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    sys.path.insert(0, str(bench))
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, bench / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -52,6 +52,22 @@ def test_taskemb_real_smoke_embeds_ranks_and_draws(tmp_path):
 
 
 @pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+def test_the_transfer_report_keeps_to_the_seeds_and_sources_asked_for(tmp_path):
+    """bench_transfer.py --report-only over a copy of the committed cells: a table in RESULTS stays what its
+    command prints while the queue adds seeds and sources to the folder."""
+    cells = tmp_path / "cells" / "squad"
+    cells.mkdir(parents=True)
+    for path in (ROOT / "bench/results/transfer/cells/squad").glob("*-seed[0-3].json"):
+        (cells / path.name).write_text(path.read_text())
+    out = _run("bench_transfer.py", "--model", ".carry/minilm", "--out", str(tmp_path), "--seeds", "0,1,2",
+               "--sources", "policyqa,sst2", "--report-only", "--package", str(tmp_path / "package.json"))
+    package = json.loads((tmp_path / "package.json").read_text())
+    assert set(package["per_seed"]) == {"baseline", "policyqa", "sst2"}
+    assert all(set(per_seed) == {"0", "1", "2"} for per_seed in package["per_seed"].values())
+    assert "| policyqa |" in out and "| subjqa |" not in out and "| conll2000 |" not in out
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
 def test_estimator_race_smoke_ranks_with_every_estimator_and_times_them(tmp_path):
     """bench/estimator_race.py on the tiny model, over two committed sources (short texts: quick to train)."""
     cells = tmp_path / "transfer" / "cells" / "squad"
@@ -66,3 +82,17 @@ def test_estimator_race_smoke_ranks_with_every_estimator_and_times_them(tmp_path
     assert {"LogME", "H-score", "TaskEmb", "TextEmb", "DataSize"} <= set(rows)
     assert all(rows[m]["seconds"] > 0 for m in ("LogME", "H-score", "TaskEmb"))
     assert set(race["taskemb_fisher_seconds_500"]) == {"sst2", "conll2000", "squad"}
+
+
+def test_the_paired_table_gives_a_one_seed_source_no_spread_and_no_interval(bench_module):
+    """A source measured at one seed so far (the race's extra sources) has a difference but no spread:
+    the table says so instead of printing nan."""
+    cells = [{"source": None, "seed": s, "score": v} for s, v in ((0, 50.0), (1, 48.0))]
+    cells += [{"source": "mrpc", "seed": 0, "score": 47.0},
+              {"source": "policyqa", "seed": 0, "score": 52.0}, {"source": "policyqa", "seed": 1, "score": 51.0}]
+    table = bench_module("bench_transfer").paired_statistics(cells)
+    assert "nan" not in table
+    assert "| mrpc | -3.00 (1 seed) | — |" in table
+    row = ref.paired_summary({0: 52.0, 1: 51.0}, {0: 50.0, 1: 48.0})
+    low, high = row["interval"]
+    assert f"| policyqa | +2.50 ± {row['std']:.2f} (2 seeds) | [{low:+.1f}, {high:+.1f}] |" in table

@@ -2,9 +2,7 @@
 traceable: the packaged files are what the committed command makes from the committed results."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -39,16 +37,8 @@ def test_every_homework_has_its_recorded_run_or_says_it_has_none(capsys, monkeyp
         recorded.recorded("hw9")
 
 
-def _bench_module(name: str):
-    sys.path.insert(0, str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_packaged_recorded_runs_are_what_the_committed_command_makes():
-    package = _bench_module("package_recorded")
+def test_the_packaged_recorded_runs_are_what_the_committed_command_makes(bench_module):
+    package = bench_module("package_recorded")
     for homework, build in (("hw1_mtl", package.hw1), ("hw3_taskemb", package.hw3)):
         made = build()
         shipped = recorded.recorded(homework)
@@ -57,7 +47,7 @@ def test_the_packaged_recorded_runs_are_what_the_committed_command_makes():
             assert json.loads(json.dumps(made)) == shipped, f"{homework}: run python bench/package_recorded.py"
 
 
-def test_the_grading_default_transfers_are_what_their_command_makes(tmp_path):
+def test_the_grading_default_transfers_are_what_their_command_makes(tmp_path, bench_module):
     """Homework 3's grading-mode fallback is rebuilt by its command and compared number by number.
     Floating-point kernels differ between torch builds, so the comparison holds under the recorded torch."""
     import torch
@@ -67,7 +57,7 @@ def test_the_grading_default_transfers_are_what_their_command_makes(tmp_path):
     shipped = json.loads(DEFAULT_TRANSFER_RESULTS.read_text())
     if shipped["versions"]["torch"] != torch.__version__:
         pytest.skip(f"the file was made under torch {shipped['versions']['torch']}, this is {torch.__version__}")
-    made = _bench_module("grading_default_transfers").build(tmp_path)
+    made = bench_module("grading_default_transfers").build(tmp_path)
     assert {k: v for k, v in made.items() if k != "versions"} == {k: v for k, v in shipped.items() if k != "versions"}, \
         "run python bench/grading_default_transfers.py"
 
