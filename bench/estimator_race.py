@@ -5,8 +5,9 @@ LogME and H-score read the target's 1,000 training questions through each source
 intermediate encoders whose transfers were measured (``bench_transfer.py``'s cache; a missing one is
 trained with the same key, so a later ``bench_transfer.py`` run reuses it). Token rows (one per token of
 each window, label start / end / other), subsampled to ``--max-rows``. TaskEmb and TextEmb are the
-embeddings committed by ``bench/taskemb_real.py``. Reported per method: NDCG@3 and regret@1 (the course's
-references), Spearman's ρ with the measured mean target F1, and seconds on this machine.
+embeddings committed by ``bench/taskemb_real.py``. Reported per method: NDCG@3 (with the share of all orders of
+the sources that score as well: how often a random pick does), regret@1 (the course's references), Spearman's ρ
+with the measured mean target F1, and seconds on this machine.
 
 Cost, counted past what every method shares (the sources' fine-tuned models): LogME and H-score, one forward
 pass of the target through each source encoder plus the estimator; TaskEmb, one Fisher pass over 500
@@ -16,12 +17,18 @@ fine-tuning of a target task model, which TaskEmb alone needs.
 
     python bench/estimator_race.py --model .carry/minilm --transfer-results bench/results/transfer \\
         --cache bench/results/transfer/intermediate --seed 3 --out bench/results/estimator_race
+    python bench/estimator_race.py --report-only --transfer-seeds 0,1,2,3,4,5
+
+The measurement (``estimates.json``: every source's LogME and H-score, the seconds of each part) is made once;
+``--report-only`` scores it again against the transfers of other seeds as the matrix grows.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
+import math
 import time
 from pathlib import Path
 
@@ -47,18 +54,45 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=20000)
     parser.add_argument("--taskemb-timing", type=int, default=64, help="examples per task to time TaskEmb's Fisher pass on")
     parser.add_argument("--out", default="bench/results/estimator_race")
+    parser.add_argument("--report-only", action="store_true",
+                        help="score the estimates in OUT/estimates.json against the transfers of --transfer-seeds, measuring nothing")
     args = parser.parse_args()
 
-    data_dir = common.data_dir_or_exit()
     seeds = [int(s) for s in args.transfer_seeds.split(",")] if args.transfer_seeds else None
-    cells = load_cells(args.transfer_results, seeds)
-    rows_table = [r for r in transfer_table(cells) if r["target"] == "squad"]
-    measured = {r["source"]: r["paired_mean"] for r in rows_table if r["source"] is not None}  # seeds may differ
-    experiment = real_data_experiment(data_dir, sources=real_data_sources(names=sorted(measured)))
+    measured = measured_transfers(args.transfer_results, seeds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        estimates = json.loads((out / "estimates.json").read_text())
+        if missing := sorted(set(measured) - set(estimates["encoder_seconds"])):
+            raise SystemExit(f"{out / 'estimates.json'}: no estimates for {missing}; run without --report-only")
+    else:
+        estimates = measure(args, sorted(measured))
+        (out / "estimates.json").write_text(json.dumps(estimates, indent=1))
+    table, report = race_table(estimates, measured, args.embeddings)
+    print(report)
+    (out / "race.json").write_text(json.dumps({
+        "command": "python bench/estimator_race.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+                                                                if v not in (None, False)),
+        "measured": measured, "transfer_seeds": seeds, "table": table, "report": report}, indent=1))
+
+
+def measured_transfers(folder: str, seeds: list[int] | None) -> dict[str, float]:
+    """Each source's measured target F1 (the baseline's mean plus its mean same-seed difference, so that
+    sources measured on different seeds compare on one footing)."""
+    rows = [r for r in transfer_table(load_cells(folder, seeds)) if r["target"] == "squad"]
+    return {r["source"]: r["paired_mean"] for r in rows if r["source"] is not None}
+
+
+def measure(args, sources: list[str]) -> dict:
+    """The expensive part, done once: LogME's and H-score's scores of every source (the target's rows
+    through the source's encoder) and what each method costs."""
+    data_dir = common.data_dir_or_exit()
+    experiment = real_data_experiment(data_dir, sources=real_data_sources(names=sources))
     experiment = dataclasses.replace(experiment, model=args.model)
     tokenizer = load_tokenizer(args.model)
     target = prepare_task(experiment.target, data_dir)
-    rows, encoder_seconds, prepared = {}, {}, {}
+    rows, prepared = {}, {}
     for spec in experiment.sources:
         source = prepare_task(spec, data_dir)
         folder, record = intermediate_checkpoint(source, args.model, args.seed, experiment.config, args.cache, tokenizer,
@@ -68,22 +102,35 @@ def main() -> None:
             encoder = build_model(str(folder), "regression").base_model  # the encoder; the head is not read
         rows[spec.name] = target_features(encoder, target.task, target.train, tokenizer, experiment.settings,
                                           max_rows=args.max_rows)
-        encoder_seconds[spec.name] = rows[spec.name].seconds
         print(f"{spec.name}: {len(rows[spec.name].labels)} {rows[spec.name].unit} rows, "
               f"{rows[spec.name].seconds:.0f} s (source model: {record['seconds']:.0f} s to train)", flush=True)
     fisher_seconds = {name: taskemb_seconds(source, str(folder), tokenizer, experiment, args.taskemb_timing)
                       for name, (source, folder) in prepared.items()}
     fisher_seconds["squad"] = taskemb_seconds(target, args.model, tokenizer, experiment, args.taskemb_timing)
     estimates = run_estimators({"LogME": lambda r: ref.logme(r.features, r.labels, r.regression), "H-score": h_score_estimator}, rows)
-    rankings = {name: ranking_from_scores(e["scores"]) for name, e in estimates.items()}
-    seconds = {name: sum(encoder_seconds.values()) + e["seconds"] for name, e in estimates.items()}
-    embeddings = {p.stem: TaskEmbedding.load(p) for p in sorted(Path(args.embeddings).glob("*.npz"))
+    return {"machine": common.machine(), "versions": library_versions(), "model": args.model, "encoder_seed": args.seed,
+            "scores": {name: e["scores"] for name, e in estimates.items()},
+            "estimator_seconds": {name: e["seconds"] for name, e in estimates.items()},
+            "encoder_seconds": {name: r.seconds for name, r in rows.items()}, "taskemb_fisher_seconds_500": fisher_seconds,
+            "rows": {name: {"n": len(r.labels), "unit": r.unit} for name, r in rows.items()},
+            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str) -> tuple[list[dict], str]:
+    """Every method's ranking of the measured sources, scored with the course's NDCG@3 and regret@1 and
+    Spearman's ρ against the measured F1, beside its cost in seconds (Markdown and rows)."""
+    rankings = {name: ranking_from_scores({s: v for s, v in scores.items() if s in measured})
+                for name, scores in estimates["scores"].items()}
+    encoder_seconds = sum(v for s, v in estimates["encoder_seconds"].items() if s in measured)
+    seconds = {name: encoder_seconds + v for name, v in estimates["estimator_seconds"].items()}
+    embeddings = {p.stem: TaskEmbedding.load(p) for p in sorted(Path(embeddings_dir).glob("*.npz"))
                   if p.stem in measured or p.stem == "squad"}
     if "squad" in embeddings and all(s in embeddings for s in measured):
         for method, vectors in (("TaskEmb", {n: e.taskemb() for n, e in embeddings.items()}),
                                 ("TextEmb", {n: e.textemb() for n, e in embeddings.items()})):
             rankings[method] = [s for s, _ in rank_sources("squad", vectors, sources=measured)]
-        seconds["TaskEmb"] = sum(fisher_seconds.values())
+        fisher = estimates["taskemb_fisher_seconds_500"]
+        seconds["TaskEmb"] = sum(v for s, v in fisher.items() if s in measured or s == "squad")
         seconds["TextEmb"] = float("nan")  # a forward pass inside TaskEmb's; not timed apart
     rankings["DataSize"] = sorted(measured)  # every source had the same 2,000 examples: a tie, alphabetical
     table = selection_table(rankings, measured, ref.ndcg_at_k, ref.regret_at_k, k=3, random_seeds=100)
@@ -91,24 +138,30 @@ def main() -> None:
         ranking = rankings.get(row["method"])
         row["spearman"] = spearman([-ranking.index(s) for s in measured], list(measured.values())) if ranking else float("nan")
         row["seconds"] = seconds.get(row["method"], 0.0)
-    lines = [f"target squad ({args.model}), {len(measured)} sources measured: "
+        row["chance"] = share_of_orders_as_good(row["ndcg@3"], measured) if ranking else float("nan")
+    lines = [f"target squad ({estimates['model']}), {len(measured)} sources measured: "
              + ", ".join(f"{s} {v:.1f}" for s, v in sorted(measured.items(), key=lambda kv: -kv[1])),
-             "", "| method | NDCG@3 | regret@1 | best source's rank | Spearman ρ | seconds | ranking |", "|---|---|---|---|---|---|---|"]
+             "", "| method | NDCG@3 | orders as good (%) | regret@1 | best source's rank | Spearman ρ | seconds | ranking |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in table:
-        ranking = " > ".join(rankings[row["method"]]) if row["method"] in rankings else "-"
-        lines.append(f"| {row['method']} | {row['ndcg@3']:.3f} | {row['regret@1']:.2f} % | {row['best_rank']:.1f} | "
-                     f"{row['spearman']:+.2f} | {row['seconds']:.0f} | {ranking} |")
-    report = "\n".join(lines)
-    print(report)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "race.json").write_text(json.dumps({
-        "command": "python bench/estimator_race.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
-        "machine": common.machine(), "versions": library_versions(), "measured": measured,
-        "estimates": {n: e["scores"] for n, e in estimates.items()}, "encoder_seconds": encoder_seconds,
-        "taskemb_fisher_seconds_500": fisher_seconds,
-        "rows": {s: {"n": len(r.labels), "unit": r.unit} for s, r in rows.items()}, "table": table, "report": report,
-        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, indent=1))
+        order = " > ".join(rankings[row["method"]]) if row["method"] in rankings else "-"
+        lines.append(f"| {row['method']} | {row['ndcg@3']:.3f} | {_number(100 * row['chance'], '.0f')} "
+                     f"| {row['regret@1']:.2f} % | {row['best_rank']:.1f} | "
+                     f"{_number(row['spearman'], '+.2f')} | {_number(row['seconds'], '.0f')} | {order} |")
+    return table, "\n".join(lines)
+
+
+def share_of_orders_as_good(ndcg: float, measured: dict[str, float], k: int = 3) -> float:
+    """The share of all orders of the sources whose NDCG@k is at least ``ndcg``: how often a random pick
+    does as well (exact: NDCG@k depends only on the first k, so the k-permutations are enumerated)."""
+    sources = sorted(measured)
+    tops = list(itertools.permutations(sources, min(k, len(sources))))
+    as_good = sum(ref.ndcg_at_k([*top, *(s for s in sources if s not in top)], measured, k) >= ndcg - 1e-12 for top in tops)
+    return as_good / len(tops)
+
+
+def _number(value: float, spec: str) -> str:
+    return "—" if math.isnan(value) else format(value, spec)  # random has no ranking, TextEmb no separate time
 
 
 def taskemb_seconds(prepared, model: str, tokenizer, experiment, n: int, scale_to: int = 500) -> float:

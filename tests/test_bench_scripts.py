@@ -4,6 +4,7 @@ background can otherwise break unnoticed (``taskemb_real.py`` once passed ``embe
 position after the signature had changed)."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -81,7 +82,12 @@ def test_estimator_race_smoke_ranks_with_every_estimator_and_times_them(tmp_path
     rows = {row["method"]: row for row in race["table"]}
     assert {"LogME", "H-score", "TaskEmb", "TextEmb", "DataSize"} <= set(rows)
     assert all(rows[m]["seconds"] > 0 for m in ("LogME", "H-score", "TaskEmb"))
-    assert set(race["taskemb_fisher_seconds_500"]) == {"sst2", "conll2000", "squad"}
+    estimates = json.loads((tmp_path / "race" / "estimates.json").read_text())
+    assert set(estimates["taskemb_fisher_seconds_500"]) == {"sst2", "conll2000", "squad"}
+    # --report-only scores the stored estimates again, measuring nothing: the same table from the same cells.
+    again = _run("estimator_race.py", "--report-only", "--transfer-results", str(tmp_path / "transfer"),
+                 "--transfer-seeds", "0", "--out", str(tmp_path / "race"))
+    assert race["report"] in again and json.loads((tmp_path / "race" / "race.json").read_text())["table"] == race["table"]
 
 
 def test_the_paired_table_gives_a_one_seed_source_no_spread_and_no_interval(bench_module):
@@ -96,3 +102,17 @@ def test_the_paired_table_gives_a_one_seed_source_no_spread_and_no_interval(benc
     row = ref.paired_summary({0: 52.0, 1: 51.0}, {0: 50.0, 1: 48.0})
     low, high = row["interval"]
     assert f"| policyqa | +2.50 ± {row['std']:.2f} (2 seeds) | [{low:+.1f}, {high:+.1f}] |" in table
+
+
+def test_the_race_says_how_often_a_random_order_ranks_as_well(bench_module):
+    """The race's chance column: the share of all orders of the sources whose NDCG@3 reaches a method's."""
+    race = bench_module("estimator_race")
+    measured = {"a": 60.0, "b": 50.0, "c": 40.0, "d": 10.0}
+    best = ref.ndcg_at_k(["a", "b", "c", "d"], measured, 3)
+    assert race.share_of_orders_as_good(best, measured) == pytest.approx(1 / 24)  # only the measured order itself
+    assert race.share_of_orders_as_good(0.0, measured) == 1.0
+    five = {**measured, "e": 45.0}  # 120 orders, 60 different top threes: every order counted, as brute force does
+    middle = ref.ndcg_at_k(["b", "a", "d", "e", "c"], five, 3)
+    brute = [ref.ndcg_at_k(list(order), five, 3) >= middle - 1e-12 for order in itertools.permutations(five)]
+    assert 0 < sum(brute) < len(brute)
+    assert race.share_of_orders_as_good(middle, five) == pytest.approx(sum(brute) / len(brute))
