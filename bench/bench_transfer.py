@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -149,7 +150,8 @@ def write_package(cells: list[dict], experiment, path: Path) -> None:
             f"{experiment.sources[0].epochs} epochs. Scores are means over the seeds measured so far (seeds per run: {done}), "
             "a source measured on fewer seeds than the baseline as the baseline's mean plus its mean paired difference. "
             "In Colab the target is the hub's SQuAD split and the QA source HotpotQA, so only the sources both share are compared.")
-    result = {"note": note, "target": baseline["target"], "metric": baseline["metric"], "model": experiment.model,
+    command = "python bench/bench_transfer.py " + " ".join(sys.argv[1:])  # what made this file: a test reruns it
+    result = {"note": note, "command": command, "target": baseline["target"], "metric": baseline["metric"], "model": experiment.model,
               "baseline": round(baseline["mean"], 2), "scores": {r["source"]: round(r["paired_mean"], 2) for r in sources},
               "source_sizes": {r["source"]: sizes[r["source"]] for r in sources},
               "per_seed": {r["source"] or "baseline": {str(s): round(v, 2) for s, v in zip(r["seeds"], r["scores"])}

@@ -215,14 +215,19 @@ def _from_json(data, target: str | None, path: str | Path) -> TransferResults:
 def fill_missing(results: TransferResults, fallback: TransferResults, wanted: Iterable[str]) -> tuple[TransferResults, list[str]]:
     """``results`` with the sources in ``wanted`` that it lacks taken from ``fallback`` (the same target),
     and the names taken. An interrupted Homework 2 (say, only its baseline finished) then still gives
-    Homework 3 sources to rank; the note says which numbers come from the other run."""
+    Homework 3 sources to rank; the note says which numbers come from the other run. The other run may
+    have used another encoder and other target data (the course's MiniLM on local SQuAD-1k against a
+    student's BERT-Small in Colab), so a taken score keeps its *relative* gain over that run's baseline and is
+    put on the scale of this run's baseline; without a baseline here, the other run's scores are taken as they are."""
     if fallback.target != results.target:
         raise ValueError(f"the fallback is for target {fallback.target!r}, the results for {results.target!r}")
     taken = sorted(s for s in wanted if s not in results.scores and s in fallback.scores and s != results.target)
     if not taken:
         return results, []
-    note = f"{results.note} Taken from another run ({fallback.note[:80]}...): {', '.join(taken)}."
-    return replace(results, scores={**results.scores, **{s: fallback.scores[s] for s in taken}},
+    scale = results.baseline / fallback.baseline if results.baseline and fallback.baseline else 1.0
+    rescaled = f", rescaled by this run's baseline over that run's ({scale:.3f}: relative gains kept)" if scale != 1.0 else ""
+    note = f"{results.note} Taken from another run ({fallback.note[:80]}...){rescaled}: {', '.join(taken)}."
+    return replace(results, scores={**results.scores, **{s: fallback.scores[s] * scale for s in taken}},
                    source_sizes={**results.source_sizes, **{s: fallback.source_sizes[s] for s in taken if s in fallback.source_sizes}},
                    baseline=results.baseline if results.baseline is not None else fallback.baseline, note=note), taken
 

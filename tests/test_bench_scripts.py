@@ -69,6 +69,23 @@ def test_the_transfer_report_keeps_to_the_seeds_and_sources_asked_for(tmp_path):
 
 
 @pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+def test_the_packaged_squad_transfers_are_what_their_recorded_command_makes(tmp_path):
+    """Homework 3's real-data fallback names the command that made it; rerun over a copy of the committed
+    cells, it makes the same file."""
+    shipped_path = ROOT / "itft_utils/resources/transfer_results_squad.json"
+    shipped = json.loads(shipped_path.read_text())
+    args = shipped["command"].split()
+    assert args[:2] == ["python", "bench/bench_transfer.py"] and "--report-only" in args
+    out, package = args.index("--out") + 1, args.index("--package") + 1
+    assert args[out] == "bench/results/transfer" and args[package] == "itft_utils/resources/transfer_results_squad.json"
+    (tmp_path / "cells").symlink_to(ROOT / "bench/results/transfer/cells")
+    args[out], args[package] = str(tmp_path), str(tmp_path / "package.json")
+    _run("bench_transfer.py", *args[2:])
+    made = json.loads((tmp_path / "package.json").read_text())
+    assert {k: v for k, v in made.items() if k != "command"} == {k: v for k, v in shipped.items() if k != "command"}
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
 def test_estimator_race_smoke_ranks_with_every_estimator_and_times_them(tmp_path):
     """bench/estimator_race.py on the tiny model, over two committed sources (short texts: quick to train)."""
     cells = tmp_path / "transfer" / "cells" / "squad"

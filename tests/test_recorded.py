@@ -79,9 +79,13 @@ def test_an_interrupted_homework_2_is_completed_from_the_recorded_run_per_source
     mine = TransferResults("squad", "f1", 47.0, {"sst2": 40.0}, {}, "measured by Homework 2")
     filled, taken = fill_missing(mine, course, ["squad", "sst2", "conll2000", "policyqa", "qnli"])
     assert taken == ["conll2000", "policyqa"]  # in the library and measured by the course; sst2 stays the student's
-    assert filled.scores["sst2"] == 40.0 and filled.scores["conll2000"] == course.scores["conll2000"]
-    assert filled.baseline == 47.0 and "conll2000, policyqa" in filled.note
+    assert filled.scores["sst2"] == 40.0 and filled.baseline == 47.0 and "conll2000, policyqa" in filled.note
+    # Another encoder, another scale: a taken source keeps its relative gain over the course's baseline.
+    for source in taken:
+        assert filled.scores[source] / 47.0 == pytest.approx(course.scores[source] / course.baseline)
+    assert "rescaled" in filled.note
     empty = TransferResults("squad", "f1", None, {}, {}, "")
-    assert fill_missing(empty, course, course.scores)[0].baseline == course.baseline
+    kept = fill_missing(empty, course, course.scores)[0]
+    assert kept.baseline == course.baseline and kept.scores == course.scores  # nothing to rescale by
     with pytest.raises(ValueError, match="target"):
         fill_missing(TransferResults("gen_qa", "f1", None, {}), course, [])

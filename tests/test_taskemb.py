@@ -301,6 +301,25 @@ def test_default_transfer_results_are_flagged_as_grading_defaults(tmp_path):
         te.load_transfer_results(path)
 
 
+@pytest.mark.parametrize("mode", ["colab", "offline"])
+def test_every_real_data_library_ranks_six_measured_sources_of_three_types(mode, monkeypatch, tmp_path):
+    """Without Homework 2's own output, Homework 3 ranks the library's sources that the package has measured
+    transfers for (its transfers cell keeps those): at least six, of at least three task types, in Colab
+    and offline alike, so that a ranking can be told from a random one (the grading library: above)."""
+    from types import SimpleNamespace
+
+    from itft_utils import homework
+    from itft_utils.data.hub import HUB_TASKS
+
+    types = {**{name: spec.task_type for name, spec in HUB_TASKS.items()}, "policyqa": "qa", "subjqa": "qa"}
+    # The library's task list, without downloading or reading a task.
+    monkeypatch.setattr(homework, "load_task", lambda name, **kwargs: SimpleNamespace(task_type=types[name], splits={}))
+    library = homework.taskemb_library(mode, data_dir=tmp_path)
+    ranked = [s for s in te.packaged_transfer_results("squad").scores if s in library.tasks and s != "squad"]
+    assert len(ranked) >= 6, (mode, ranked)
+    assert len({library.tasks[s].task_type for s in ranked}) >= 3, (mode, ranked)
+
+
 def test_packaged_squad_results_are_the_committed_measurements():
     """Homework 3's fallback for SQuAD (Colab without Homework 2 output) holds the course's own measured
     cells: every per-seed score in it is a committed cell's, and its means are their means, a source on
