@@ -145,7 +145,7 @@ def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str)
              "|---|---|---|---|---|---|---|---|"]
     for row in table:
         order = " > ".join(rankings[row["method"]]) if row["method"] in rankings else "-"
-        lines.append(f"| {row['method']} | {row['ndcg@3']:.3f} | {_number(100 * row['chance'], '.0f')} "
+        lines.append(f"| {row['method']} | {row['ndcg@3']:.3f} | {_number(100 * row['chance'], '.1f')} "
                      f"| {row['regret@1']:.2f} % | {row['best_rank']:.1f} | "
                      f"{_number(row['spearman'], '+.2f')} | {_number(row['seconds'], '.0f')} | {order} |")
     return table, "\n".join(lines)

@@ -141,6 +141,8 @@ def main() -> int:
             entry["ranking_for_target"] = [(s, round(c, 4)) for s, c in rank_sources(TARGET, vectors)]
         summary["methods"][method] = entry
         print(f"  {method:<30} {share:.2f}  " + ", ".join(f"{a}->{b}" for a, b in neighbours.items()))
+        if TARGET in vectors:
+            print(f"  {'':<30} cosine to {TARGET}: " + ", ".join(f"{s} {c:.2f}" for s, c in entry["ranking_for_target"]))
 
     if args.transfer_results and TARGET in embeddings:
         seeds = [int(x) for x in args.transfer_seeds.split(",")] if args.transfer_seeds else None
