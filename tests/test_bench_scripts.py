@@ -133,3 +133,22 @@ def test_the_race_says_how_often_a_random_order_ranks_as_well(bench_module):
     brute = [ref.ndcg_at_k(list(order), five, 3) >= middle - 1e-12 for order in itertools.permutations(five)]
     assert 0 < sum(brute) < len(brute)
     assert race.share_of_orders_as_good(middle, five) == pytest.approx(sum(brute) / len(brute))
+
+
+def test_the_trainer_ablation_report_pairs_runs_by_seed(tmp_path, bench_module):
+    """bench/trainer_ablation.py --report-only over finished runs: per run the F1 per seed, and each
+    comparison as same-seed differences with an interval; a comparison with an unfinished side is left out."""
+    ablation = bench_module("trainer_ablation")
+    f1 = {"ours": [40.0, 41.0, 39.0], "ours_ungrouped": [38.0, 40.0, 36.0], "hf_trainer": [30.0, 29.0, 33.0]}
+    for run, values in f1.items():
+        for seed, value in enumerate(values):
+            (tmp_path / f"{run}-epochs2-seed{seed}.json").write_text(json.dumps({"run": run, "epochs": 2, "seed": seed, "f1": value}))
+    report = ablation.report(tmp_path)
+    assert "| ours | yes | 2 | 3 | 40.0 ± 1.0 | 0: 40.0, 1: 41.0, 2: 39.0 |" in report
+    row = ref.paired_summary(dict(enumerate(f1["ours"])), dict(enumerate(f1["ours_ungrouped"])))
+    low, high = row["interval"]
+    assert f"| grouping, this loop | 2 | 3 | +2.0 ± {row['std']:.1f} | [{low:+.1f}, {high:+.1f}] | {row['p_value']:.3f} |" in report
+    assert "loop − Trainer, both shuffled | 2 | 3 | +7.3" in report
+    assert "both grouped" not in report and "grouping, Trainer" not in report  # hf_trainer_grouped never ran
+    with pytest.raises(SystemExit, match="no finished runs"):
+        ablation.report(tmp_path / "empty")
