@@ -22,12 +22,13 @@ case "$lane" in
 a)  # issue 15: the target-size axis at 250 questions, seeds 3-5 (1,000 is the main matrix; seed 5's PolicyQA
     # encoder is trained here, for every size), and 500 at seed 5; issue 18: six seeds of the baseline and the QA sources
     # (SubjQA's seed 5 runs in lane b, so the two lanes never train the same cell);
-    # then the Trainer ablation and 2,000 questions (about an hour a run)
+    # then the Trainer ablation, more SubjQA seeds and 2,000 questions (about an hour a run)
     run "${transfer[@]}" --out bench/results/transfer_n250 --target-n 250 --seeds 3,4,5 --sources policyqa
     run "${transfer[@]}" --out bench/results/transfer_n500 --target-n 500 --seeds 5 --sources policyqa
     run "${transfer[@]}" --out bench/results/transfer --seeds 3,4,5 --sources policyqa
     run "${transfer[@]}" --out bench/results/transfer --seeds 4 --sources subjqa
     run bench/trainer_ablation.py --epochs 2
+    run "${transfer[@]}" --out bench/results/transfer --seeds 6,7,8 --sources subjqa  # SubjQA's +1 F1 needs ~17 seeds
     run "${transfer[@]}" --out bench/results/transfer_n2000 --target-n 2000 --seeds 3,4 --sources policyqa
     ;;
 b)  # issue 15: 500 questions; issue 16: the race's four more sources at seed 3 (whose encoders the race

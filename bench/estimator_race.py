@@ -72,8 +72,8 @@ def main() -> None:
     table, report = race_table(estimates, measured, args.embeddings)
     print(report)
     (out / "race.json").write_text(json.dumps({
-        "command": "python bench/estimator_race.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                                                                if v not in (None, False)),
+        "command": "python bench/estimator_race.py " + " ".join(
+            f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items() if v not in (None, False)),
         "measured": measured, "transfer_seeds": seeds, "table": table, "report": report}, indent=1))
 
 

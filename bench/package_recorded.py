@@ -23,7 +23,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 COMMANDS = {
     "hw1_mtl": hw1_recorded.COMMAND,  # for the message when its run is missing
     "hw3_taskemb": "python bench/taskemb_real.py --model .carry/minilm --transfer-results bench/results/transfer "
-                   "--transfer-seeds 0,1,2,3,4 --out bench/results/taskemb_real",
+                   "--transfer-seeds 0,1,2,3,4,5 --out bench/results/taskemb_real",
 }
 
 

@@ -414,10 +414,11 @@ def _paired_mean(row: Mapping, base: Mapping) -> float:
 
 def source_table(cells: Sequence[dict]) -> str:
     """A Markdown table of what each intermediate model learned and what it cost: its own held-out
-    score (mean ± std over seeds; "-" when not scored), its training examples and optimiser steps. The
-    same example budget is not the same compute: long QA contexts become several windows, so steps differ."""
-    lines = ["| intermediate task | type | seeds | its own held-out score (mean ± std) | training examples | steps |",
-             "|---|---|---|---|---|---|"]
+    score (mean ± std over seeds; "-" when not scored), its training examples, optimiser steps and minutes
+    (the range over seeds, as recorded on whatever machine ran them). The same example budget is not the
+    same compute: long QA contexts become several windows, so steps differ."""
+    lines = ["| intermediate task | type | seeds | its own held-out score (mean ± std) | training examples | steps | minutes |",
+             "|---|---|---|---|---|---|---|"]
     by_source: dict[str, dict[int, dict]] = {}
     for cell in cells:
         if cell["source"] is not None:  # a source model is shared by its seed's cells: count it once
@@ -429,10 +430,17 @@ def source_table(cells: Sequence[dict]) -> str:
         scored = [c["source_metrics"][metric] for c in seeds.values() if metric in (c.get("source_metrics") or {})]
         score = f"{metric} " + _pm(*_mean_std(scored), kind) if scored else "-"
         steps = sorted({c.get("source_steps", 0) for c in seeds.values()})
+        minutes = sorted({round(c["source_seconds"] / 60) for c in seeds.values() if "source_seconds" in c})
         lines.append(f"| {source} | {TASK_FAMILIES.get(kind, '-')} | {len(seeds)} | {score} "
-                     f"| {(first.get('source_spec') or {}).get('n_train', '-')} | "
-                     f"{steps[0] if len(steps) == 1 else f'{steps[0]}–{steps[-1]}'} |")
+                     f"| {(first.get('source_spec') or {}).get('n_train', '-')} | {_span(steps)} | {_span(minutes)} |")
     return "\n".join(lines)
+
+
+def _span(values: Sequence[int]) -> str:
+    """"7" or "7–42" (sorted values), "-" when there are none."""
+    if not values:
+        return "-"
+    return str(values[0]) if values[0] == values[-1] else f"{values[0]}–{values[-1]}"
 
 
 def format_table(rows: Sequence[dict], extra: Sequence[str] = ("exact_match",)) -> str:
