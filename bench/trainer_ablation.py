@@ -85,7 +85,8 @@ def report(out: Path) -> str:
             row = ref.paired_summary(scores[(a, epochs)], scores[(b, epochs)])
             low, high = row["interval"]
             interval = f"[{low:+.1f}, {high:+.1f}]" if row["n"] > 1 else "-"
-            lines.append(f"| {label} | {epochs} | {row['n']} | {row['mean']:+.1f} ± {row['std']:.1f} | {interval} | {row['p_value']:.3f} |")
+            spread = f" ± {row['std']:.1f}" if row["n"] > 1 else ""  # one pair: no spread yet
+            lines.append(f"| {label} | {epochs} | {row['n']} | {row['mean']:+.1f}{spread} | {interval} | {row['p_value']:.3f} |")
     return "\n".join(lines)
 
 

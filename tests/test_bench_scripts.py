@@ -150,5 +150,9 @@ def test_the_trainer_ablation_report_pairs_runs_by_seed(tmp_path, bench_module):
     assert f"| grouping, this loop | 2 | 3 | +2.0 ± {row['std']:.1f} | [{low:+.1f}, {high:+.1f}] | {row['p_value']:.3f} |" in report
     assert "loop − Trainer, both shuffled | 2 | 3 | +7.3" in report
     assert "both grouped" not in report and "grouping, Trainer" not in report  # hf_trainer_grouped never ran
+    (tmp_path / "hf_trainer_grouped-epochs2-seed0.json").write_text(json.dumps({"run": "hf_trainer_grouped", "epochs": 2,
+                                                                               "seed": 0, "f1": 28.0}))
+    one_pair = ablation.report(tmp_path)
+    assert "| grouping, Trainer | 2 | 1 | -2.0 | - |" in one_pair and "nan" not in one_pair
     with pytest.raises(SystemExit, match="no finished runs"):
         ablation.report(tmp_path / "empty")
