@@ -39,8 +39,8 @@ from itft_utils.estimators import h_score_estimator, ranking_from_scores, run_es
 from itft_utils.homework import prepare_task, real_data_experiment, real_data_sources
 from itft_utils.metrics import spearman
 from itft_utils.models import build_model, load_tokenizer, quiet_transformers
-from itft_utils.taskemb import TaskEmbedding, compute_task_embedding, rank_sources, selection_table
-from itft_utils.transfer import intermediate_checkpoint, library_versions, load_cells, transfer_table
+from itft_utils.taskemb import TaskEmbedding, compute_task_embedding, load_transfer_results, rank_sources, selection_table
+from itft_utils.transfer import intermediate_checkpoint, library_versions
 
 
 def main() -> None:
@@ -59,7 +59,8 @@ def main() -> None:
     args = parser.parse_args()
 
     seeds = [int(s) for s in args.transfer_seeds.split(",")] if args.transfer_seeds else None
-    measured = measured_transfers(args.transfer_results, seeds)
+    # Each source's target F1 as Homework 3 reads it: the baseline's mean plus its mean same-seed difference.
+    measured = load_transfer_results(args.transfer_results, target="squad", seeds=seeds).scores
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
@@ -75,13 +76,6 @@ def main() -> None:
         "command": "python bench/estimator_race.py " + " ".join(
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items() if v not in (None, False)),
         "measured": measured, "transfer_seeds": seeds, "table": table, "report": report}, indent=1))
-
-
-def measured_transfers(folder: str, seeds: list[int] | None) -> dict[str, float]:
-    """Each source's measured target F1 (the baseline's mean plus its mean same-seed difference, so that
-    sources measured on different seeds compare on one footing)."""
-    rows = [r for r in transfer_table(load_cells(folder, seeds)) if r["target"] == "squad"]
-    return {r["source"]: r["paired_mean"] for r in rows if r["source"] is not None}
 
 
 def measure(args, sources: list[str]) -> dict:
