@@ -7,10 +7,13 @@ grouping), ours padded to max length, and ``Trainer``. All are scored by the sam
 
     python bench/bench_trainer.py [--epochs 2] [--n-eval N] [--device cuda] [--out bench/out/trainer.json]
     python bench/bench_trainer.py --throughput-rounds 3 --throughput-steps 20   # speed only, interleaved
+    python bench/bench_trainer.py --throughput-rounds 3 --throughput-steps 10 \
+        --runs ours,ours_ungrouped,ours_padded,hf_trainer,hf_trainer_grouped --out bench/results/trainer/throughput_cpu.json
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -25,6 +28,7 @@ from itft_utils.models import build_model, load_tokenizer, quiet_transformers
 from itft_utils.qa import QASettings
 from itft_utils.runtime import set_seed
 from itft_utils.training import TrainConfig, train
+from itft_utils.transfer import library_versions
 
 MAX_LENGTH, STRIDE = 256, 64
 SETTINGS = QASettings(MAX_LENGTH, STRIDE)
@@ -88,6 +92,16 @@ def run_hf_trainer(task, tokenizer, features, eval_examples, args, max_steps=Non
             **_peak_memory()}
 
 
+def contenders(task, tokenizer, features, eval_examples, args, max_steps=None) -> dict:
+    """Every run this benchmark knows: the two loops with length-grouped and shuffled batches (issue 18's
+    arms) and this loop padded to the maximum length; ``max_steps``: time that many steps, no evaluation."""
+    ours = functools.partial(run_ours, task, tokenizer, features, eval_examples, args, max_steps=max_steps)
+    hf = functools.partial(run_hf_trainer, task, tokenizer, features, eval_examples, args, max_steps=max_steps)
+    return {"ours": ours, "ours_ungrouped": functools.partial(ours, grouped=False),
+            "ours_padded": functools.partial(ours, pad_to=MAX_LENGTH),
+            "hf_trainer": hf, "hf_trainer_grouped": functools.partial(hf, grouped=True)}
+
+
 def interleaved_throughput(runners: dict, rounds: int) -> dict:
     """Median features/s of each runner over ``rounds`` rounds run A, B, C, A, B, C, ...: whatever
     else the machine does hits every runner alike, so the ratios stay fair on a busy machine."""
@@ -106,7 +120,8 @@ def main() -> None:
     parser.add_argument("--n-eval", type=int, default=None, help="subsample the evaluation set (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None)
-    parser.add_argument("--runs", default="ours,hf_trainer,ours_padded", help="comma-separated subset")
+    parser.add_argument("--runs", default="ours,hf_trainer,ours_padded",
+                        help="comma-separated subset of ours, ours_ungrouped, ours_padded, hf_trainer, hf_trainer_grouped")
     parser.add_argument("--out", default="bench/out/trainer.json")
     parser.add_argument("--throughput-rounds", type=int, default=0,
                         help="instead of full runs: time --throughput-steps steps of each runner, interleaved, this many rounds")
@@ -116,28 +131,25 @@ def main() -> None:
     tokenizer = load_tokenizer(args.model)
     features = encode("qa", train_examples, tokenizer, SETTINGS)
     print(f"{len(train_examples)} training questions -> {len(features['input_ids'])} features; {len(eval_examples)} evaluation questions")
-    results = {"machine": common.machine(), "setting": vars(args), "n_features": len(features["input_ids"])}
-    runners = {"ours": lambda: run_ours(task, tokenizer, features, eval_examples, args),
-               "ours_padded": lambda: run_ours(task, tokenizer, features, eval_examples, args, pad_to=MAX_LENGTH),
-               "hf_trainer": lambda: run_hf_trainer(task, tokenizer, features, eval_examples, args)}
+    results = {"machine": common.machine(), "versions": library_versions(), "setting": vars(args),
+               "n_features": len(features["input_ids"])}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.throughput_rounds:
-        steps = args.throughput_steps
-        timed = {"ours": lambda: run_ours(task, tokenizer, features, eval_examples, args, max_steps=steps),
-                 "ours_padded": lambda: run_ours(task, tokenizer, features, eval_examples, args, pad_to=MAX_LENGTH, max_steps=steps),
-                 "hf_trainer": lambda: run_hf_trainer(task, tokenizer, features, eval_examples, args, max_steps=steps)}
+        timed = contenders(task, tokenizer, features, eval_examples, args, max_steps=args.throughput_steps)
         results["throughput"] = interleaved_throughput({k: timed[k] for k in args.runs.split(",")}, args.throughput_rounds)
         out.write_text(json.dumps(results, indent=2))
         t = {k: v["features_per_second_median"] for k, v in results["throughput"].items()}
         print(json.dumps(results["throughput"], indent=1))
-        if "hf_trainer" in t and "ours" in t:
-            print(f"throughput ratio ours/Trainer {t['ours'] / t['hf_trainer']:.2f}x")
+        if "hf_trainer" in t:
+            for name in sorted(t.keys() - {"hf_trainer"}):
+                print(f"throughput ratio {name}/hf_trainer {t[name] / t['hf_trainer']:.2f}x")
         if "ours_padded" in t and "ours" in t:
             print(f"dynamic padding speed-up over padding to {MAX_LENGTH}: {t['ours'] / t['ours_padded']:.2f}x")
         return
+    full = contenders(task, tokenizer, features, eval_examples, args)
     for name in args.runs.split(","):
-        results[name] = runners[name]()
+        results[name] = full[name]()
         print(name, json.dumps(results[name]), flush=True)
         out.write_text(json.dumps(results, indent=2))
     if "ours" in results and "hf_trainer" in results:

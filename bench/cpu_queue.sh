@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long CPU runs that issues 15, 16 and 18 still need, in order, as two lanes (one per core). Every
+# The long CPU runs that issue 18 still needs, in order, as two lanes (one per core). Every
 # command is resumable (finished cells and runs are files under bench/results/ and are skipped), so the
 # queue can be stopped at any point and started again; a lane's log is bench/out/queue-<lane>.log.
 #
@@ -19,25 +19,18 @@ run() {  # one resumable step, one thread, lowest priority; a failed step is log
 }
 transfer=(bench/bench_transfer.py --model .carry/minilm --cache bench/results/transfer/intermediate)
 case "$lane" in
-a)  # issue 15: the target-size axis at 250 questions, seeds 3-5 (1,000 is the main matrix; seed 5's PolicyQA
-    # encoder is trained here, for every size), and 500 at seed 5; issue 18: six seeds of the baseline and the QA sources
-    # (SubjQA's seed 5 runs in lane b, so the two lanes never train the same cell);
-    # then the Trainer ablation, more SubjQA seeds and 2,000 questions (about an hour a run)
-    run "${transfer[@]}" --out bench/results/transfer_n250 --target-n 250 --seeds 3,4,5 --sources policyqa
-    run "${transfer[@]}" --out bench/results/transfer_n500 --target-n 500 --seeds 5 --sources policyqa
-    run "${transfer[@]}" --out bench/results/transfer --seeds 3,4,5 --sources policyqa
-    run "${transfer[@]}" --out bench/results/transfer --seeds 4 --sources subjqa
+a)  # issue 18: the Trainer ablation's 2-epoch runs, then three of its 4-epoch runs at seed 2 (balanced against
+    # lane b by measured run times); then more SubjQA seeds and 2,000 questions (about an hour a run).
+    # The steps that finished earlier (target-size axis, six seeds, the race) are in git history and RESULTS.
     run bench/trainer_ablation.py --epochs 2
+    run bench/trainer_ablation.py --epochs 4 --seeds 2 --runs ours,hf_trainer_grouped,ours_ungrouped
     run "${transfer[@]}" --out bench/results/transfer --seeds 6,7,8 --sources subjqa  # SubjQA's +1 F1 needs ~17 seeds
     run "${transfer[@]}" --out bench/results/transfer_n2000 --target-n 2000 --seeds 3,4 --sources policyqa
     ;;
-b)  # issue 15: 500 questions; issue 16: the race's four more sources at seed 3 (whose encoders the race
-    # reads), then the race
-    run "${transfer[@]}" --out bench/results/transfer_n500 --target-n 500 --seeds 3,4 --sources policyqa
-    run "${transfer[@]}" --out bench/results/transfer --seeds 3 --sources mrpc,stsb,wnut17,rte
-    run bench/estimator_race.py --model .carry/minilm --seed 3 --out bench/results/estimator_race
-    run "${transfer[@]}" --out bench/results/transfer --seeds 5 --sources subjqa  # issue 18, beside lane a's seed 4
-    run bench/trainer_ablation.py --epochs 4
+b)  # issue 18: the Trainer ablation's 4-epoch runs at seeds 0 and 1, and Trainer's at seed 2; then seeds 0-2
+    # of the race's four non-QA sources
+    run bench/trainer_ablation.py --epochs 4 --seeds 0,1
+    run bench/trainer_ablation.py --epochs 4 --seeds 2 --runs hf_trainer
     run "${transfer[@]}" --out bench/results/transfer --seeds 0,1,2 --sources mrpc,stsb,wnut17,rte
     ;;
 *)  echo "lane a or b"; exit 2 ;;

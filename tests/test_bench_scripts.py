@@ -156,3 +156,17 @@ def test_the_trainer_ablation_report_pairs_runs_by_seed(tmp_path, bench_module):
     assert "| grouping, Trainer | 2 | 1 | -2.0 | - |" in one_pair and "nan" not in one_pair
     with pytest.raises(SystemExit, match="no finished runs"):
         ablation.report(tmp_path / "empty")
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+def test_the_interleaved_throughput_times_every_ablation_arm_and_records_versions(tmp_path):
+    """bench/bench_trainer.py --throughput-rounds: RESULTS §1's speed table, the four arms of the ablation and
+    the padded loop, each timed in every round, written with the libraries that ran."""
+    arms = ["ours", "ours_ungrouped", "ours_padded", "hf_trainer", "hf_trainer_grouped"]
+    out = _run("bench_trainer.py", "--model", "tiny", "--n-train", "24", "--n-eval", "4", "--throughput-rounds", "2",
+               "--throughput-steps", "1", "--runs", ",".join(arms), "--out", str(tmp_path / "throughput.json"))
+    written = json.loads((tmp_path / "throughput.json").read_text())
+    assert set(written["throughput"]) == set(arms)
+    assert all(len(run["samples"]) == 2 and run["features_per_second_median"] > 0 for run in written["throughput"].values())
+    assert written["versions"]["torch"] and written["versions"]["transformers"]
+    assert "throughput ratio ours_ungrouped/hf_trainer" in out
