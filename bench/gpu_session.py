@@ -10,7 +10,8 @@ archive after every stage so that a session cut short still returns what finishe
    committed in ``bench/results/transfer/cells`` so that only missing cells run;
 2. Fisher benchmark (vectorised vs per-example loop; layer features batched vs loop), including the
    larger batches where the GPU's fixed per-call cost is spread over more examples;
-3. trainer throughput, this trainer vs HF ``Trainer`` interleaved (no order bias).
+3. trainer throughput, this trainer vs HF ``Trainer``, each with grouped and shuffled batches, interleaved
+   (no order bias).
 
 Task embeddings are not re-run here: they are committed in ``bench/results/taskemb_real`` and the
 selection against new transfer cells is recomputed on the CPU (``bench/taskemb_real.py``).
@@ -117,7 +118,8 @@ def main() -> None:
         "fisher": [py, str(HERE / "bench_fisher.py"), "--model", args.model, "--device", device,
                    "--batch-sizes", "8,32,64", "--lengths", "64,128", "--out", str(WORK / "fisher_gpu.json")],
         "trainer": [py, str(HERE / "bench_trainer.py"), "--model", args.model, "--device", device,
-                    "--throughput-rounds", "3", "--out", str(WORK / "trainer_gpu.json")],
+                    "--throughput-rounds", "3", "--runs", "ours,ours_ungrouped,ours_padded,hf_trainer,hf_trainer_grouped",
+                    "--out", str(WORK / "trainer_gpu.json")],
     }
     for name, cap in zip(stages, caps):
         stage(name, commands[name], cap, out)
