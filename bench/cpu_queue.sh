@@ -20,20 +20,18 @@ run() {  # one resumable step, one thread, lowest priority; a failed step is log
 transfer=(bench/bench_transfer.py --model .carry/minilm --cache bench/results/transfer/intermediate)
 case "$lane" in
 a)  # issue 18: the Trainer ablation's 2-epoch runs, then three of its 4-epoch runs at seed 2 (balanced against
-    # lane b by measured run times; the shuffled one first, so the loop-against-Trainer pair with shuffled batches
-    # completes first); then more SubjQA seeds and 2,000 questions (about an hour a run).
+    # lane b by measured run times; the grouped ones first, since a shuffled 4-epoch run takes 40-50 minutes
+    # beside another); then more SubjQA seeds and 2,000 questions (about an hour a run).
     # The steps that finished earlier (target-size axis, six seeds, the race) are in git history and RESULTS.
     run bench/trainer_ablation.py --epochs 2
-    run bench/trainer_ablation.py --epochs 4 --seeds 2 --runs ours_ungrouped,ours,hf_trainer_grouped
+    run bench/trainer_ablation.py --epochs 4 --seeds 2 --runs ours,hf_trainer_grouped,ours_ungrouped
     run "${transfer[@]}" --out bench/results/transfer --seeds 6,7,8 --sources subjqa  # SubjQA's +1 F1 needs ~17 seeds
     run "${transfer[@]}" --out bench/results/transfer_n2000 --target-n 2000 --seeds 3,4 --sources policyqa
     ;;
-b)  # issue 18: the Trainer ablation's 4-epoch runs at seeds 0 and 1 (Trainer's grouped one after its shuffled
-    # one at seed 2, which lane a's shuffled run pairs); then seeds 0-2
+b)  # issue 18: the Trainer ablation's 4-epoch runs at seeds 0 and 1, and Trainer's at seed 2; then seeds 0-2
     # of the race's four non-QA sources
-    run bench/trainer_ablation.py --epochs 4 --seeds 0,1 --runs ours,ours_ungrouped,hf_trainer
+    run bench/trainer_ablation.py --epochs 4 --seeds 0,1
     run bench/trainer_ablation.py --epochs 4 --seeds 2 --runs hf_trainer
-    run bench/trainer_ablation.py --epochs 4 --seeds 0,1 --runs hf_trainer_grouped
     run "${transfer[@]}" --out bench/results/transfer --seeds 0,1,2 --sources mrpc,stsb,wnut17,rte
     ;;
 *)  echo "lane a or b"; exit 2 ;;
