@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# The long CPU runs that issue 18 still needs, in order, as two lanes (one per core). Every
+# Optional long CPU runs that extend RESULTS (none is needed by an open issue), as two lanes (one per core). Every
 # command is resumable (finished cells and runs are files under bench/results/ and are skipped), so the
 # queue can be stopped at any point and started again; a lane's log is bench/out/queue-<lane>.log.
 #
 #     nohup bash bench/cpu_queue.sh a > /dev/null 2>&1 &
 #     nohup bash bench/cpu_queue.sh b > /dev/null 2>&1 &
 #
-# Needs .carry/minilm (python bench/gpu_session.py --prepare) and, for the Trainer ablation,
-# pip install -e .[bench]. Pause a lane with kill -STOP, resume with kill -CONT (e.g. around a benchmark).
+# Needs .carry/minilm (python bench/gpu_session.py --prepare). Pause a lane with kill -STOP, resume with kill -CONT (e.g. around a benchmark).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 lane="${1:?lane a or b}"
@@ -19,19 +18,13 @@ run() {  # one resumable step, one thread, lowest priority; a failed step is log
 }
 transfer=(bench/bench_transfer.py --model .carry/minilm --cache bench/results/transfer/intermediate)
 case "$lane" in
-a)  # issue 18: the Trainer ablation's 2-epoch runs, then three of its 4-epoch runs at seed 2 (balanced against
-    # lane b by measured run times; the grouped ones first, since a shuffled 4-epoch run takes 40-50 minutes
-    # beside another); then more SubjQA seeds and 2,000 questions (about an hour a run).
-    # The steps that finished earlier (target-size axis, six seeds, the race) are in git history and RESULTS.
-    run bench/trainer_ablation.py --epochs 2
-    run bench/trainer_ablation.py --epochs 4 --seeds 2 --runs ours,hf_trainer_grouped,ours_ungrouped
-    run "${transfer[@]}" --out bench/results/transfer --seeds 6,7,8 --sources subjqa  # SubjQA's +1 F1 needs ~17 seeds
+a)  # more SubjQA seeds (its +1 F1 needs ~17 seeds), then 2,000 questions on the target-size axis (about an
+    # hour a run). The steps that finished (target-size axis, six seeds, the race, the Trainer ablation of issue 18)
+    # are in git history and RESULTS.
+    run "${transfer[@]}" --out bench/results/transfer --seeds 6,7,8 --sources subjqa
     run "${transfer[@]}" --out bench/results/transfer_n2000 --target-n 2000 --seeds 3,4 --sources policyqa
     ;;
-b)  # issue 18: the Trainer ablation's 4-epoch runs at seeds 0 and 1, and Trainer's at seed 2; then seeds 0-2
-    # of the race's four non-QA sources
-    run bench/trainer_ablation.py --epochs 4 --seeds 0,1
-    run bench/trainer_ablation.py --epochs 4 --seeds 2 --runs hf_trainer
+b)  # seeds 0-2 of the race's four non-QA sources
     run "${transfer[@]}" --out bench/results/transfer --seeds 0,1,2 --sources mrpc,stsb,wnut17,rte
     ;;
 *)  echo "lane a or b"; exit 2 ;;
