@@ -6,7 +6,8 @@
 #     nohup bash bench/cpu_queue.sh a > /dev/null 2>&1 &
 #     nohup bash bench/cpu_queue.sh b > /dev/null 2>&1 &
 #
-# Needs .carry/minilm (python bench/gpu_session.py --prepare). Pause a lane with kill -STOP, resume with kill -CONT (e.g. around a benchmark).
+# Needs .carry/minilm (python bench/gpu_session.py --prepare). Pause a lane with kill -STOP, resume with
+# kill -CONT (e.g. around a benchmark).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 lane="${1:?lane a or b}"

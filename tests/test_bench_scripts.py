@@ -161,12 +161,12 @@ def test_the_trainer_ablation_report_pairs_runs_by_seed(tmp_path, bench_module):
 def test_results_section_1_prints_what_the_committed_ablation_runs_give(bench_module):
     """RESULTS §1's two tables are the report over the committed runs, all 24 of them (issue 18: 2 and 4 epochs,
     three seeds an arm), so an edited number or a run added without the tables redone fails here."""
+    ablation = bench_module("trainer_ablation")
     out = ROOT / "bench/results/trainer_ablation"
     runs = {(r["run"], r["epochs"], r["seed"]) for r in map(json.loads, map(Path.read_text, out.glob("*.json")))}
-    arms = ("ours", "ours_ungrouped", "hf_trainer", "hf_trainer_grouped")
-    assert runs == set(itertools.product(arms, (2, 4), (0, 1, 2)))
+    assert runs == set(itertools.product(ablation.RUNS, (2, 4), (0, 1, 2)))
     results = (ROOT / "bench/RESULTS.md").read_text()
-    for table in bench_module("trainer_ablation").report(out).strip().split("\n\n"):
+    for table in ablation.report(out).strip().split("\n\n"):
         assert table.strip() in results, f"RESULTS §1 differs from bench/trainer_ablation.py --report-only:\n{table}"
 
 
