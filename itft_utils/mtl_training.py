@@ -457,29 +457,3 @@ def _train_multitask(
             break
     bar.close()
     return history
-
-
-# ---------------------------------------------------------------------------------------------
-# The homework's experiment in one call
-# ---------------------------------------------------------------------------------------------
-
-
-# ---------------------------------------------------------------------------------------------
-# Names that notebooks import from here (they moved to the course layer, or to the sweep runner):
-# resolved on first use, so that this engine module itself never imports the course layer.
-# ---------------------------------------------------------------------------------------------
-
-_MOVED_TO_HOMEWORK = ("TaskPair", "load_task_pair")
-_MOVED_TO_SWEEP = ("lambda_sweep", "best_on_dev")  # the sweep runner imports this module, so resolved lazily
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_HOMEWORK:
-        from . import homework
-
-        return getattr(homework, name)
-    if name in _MOVED_TO_SWEEP:
-        from . import mtl_sweep
-
-        return getattr(mtl_sweep, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

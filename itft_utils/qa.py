@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data.errors import DataFormatError
 from .files import code_digest
 from .replaced import StudentCodeError, call_replaced
 
@@ -113,9 +114,11 @@ def _encode_windows(examples: list[dict], tokenizer, max_length: int, doc_stride
                          "windows overlap by doc_stride tokens and must still advance through the context")
     if tokenizer.padding_side != "right":
         raise ValueError("QA windows assume right padding (question first, then context)")
+    # Leading spaces in questions waste window space and break offsets in some tokenizers.
+    questions = [ex["question"].lstrip() for ex in examples]
+    _check_questions_fit(examples, questions, tokenizer, max_length, doc_stride)
     enc = tokenizer(
-        # Leading spaces in questions waste window space and break offsets in some tokenizers.
-        [ex["question"].lstrip() for ex in examples],
+        questions,
         [ex["context"] for ex in examples],
         truncation="only_second",
         max_length=max_length,
@@ -126,6 +129,25 @@ def _encode_windows(examples: list[dict], tokenizer, max_length: int, doc_stride
     )
     _check_windows_reach_the_end(examples, enc)
     return enc
+
+
+def _check_questions_fit(examples: list[dict], questions: list[str], tokenizer, max_length: int, doc_stride: int) -> None:
+    """Raise DataFormatError, naming the example, for a question that leaves a window no more than
+    ``doc_stride`` tokens of context.
+
+    Every window repeats the whole question; the context gets what is left after it and the special
+    tokens, and consecutive windows share ``doc_stride`` of those tokens. With no more room than that
+    the windows cannot advance, and the Rust tokenizer panics (``stride must be strictly less than
+    max_len``), naming neither the question nor the settings (COVID-QA at max_length 128, stride 32)."""
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    longest = max_length - specials - doc_stride - 1  # question tokens that still leave doc_stride + 1 of context
+    for ex, ids in zip(examples, tokenizer(questions, add_special_tokens=False)["input_ids"]):
+        if len(ids) > longest:
+            raise DataFormatError(
+                f"QA example {ex.get('id', '?')!r}", None,
+                f"its question is {len(ids)} tokens long, but QASettings(max_length={max_length}, doc_stride={doc_stride}) "
+                f"leave room for questions of at most {longest} tokens ({specials} special tokens, and more context "
+                "than the stride in each window); raise max_length, lower doc_stride, or leave such questions out")
 
 
 def _check_windows_reach_the_end(examples: list[dict], enc) -> None:

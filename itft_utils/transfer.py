@@ -461,20 +461,3 @@ def format_table(rows: Sequence[dict], extra: Sequence[str] = ("exact_match",)) 
 def _pm(mean: float, std: float, target_type: str | None) -> str:
     digits = 1 if target_type == "qa" else 3  # QA scores are percentages, the others fractions
     return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Names that released notebooks import from here (they moved to the course layer): resolved on
-# first use, so that this engine module itself never imports the course layer.
-# ---------------------------------------------------------------------------------------------
-
-_MOVED_TO_HOMEWORK = ("TransferExperiment", "homework_experiment", "real_data_experiment", "real_data_sources", "squad_target",
-                     "prepare_task")
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_HOMEWORK:
-        from . import homework
-
-        return getattr(homework, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

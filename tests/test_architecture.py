@@ -1,6 +1,7 @@
 """The package's shape, drawn from its imports: engines know no modes and load no data (the course
-layer, itft_utils.homework, does), the library never imports the grading package, and no module
-grows past what one reader holds in mind."""
+layer, itft_utils.homework, does), no two modules import each other (directly or round a circle, at
+any depth), the library never imports the grading package, and no module grows past what one reader
+holds in mind."""
 from __future__ import annotations
 
 import ast
@@ -13,22 +14,23 @@ PACKAGE = Path(__file__).resolve().parents[1] / "itft_utils"
 ENGINES = ("training", "finetune", "mtl", "mtl_training", "mtl_sweep", "mtl_history", "transfer", "taskemb", "fisher", "selection", "encoding",
            "qa", "metrics", "models", "files", "plots")
 #: What an engine may take from the data package: the task types and seeded subsampling, not loaders.
-DATA_TYPES = {"itft_utils.data.task", "itft_utils.data.splits"}
+DATA_TYPES = {"itft_utils.data.task", "itft_utils.data.splits", "itft_utils.data.errors"}
 MODE_NAMES = {"detect_mode", "get_preset", "PRESETS", "Preset"}
 MAX_LINES = 600
 
 
-def _imports(path: Path, compat: bool = True) -> list[tuple[str, set[str]]]:
-    """(absolute module, imported names) for every import in the file, at any depth. ``compat=False``
-    leaves out a module-level ``__getattr__`` (PEP 562), where names that released notebooks import
-    from an engine are resolved lazily from the course layer."""
+def _module_name(path: Path) -> str:
+    name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return name.removesuffix(".__init__")
+
+
+def _imports(path: Path) -> list[tuple[str, set[str]]]:
+    """(absolute module, imported names) for every import in the file, at any depth (a function's
+    lazy import is an arrow too)."""
     module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
     package = module.rsplit(".", 1)[0]
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    if not compat:
-        tree.body = [n for n in tree.body if not (isinstance(n, ast.FunctionDef) and n.name == "__getattr__")]
     found = []
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -40,10 +42,52 @@ def _imports(path: Path, compat: bool = True) -> list[tuple[str, set[str]]]:
     return found
 
 
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports; ``from pkg import mod`` is an arrow to ``pkg.mod``."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        arrows = set()
+        for module, names in _imports(path):
+            submodules = {f"{module}.{n}" for n in names} & modules.keys()
+            arrows |= submodules or ({module} & modules.keys())
+        graph[name] = arrows - {name}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while (w := stack.pop()) != v:
+                component.append(w)
+            if component:
+                found.append(sorted([v, *component]))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_engines_know_no_modes_and_load_no_data(engine):
     problems = []
-    for module, names in _imports(PACKAGE / f"{engine}.py", compat=False):
+    for module, names in _imports(PACKAGE / f"{engine}.py"):
         if module == "itft_utils.homework" or (module == "itft_utils" and "homework" in names):
             problems.append("imports the course layer")
         if module.startswith("itft_utils.data") and module not in DATA_TYPES:
@@ -53,13 +97,12 @@ def test_engines_know_no_modes_and_load_no_data(engine):
     assert not problems, f"itft_utils/{engine}.py: " + "; ".join(problems)
 
 
-def test_names_released_notebooks_import_from_engines_still_resolve():
-    from itft_utils import homework, mtl_training, transfer
+def test_no_module_imports_itself_round_a_circle():
+    assert _circles(_import_graph()) == []
 
-    assert mtl_training.load_task_pair is homework.load_task_pair
-    assert transfer.homework_experiment is homework.homework_experiment
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        transfer.nothing  # noqa: B018
+
+def test_the_circle_finder_finds_a_circle():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_the_library_never_imports_the_grading_package():

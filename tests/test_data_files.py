@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from itft_utils.data.errors import DataFormatError
+from itft_utils.data.generated_tasks import GENERATED_TASKS, _content, generate_task
 from itft_utils.data.local import (
     read_conll_columns,
     read_conllu,
@@ -18,8 +20,6 @@ from itft_utils.data.local import (
     read_sst2,
     read_subjqa_csv,
 )
-from itft_utils.data.registry import GENERATED_TASKS, _content, generate_task
-from itft_utils.data.task import DataFormatError
 
 SST2 = "sentence\tlabel\nun film très réussi\t1\nmauvais\t0\n"
 SQUAD = {"data": [{"title": "T", "paragraphs": [{"context": "Paris is in France.", "qas": [
@@ -42,6 +42,49 @@ def test_a_byte_order_mark_decides_the_encoding(tmp_path, codec):
     path = tmp_path / "train.tsv"
     path.write_bytes(SST2.encode(codec))  # these codecs write their BOM first
     assert [ex["label"] for ex in read_sst2(path)] == [1, 0]
+
+
+@pytest.mark.parametrize("codec, order", [("utf-16-le", "odd"), ("utf-16-be", "even")])
+def test_utf16_without_a_byte_order_mark_is_named_with_the_encoding_to_pass(tmp_path, codec, order):
+    """Read as UTF-8 it decoded without an error, and every label carried NULs."""
+    from itft_utils.data import read_label_lines
+
+    path = tmp_path / "train.tsv"
+    path.write_bytes(SST2.encode(codec))  # these codecs write no BOM
+    with pytest.raises(DataFormatError, match=rf"train.tsv: 100% of the bytes at {order} offsets are NUL when read as "
+                                              rf"utf-8: the file looks like UTF-16 .* pass encoding='{codec}'"):
+        read_sst2(path)
+    assert [ex["label"] for ex in read_sst2(path, encoding=codec)] == [1, 0]
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes("pos a fine film\nneg a dull one\n".encode(codec))
+    with pytest.raises(DataFormatError, match=rf"labels.txt: .*encoding='{codec}'"):
+        read_label_lines(labels, encoding="latin-1")  # decodes anything: only the NULs tell
+    assert [ex["label"] for ex in read_label_lines(labels, encoding=codec)] == ["pos", "neg"]
+
+
+def test_utf32_without_a_byte_order_mark_is_named_too(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_bytes(SST2.encode("utf-32-le"))
+    with pytest.raises(DataFormatError, match=r"train.tsv: .*UTF-32 .*encoding='utf-32-le'"):
+        read_sst2(path)
+
+
+def test_cr_only_line_endings_end_lines(tmp_path):
+    """A file saved with classic-Mac line ends was read as one line: three examples became one."""
+    from itft_utils.data import read_label_lines
+
+    path = tmp_path / "mac.txt"
+    path.write_bytes(b"pos a fine film\rneg a dull one\r\rpos a fun ride\r")
+    skipped: dict[str, int] = {}
+    rows = read_label_lines(path, skipped=skipped)
+    assert [(r["label"], r["text"]) for r in rows] == [("pos", "a fine film"), ("neg", "a dull one"), ("pos", "a fun ride")]
+    assert [r["id"] for r in rows] == ["mac.txt-1", "mac.txt-2", "mac.txt-4"] and skipped == {"blank line": 1}
+    tsv = tmp_path / "train.tsv"
+    tsv.write_bytes(SST2.replace("\n", "\r").encode())
+    assert [ex["text"] for ex in read_sst2(tsv)] == ["un film très réussi", "mauvais"]
+    mixed = tmp_path / "mixed.tsv"
+    mixed.write_bytes(b"sentence\tlabel\r\ngood\t1\rbad\t0\nfine\t1")
+    assert [ex["label"] for ex in read_sst2(mixed)] == [1, 0, 1]
 
 
 @pytest.mark.parametrize("reader, name", [

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from itft_utils.data.errors import DataFormatError
 from itft_utils.data.local import (
     EXPECTED_FILES,
     LOCAL_LOADERS,
@@ -28,7 +29,7 @@ from itft_utils.data.local import (
     read_stsb,
     read_subjqa_csv,
 )
-from itft_utils.data.task import DataFormatError, Task
+from itft_utils.data.task import Task
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -97,6 +98,21 @@ def test_squad_empty_answer_list_means_no_answer(tmp_path):
     doc["data"][1]["paragraphs"][0]["qas"][0]["answers"] = []
     rows = read_squad_json(write(tmp_path / "v2.json", json.dumps(doc)))
     assert rows[2]["answers"] == {"text": [], "answer_start": []}
+
+
+def test_squad_integer_question_ids_become_strings(tmp_path):
+    """COVID-QA as distributed numbers its questions; they were refused as "without an 'id' string"."""
+    doc = squad_doc()
+    for qa, qid in zip((q for a in doc["data"] for p in a["paragraphs"] for q in p["qas"]), (101, 102, 103)):
+        qa["id"] = qid
+    rows = read_squad_json(write(tmp_path / "covid_qa.json", json.dumps(doc)))
+    assert [r["id"] for r in rows] == ["101", "102", "103"]
+    doc["data"][1]["paragraphs"][0]["qas"][0]["id"] = 101
+    with pytest.raises(DataFormatError, match=r"covid_dup.json, record 101: duplicate question id"):
+        read_squad_json(write(tmp_path / "covid_dup.json", json.dumps(doc)))
+    doc["data"][1]["paragraphs"][0]["qas"][0]["id"] = True  # a boolean is no id
+    with pytest.raises(DataFormatError, match=r"covid_bool.json, record article 1 paragraph 0 question 0: .*got True"):
+        read_squad_json(write(tmp_path / "covid_bool.json", json.dumps(doc)))
 
 
 # ------------------------------------------------------------------------------------- GLUE TSV

@@ -52,9 +52,12 @@ class _DropsOverflowWindows:
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
         self.padding_side = tokenizer.padding_side
+        self.num_special_tokens_to_add = tokenizer.num_special_tokens_to_add
 
     def __call__(self, *args, **kwargs):
         enc = self.tokenizer(*args, **kwargs)
+        if "overflow_to_sample_mapping" not in enc:  # the questions alone, measured before the windows are cut
+            return enc
         seen: dict[int, int] = {}
         keep = []
         for i, sample in enumerate(enc["overflow_to_sample_mapping"]):
@@ -199,3 +202,18 @@ def test_evaluation_decodes_no_answer_where_the_set_has_unanswerable_questions(m
 def test_qa_settings_refuse_windows_that_cannot_work(kwargs):
     with pytest.raises(ValueError):
         qa.QASettings(**kwargs)
+
+
+@pytest.mark.parametrize("prepare", [qa.prepare_train_features, qa.prepare_validation_features])
+def test_a_question_too_long_for_the_window_names_the_example(tiny_tokenizer, prepare):
+    """It made the Rust tokenizer panic ("stride must be strictly less than max_len") naming no example."""
+    from itft_utils.data import DataFormatError
+
+    context = " ".join(["paris"] * 100)
+    fits = _example(context, "paris", question=" ".join(["what"] * 92), qid="fits")  # 128 - 3 specials - 32 - 1
+    long = _example(context, "paris", question=" ".join(["what"] * 93), qid="covid-7")
+    assert len(prepare([fits], tiny_tokenizer, 128, 32)["input_ids"]) > 1
+    with pytest.raises(DataFormatError, match=r"QA example 'covid-7': its question is 93 tokens long, but "
+                                              r"QASettings\(max_length=128, doc_stride=32\) leave room for questions of "
+                                              r"at most 92 tokens"):
+        prepare([fits, long], tiny_tokenizer, 128, 32)

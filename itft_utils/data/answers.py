@@ -8,11 +8,11 @@ the hub, generated and registered tasks) runs :func:`align_answers`, which
 * moves a start that does not index its answer to the nearest occurrence of the answer within
   ``window`` characters (the documented repair), and
 * counts both in the task's ``repaired`` (reason -> count), or, for answers that occur nowhere near
-  their start, raises one :class:`~itft_utils.data.task.DataFormatError` that lists *all* of them.
+  their start, raises one :class:`~itft_utils.data.errors.DataFormatError` that lists *all* of them.
 """
 from __future__ import annotations
 
-from itft_utils.data.task import DataFormatError
+from itft_utils.data.errors import DataFormatError
 
 #: Characters either side of ``answer_start`` searched for a misplaced answer.
 ALIGN_WINDOW = 20

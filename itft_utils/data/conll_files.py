@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from itft_utils.data.errors import DataFormatError
 from itft_utils.data.records import _count
-from itft_utils.data.task import DataFormatError
 from itft_utils.data.textio import read_lines, require_examples
 
 #: The 17 universal part-of-speech tags of Universal Dependencies v2, in the UD documentation's order.

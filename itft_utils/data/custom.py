@@ -1,13 +1,18 @@
-"""Adding a task of your own: a reader for one-example-per-line files, and :func:`register_task`.
+"""Adding a task of your own: :func:`register_task` and the loading of a registered task's files.
 
 A registered task is read from its files with any reader (the package's ``read_*`` or your own) the
 first time ``load_task(name)`` asks for it; string class labels and tags become indices here, with
 ``label_names`` taken from the data when not given. Relative file names are found in the data folder.
 
-    from itft_utils.data import load_task, read_label_lines, register_task
+    from itft_utils.data import load_task, read_class_files, read_label_lines, register_task
     register_task("trec", "classification", {"train": "trec/train_5500.label", "test": "trec/TREC_10.label"},
                   read_label_lines, fmt="colon", encoding="latin-1")
+    register_task("mr", "classification", {"all": {"neg": "mr/rt-polarity.neg", "pos": "mr/rt-polarity.pos"}},
+                  read_class_files, encoding="latin-1")
     trec = load_task("trec", data_dir="data")
+
+:func:`load_registered` refuses ids shared by two splits and integer labels it cannot name, naming
+the file; the readers (``label_files``) refuse lines they would have to guess about.
 """
 from __future__ import annotations
 
@@ -16,45 +21,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from itft_utils.data.task import DataFormatError, Task
-from itft_utils.data.textio import read_lines, require_examples
+from itft_utils.data.errors import DataFormatError
+from itft_utils.data.generated_tasks import GENERATED_TASKS
+from itft_utils.data.hub import HUB_TASKS
+from itft_utils.data.local import LOCAL_LOADERS
+from itft_utils.data.records import ordered_tags
+from itft_utils.data.task import TASK_TYPES, Task
 
-LINE_FORMATS = ("first", "colon")
-
-
-def read_label_lines(path: str | Path, fmt: str = "first", fine: bool = False, encoding: str = "utf-8",
-                     skipped: dict[str, int] | None = None) -> list[dict]:
-    """One example per line, the label first: ``LABEL text...`` (``fmt="first"``), or TREC's
-    ``COARSE:fine text...`` (``fmt="colon"``; the coarse label, or ``COARSE:fine`` with ``fine=True``).
-
-    Labels stay strings (``register_task`` maps them to indices); blank lines are counted in
-    ``skipped``; a line without text raises DataFormatError naming the file and the line.
-    """
-    if fmt not in LINE_FORMATS:
-        raise ValueError(f"unknown line format {fmt!r}; choose one of {LINE_FORMATS}")
-    path = Path(path)
-    examples = []
-    for line_no, line in enumerate(read_lines(path, encoding), start=1):
-        if not line.strip():
-            if skipped is not None:
-                skipped["blank line"] = skipped.get("blank line", 0) + 1
-            continue
-        label, _, text = line.strip().partition(" ")
-        if fmt == "colon":
-            coarse, colon, fine_label = label.partition(":")
-            if not colon or not coarse or not fine_label:
-                raise DataFormatError(path, line_no, f"label {label!r} is not of the form COARSE:fine")
-            label = label if fine else coarse
-        if not text.strip():
-            raise DataFormatError(path, line_no, f"label {label!r} without a text")
-        examples.append({"id": f"{path.stem}-{line_no}", "text": text.strip(), "label": label})
-    return require_examples(path, examples)
+#: What one split of a registered task is read from: a file, or ``{label: file}`` for read_class_files.
+SplitFiles = str | Path | Mapping[str, str | Path]
 
 
 @dataclass(frozen=True)
 class RegisteredTask:
     task_type: str
-    files: Mapping[str, str | Path]  # split -> file (relative: inside the data folder)
+    files: Mapping[str, SplitFiles]  # split -> file (relative: inside the data folder)
     reader: Callable[..., list[dict]]
     reader_kwargs: Mapping = field(default_factory=dict)
     label_names: Sequence[str] | None = None
@@ -65,22 +46,137 @@ class RegisteredTask:
 REGISTERED: dict[str, RegisteredTask] = {}
 
 
-def register_task(name: str, task_type: str, files: Mapping[str, str | Path], reader: Callable[..., list[dict]], *,
+def built_in_names() -> set[str]:
+    """The package's own task names (generated, local files, hub): registering over one needs ``replace=True``."""
+    return set(GENERATED_TASKS) | set(LOCAL_LOADERS) | set(HUB_TASKS)
+
+
+def register_task(name: str, task_type: str, files: Mapping[str, SplitFiles], reader: Callable[..., list[dict]], *,
                   label_names: Sequence[str] | None = None, description: str = "", domain: str = "",
-                  **reader_kwargs) -> None:
-    """Make ``load_task(name)`` read ``files`` (split -> path) with ``reader(path, **reader_kwargs)``.
+                  replace: bool = False, **reader_kwargs) -> None:
+    """Make ``load_task(name)`` read ``files`` (split -> path, or split -> ``{label: path}`` for
+    :func:`read_class_files`) with ``reader(path, **reader_kwargs)``.
 
     ``task_type`` is one of ``TASK_TYPES``; classification labels and tags given as strings are
-    mapped to indices in the order of ``label_names`` (default: sorted, ``O`` first for tags).
-    """
-    from itft_utils.data.task import TASK_TYPES
+    mapped to indices in the order of ``label_names`` (default: sorted, ``O`` first for tags); integer
+    labels need ``label_names``. A reader that takes ``labels`` (:func:`read_label_lines`) is given
+    ``label_names``, so that a line with another label is refused where it stands.
 
+    A built-in task's name (``squad``, ``gen_qa``) is refused unless ``replace=True``: registering
+    it would otherwise change what every notebook loading that name gets. Registering a registered
+    name again replaces it (a re-run notebook cell).
+    """
     if task_type not in TASK_TYPES:
         raise ValueError(f"task {name!r}: unknown task_type {task_type!r}; expected one of {TASK_TYPES}")
     if not files:
         raise ValueError(f"task {name!r}: give at least one split's file")
+    if name in built_in_names() and name not in REGISTERED and not replace:
+        raise ValueError(f"task {name!r} is a built-in task; registering your files under its name would hide it: "
+                         "choose another name, or pass replace=True to load your files under this name")
     REGISTERED[name] = RegisteredTask(task_type, dict(files), reader, dict(reader_kwargs),
                                       list(label_names) if label_names else None, description, domain)
+
+
+def _resolve(name: str, file: str | Path, data_dir: Path | None) -> Path:
+    path = Path(file)
+    if path.is_absolute():
+        return path
+    if data_dir is None:
+        raise FileNotFoundError(f"task {name!r}: {file} is relative, and there is no data folder "
+                                "(pass data_dir or set ITFT_DATA_DIR)")
+    return Path(data_dir) / path
+
+
+def _read_split(name: str, split: str, spec: RegisteredTask, files: SplitFiles, data_dir: Path | None,
+                counters: dict[str, dict[str, int]]) -> tuple[list[dict], str]:
+    """One split's examples and the file(s) they came from, checked to be a non-empty list of rows with ids."""
+    target: Path | dict[str, Path]
+    if isinstance(files, Mapping):
+        by_label = {label: _resolve(name, f, data_dir) for label, f in files.items()}
+        target, source = by_label, ", ".join(map(str, by_label.values()))
+    else:
+        target = _resolve(name, files, data_dir)
+        source = str(target)
+    kwargs = dict(spec.reader_kwargs)
+    accepted = inspect.signature(spec.reader).parameters
+    kwargs.update({k: v for k, v in counters.items() if k in accepted})  # readers that count what they skip or repair
+    if "labels" in accepted and "labels" not in kwargs and spec.label_names and spec.task_type == "classification":
+        kwargs["labels"] = list(spec.label_names)
+    rows = spec.reader(target, **kwargs)
+    reader = getattr(spec.reader, "__name__", repr(spec.reader))
+    if not isinstance(rows, list) or not rows:
+        got = "an empty list" if isinstance(rows, list) else f"a {type(rows).__name__}"
+        raise DataFormatError(source, None, f"task {name!r}, split {split!r}: the reader {reader} returned {got}; "
+                              "it must return a non-empty list of example dicts (see itft_utils.data.task)")
+    for i, ex in enumerate(rows):
+        if not isinstance(ex, dict) or "id" not in ex:
+            raise DataFormatError(source, f"row {i}", f"task {name!r}, split {split!r}: the reader {reader} returned "
+                                  f"{type(ex).__name__} without an 'id'; every example is a dict with an 'id'")
+    return rows, source
+
+
+def _check_ids_across_splits(name: str, splits: dict[str, list[dict]], sources: dict[str, str]) -> None:
+    """Ids must tell every example of the task apart: predictions, caches and error messages key on them."""
+    seen: dict[object, str] = {}
+    for split, rows in splits.items():
+        for ex in rows:
+            if ex["id"] in seen:
+                other = seen[ex["id"]]
+                where = f"twice in split {split!r}" if other == split else \
+                    f"in split {split!r} and in split {other!r} ({sources[other]})"
+                raise DataFormatError(sources[split], ex["id"], f"task {name!r}: id {ex['id']!r} occurs {where}; ids must "
+                                      "be unique across a task's splits: give the splits' files distinct names (or "
+                                      "don't read one file twice), or make your reader's ids distinct, e.g. prefixed "
+                                      "with the split")
+            seen[ex["id"]] = split
+
+
+def _as_indices(name: str, task_type: str, splits: dict[str, list[dict]], sources: dict[str, str],
+                names: list[str] | None) -> tuple[dict[str, list[dict]], list[str] | None]:
+    """Splits with class labels (or tags) as indices into the label names, and the names.
+
+    String values are looked up in ``names`` (default: from the data); integer values are indices
+    already and need ``names`` to say what they mean. Anything else is refused with its file and id.
+    """
+    key = {"classification": "label", "tagging": "tags"}.get(task_type)
+    if key is None:
+        return splits, names
+    what = "tag" if key == "tags" else "label"
+
+    def values(ex: dict) -> list:  # a missing field or a tags field that is no list: refused below by its type
+        value = ex.get(key)
+        return value if key == "tags" and isinstance(value, list) else [value]
+
+    kinds: dict[str, tuple[str, str | int, object]] = {}  # "str" / "int" -> (split, id, value) of its first use
+    for split, rows in splits.items():
+        for ex in rows:
+            for v in values(ex):
+                kind = "str" if isinstance(v, str) else "int" if isinstance(v, int) and not isinstance(v, bool) else None
+                if kind is None:
+                    raise DataFormatError(sources[split], ex["id"], f"task {name!r}: {what} {v!r} is neither a class "
+                                          "name (string) nor a class index (integer)")
+                kinds.setdefault(kind, (split, ex["id"], v))
+    if len(kinds) > 1:
+        (s1, id1, v1), (s2, id2, v2) = kinds["str"], kinds["int"]
+        raise DataFormatError(sources[s2], id2, f"task {name!r}: {what} {v2!r} is an integer, but {what} {v1!r} of "
+                              f"{id1!r} ({sources[s1]}) is a string; give every {what} as a name, or every one as an index")
+    if "int" in kinds:
+        split, ex_id, _ = kinds["int"]
+        if names is None:
+            top = max(v for rows in splits.values() for ex in rows for v in values(ex))
+            raise DataFormatError(sources[split], ex_id, f"task {name!r}: the {what}s are integers (class indices up "
+                                  f"to {top}) and no label_names say what they mean: pass label_names=[...] to "
+                                  f"register_task, one name per index 0..{top}")
+        for split, rows in splits.items():
+            for ex in rows:
+                bad = [v for v in values(ex) if not 0 <= v < len(names)]
+                if bad:
+                    raise DataFormatError(sources[split], ex["id"], f"task {name!r}: {what} {bad[0]} is not an index "
+                                          f"into label_names {names} (0..{len(names) - 1})")
+        return splits, names
+    if names is None:  # string labels or tags: their names come from the data
+        names = ordered_tags(*splits.values()) if key == "tags" else sorted({ex[key] for rows in splits.values() for ex in rows})
+    return {s: _indexed(rows, key, names, sources[s]) for s, rows in splits.items()}, names
 
 
 def _indexed(rows: list[dict], key: str, names: list[str], source: str) -> list[dict]:
@@ -100,25 +196,9 @@ def load_registered(name: str, data_dir: Path | None) -> Task:
     spec = REGISTERED[name]
     counters: dict[str, dict[str, int]] = {"skipped": {}, "repaired": {}}
     splits, sources = {}, {}
-    for split, file in spec.files.items():
-        path = Path(file)
-        if not path.is_absolute():
-            if data_dir is None:
-                raise FileNotFoundError(f"task {name!r}: {file} is relative, and there is no data folder "
-                                        "(pass data_dir or set ITFT_DATA_DIR)")
-            path = Path(data_dir) / path
-        kwargs = dict(spec.reader_kwargs)
-        accepted = inspect.signature(spec.reader).parameters
-        kwargs.update({k: v for k, v in counters.items() if k in accepted})  # readers that count what they skip or repair
-        splits[split], sources[split] = spec.reader(path, **kwargs), str(path)
-    names = spec.label_names
-    key = {"classification": "label", "tagging": "tags"}.get(spec.task_type)
-    first = next(ex for rows in splits.values() for ex in rows)
-    if key and (isinstance(first[key], str) or key == "tags" and any(isinstance(t, str) for t in first[key])):
-        if names is None:  # string labels or tags: their names come from the data
-            from itft_utils.data.local import ordered_tags
-
-            names = ordered_tags(*splits.values()) if key == "tags" else sorted({ex[key] for rows in splits.values() for ex in rows})
-        splits = {s: _indexed(rows, key, list(names), sources[s]) for s, rows in splits.items()}
-    return Task(name, spec.task_type, splits, list(names) if names else None, spec.description, spec.domain,
+    for split, files in spec.files.items():
+        splits[split], sources[split] = _read_split(name, split, spec, files, data_dir, counters)
+    _check_ids_across_splits(name, splits, sources)
+    splits, names = _as_indices(name, spec.task_type, splits, sources, list(spec.label_names) if spec.label_names else None)
+    return Task(name, spec.task_type, splits, names, spec.description, spec.domain,
                 skipped=counters["skipped"], repaired=counters["repaired"])

@@ -5,7 +5,7 @@ Two layers:
 * **Readers** (``read_*``, in :mod:`~itft_utils.data.qa_files`, :mod:`~itft_utils.data.tsv_files` and
   :mod:`~itft_utils.data.conll_files`, importable from here) parse one file of one public format into a list of example dicts (the
   schemas of :mod:`itft_utils.data.task`). They check what they read and raise
-  :class:`~itft_utils.data.task.DataFormatError` naming the file, the record (a line number or an
+  :class:`~itft_utils.data.errors.DataFormatError` naming the file, the record (a line number or an
   example id) and the problem; they never drop a record silently. Where a format defines lines that
   are not records (CoNLL ``-DOCSTART-`` lines, CoNLL-U multiword-token ranges and empty nodes), the
   reader skips them and adds them to the ``skipped`` dict it is given, by reason. The tagging readers
@@ -24,9 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from itft_utils.data.conll_files import UPOS_TAGS, read_conll_columns, read_conllu
+from itft_utils.data.errors import DataFormatError
 from itft_utils.data.qa_files import read_squad_json, read_subjqa_csv
 from itft_utils.data.records import _check_unique_ids, _encode_tags, ordered_tags
-from itft_utils.data.task import DataFormatError, Task
+from itft_utils.data.task import Task
 from itft_utils.data.tsv_files import (
     COLA_LABELS,
     MRPC_LABELS,

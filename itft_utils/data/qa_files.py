@@ -7,8 +7,8 @@ import io
 from pathlib import Path
 
 from itft_utils.data.answers import align_answers
+from itft_utils.data.errors import DataFormatError
 from itft_utils.data.records import _count
-from itft_utils.data.task import DataFormatError
 from itft_utils.data.textio import load_json, read_text, require_examples
 
 SUBJQA_MARKER = "ANSWERNOTFOUND"
@@ -22,7 +22,8 @@ def read_squad_json(path: str | Path, encoding: str = "utf-8", repaired: dict[st
     """Read a SQuAD v1.1-layout JSON file (SQuAD, PolicyQA) into QA examples.
 
     Each question becomes ``{id, title, context, question, answers}`` with ``answers`` in SQuAD's
-    own layout (all annotators' answers, repeats included). Every ``answer_start`` must index its
+    own layout (all annotators' answers, repeats included); integer question ids (COVID-QA's) become
+    strings. Every ``answer_start`` must index its
     answer text in the context exactly; otherwise :class:`DataFormatError` names the question id.
     An empty answer list (SQuAD 2.0's unanswerable questions) is accepted and kept empty.
     """
@@ -47,8 +48,11 @@ def read_squad_json(path: str | Path, encoding: str = "utf-8", repaired: dict[st
             context = para["context"]
             for q_i, qa in enumerate(para["qas"]):
                 qid = qa.get("id") if isinstance(qa, dict) else None
+                if isinstance(qid, int) and not isinstance(qid, bool):
+                    qid = str(qid)  # COVID-QA numbers its questions; ids are strings everywhere else
                 if not isinstance(qid, str) or not qid:
-                    raise DataFormatError(path, f"{where} question {q_i}", "question without an 'id' string")
+                    raise DataFormatError(path, f"{where} question {q_i}",
+                                          f"question without an 'id' (a string or an integer); got {qid!r}")
                 if qid in seen:
                     raise DataFormatError(path, qid, "duplicate question id")
                 seen.add(qid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from itft_utils.data.task import DataFormatError
+from itft_utils.data.errors import DataFormatError
 
 # --------------------------------------------------------------------------------------------
 # small helpers

@@ -18,8 +18,9 @@ Example schemas, by task type:
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+
+from itft_utils.data.answers import align_answers
 
 TASK_TYPES = ("qa", "classification", "regression", "tagging")
 
@@ -30,15 +31,6 @@ TASK_FAMILIES = {
     "regression": "classification/regression",
     "tagging": "sequence labelling",
 }
-
-
-class DataFormatError(ValueError):
-    """Raised for malformed input; the message names the file, the record and the problem."""
-
-    def __init__(self, source: str | os.PathLike, record: str | int | None, problem: str):
-        self.source, self.record, self.problem = str(source), record, problem
-        where = f"{source}" if record is None else f"{source}, record {record}"
-        super().__init__(f"{where}: {problem}")
 
 
 @dataclass
@@ -66,8 +58,6 @@ class Task:
         if self.task_type in ("classification", "tagging") and not self.label_names:
             raise ValueError(f"task {self.name!r}: a {self.task_type} task needs label_names")
         if self.task_type == "qa":  # every path (local, hub, generated, registered) gets exact answers
-            from itft_utils.data.answers import align_answers
-
             for split, rows in self.splits.items():
                 align_answers(rows, f"task {self.name}, split {split}", self.repaired)
 

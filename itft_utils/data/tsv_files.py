@@ -5,7 +5,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from itft_utils.data.task import DataFormatError
+from itft_utils.data.errors import DataFormatError
 from itft_utils.data.textio import load_json, read_lines, require_examples
 
 # --------------------------------------------------------------------------------------------
