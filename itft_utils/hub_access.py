@@ -41,14 +41,16 @@ def hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
-def require_hub(kind: str, repo: str, timeout: float = TIMEOUT, attempts: int = ATTEMPTS) -> None:
+def require_hub(kind: str, repo: str, timeout: float | None = None, attempts: int = ATTEMPTS) -> None:
     """Make sure the hub answers before downloading ``repo`` (``kind``: "dataset" or "model").
 
     Raises :class:`HubUnavailable` naming the repository when the hub does not answer within
-    ``attempts`` x ``timeout`` seconds, or says the repository does not exist. With the hub switched
+    ``attempts`` x ``timeout`` seconds (default :data:`TIMEOUT`, read at the call), or says the repository
+    does not exist. With the hub switched
     off it does nothing: the libraries then serve their local cache (and say so when it lacks the files).
     """
     what = f"the {kind} {repo!r}"
+    timeout = TIMEOUT if timeout is None else timeout
     if hub_offline():
         return
     endpoint = hub_endpoint()

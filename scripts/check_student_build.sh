@@ -8,16 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 WORK=${1:-$(mktemp -d /tmp/itft-student-XXXXXX)}
-PY=${PYTHON:-python3}
+. scripts/clean_env.sh
 rm -rf "$WORK/tree" "$WORK/perfect" "$WORK/run"
 mkdir -p "$WORK/perfect" "$WORK/run"
 .venv/bin/itft publish "$WORK/tree" > "$WORK/publish.log"
 .venv/bin/python scripts/perfect_students.py "$WORK/perfect"
-if [ ! -x "$WORK/venv/bin/python" ]; then "$PY" -m venv "$WORK/venv"; fi
-"$WORK/venv/bin/python" -m pip install -q "${ITFT_TORCH:-torch==2.13.0}"
 WHEEL=$(ls "$WORK"/tree/dist/itft_utils-*.whl)
-"$WORK/venv/bin/python" -m pip install -q "$WHEEL" ipykernel nbclient nbformat
-"$WORK/venv/bin/python" -m pip install -q --force-reinstall --no-deps "$WHEEL"  # a rerun gets this build, same version or not
+make_clean_env "$WORK/venv" "$WHEEL" ipykernel nbclient nbformat
 # From the run folder: a python started in the checkout would find its itft_utils on sys.path.
 SITE=$(cd "$WORK/run" && "$WORK/venv/bin/python" -c "import itft_utils, pathlib; print(pathlib.Path(itft_utils.__file__).parent)")
 case "$SITE" in "$(pwd)"*) echo "the clean environment imports itft_utils from the checkout ($SITE)"; exit 1;; esac

@@ -60,3 +60,18 @@ def bench_module():
         return module
 
     return load
+
+
+#: The test files that take minutes, longest first: run first, so that with one file per worker
+#: (``pytest -n auto --dist loadfile``, the README's test command) the short files fill in around them
+#: instead of one long file starting last and running alone.
+LONG_FILES = ("test_instructor_build", "test_grading_sandbox", "test_grading_pipeline", "test_publish", "test_bench_scripts",
+              "test_hub", "test_typical_mistakes", "test_released_notebooks")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        stem = Path(str(item.fspath)).stem
+        return LONG_FILES.index(stem) if stem in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)  # stable: each file keeps its own order

@@ -192,8 +192,12 @@ def _first_data_cells():
 
 @pytest.mark.parametrize("hub", ["silent_hub", "closed_hub"])
 @pytest.mark.parametrize("homework", ["hw1_mtl", "hw2_intermediate", "hw3_taskemb"])
-def test_an_unreachable_hub_fails_fast_with_the_packages_message(hub, homework, request):
+def test_an_unreachable_hub_fails_fast_with_the_packages_message(hub, homework, request, monkeypatch):
     request.getfixturevalue(hub)
+    if hub == "silent_hub" and homework != "hw1_mtl":
+        # The package's real timeouts (3 x 7 s) are waited out once, for hw1; the other homeworks' paths
+        # only need to show that the probe, not a library's own minutes-long wait, ends the call.
+        monkeypatch.setattr(hub_access, "TIMEOUT", 1.0)
     started = time.monotonic()
     with pytest.raises(hub_access.HubUnavailable) as caught:
         _first_data_cells()[homework]()

@@ -121,4 +121,5 @@ def test_evaluation_features_are_built_once_per_run(tiny_tokenizer, task_name):
                            task.split("validation"), config, tokenizer, QASettings(64, 16))
         assert len(result.history.evals) == epochs
         calls[epochs] = tokenizer.calls
-    assert calls[1] == calls[3] == (3 if task_name == "gen_qa" else 2)  # train, eval (+ QA's answer-length count)
+    # train and eval (QA: each a question-length check, then the windows) + QA's answer-length count
+    assert calls[1] == calls[3] == (5 if task_name == "gen_qa" else 2)
