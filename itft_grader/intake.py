@@ -51,17 +51,33 @@ def junk_reason(path: str) -> str | None:
     return None
 
 
-def _entries(source: Path) -> list[tuple[str, bytes, str]]:
-    """(path inside the batch, bytes, modification time) for every file of a zip or a folder."""
+def _entries(source: Path) -> tuple[list[tuple[str, bytes, str]], list[dict]]:
+    """(path inside the batch, bytes, modification time) for every regular file of a zip or a folder,
+    and the manifest records of what is listed but not read: links (never followed: a link could
+    point at any file of the grader's machine) and other non-regular files (devices, pipes)."""
     if zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as zf:
             return [(i.filename, zf.read(i), dt.datetime(*i.date_time).isoformat())
-                    for i in zf.infolist() if not i.is_dir()]
+                    for i in zf.infolist() if not i.is_dir()], []
     if source.is_dir():
-        return [(p.relative_to(source).as_posix(), p.read_bytes(),
-                 dt.datetime.fromtimestamp(p.stat().st_mtime).isoformat(timespec="seconds"))
-                for p in sorted(source.rglob("*")) if p.is_file()]
+        files, skipped = [], []
+        for p in sorted(source.rglob("*")):
+            inner = p.relative_to(source).as_posix()
+            if p.is_symlink():
+                skipped.append({"file": inner, "student_id": None, "ignored": "a link: not followed, not graded"})
+            elif p.is_file():
+                files.append((inner, p.read_bytes(), dt.datetime.fromtimestamp(p.stat().st_mtime).isoformat(timespec="seconds")))
+            elif not p.is_dir():
+                skipped.append({"file": inner, "student_id": None, "ignored": "not a regular file: not read, not graded"})
+        return files, skipped
     raise FileNotFoundError(f"{source}: neither a folder nor a zip of submissions")
+
+
+def kept_name(inner: str) -> str:
+    """The file name kept in ``originals/``: the entry's own name, unless that is empty, ``.`` or ``..``
+    (a zip member named ``sub_622/..`` must not name a folder), then one made from its whole path."""
+    name = PurePosixPath(inner.replace("\\", "/")).name
+    return name if name.strip(".") else f"unnamed_{safe_id(inner)}"
 
 
 def claimed_id(data: bytes, regex: re.Pattern) -> str | None:
@@ -69,7 +85,7 @@ def claimed_id(data: bytes, regex: re.Pattern) -> str | None:
     try:
         meta = json.loads(data.decode("utf-8-sig")).get("metadata", {})
         name = meta.get("colab", {}).get("name", "")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # not a notebook: its own row says so later
         return None
     match = regex.search(name) if isinstance(name, str) else None
     return safe_id(match.group("student")) if match else None
@@ -84,12 +100,12 @@ def intake(source: Path, out: Path, pattern: str = DEFAULT_STUDENT_PATTERN) -> l
     originals.mkdir(parents=True, exist_ok=True)
     regex = re.compile(pattern)
     submissions: list[Submission] = []
-    manifest: list[dict] = []
     used_names: set[str] = set()
     per_student: dict[str, int] = {}
-    for inner, data, modified in sorted(_entries(Path(source))):
+    entries, manifest = _entries(Path(source))
+    for inner, data, modified in sorted(entries):
         name = PurePosixPath(inner).name
-        keep = name
+        keep = kept_name(inner)
         while keep in used_names:  # two files of one name inside a zip: keep both
             keep = f"dup_{keep}"
         used_names.add(keep)

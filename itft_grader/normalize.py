@@ -63,10 +63,14 @@ def read_submission(raw: bytes, filename: str) -> NotebookNode:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SubmissionError("corrupt_notebook", f"{filename}: not valid notebook JSON ({exc})") from None
+    except RecursionError:
+        raise SubmissionError("corrupt_notebook", f"{filename}: JSON nested too deeply to read, not a notebook") from None
     if not isinstance(data, dict) or "cells" not in data or not isinstance(data.get("cells"), list):
         raise SubmissionError("corrupt_notebook", f"{filename}: JSON without a list of cells, not a notebook")
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
+    except RecursionError:  # a value nested deeper than Python's stack, e.g. in the metadata
+        raise SubmissionError("corrupt_notebook", f"{filename}: a value nested too deeply to read") from None
     except Exception as exc:  # nbformat raises several types for malformed cells
         raise SubmissionError("corrupt_notebook", f"{filename}: unreadable notebook ({exc})") from None
     return nb

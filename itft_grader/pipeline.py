@@ -99,15 +99,27 @@ def grade_class(
         workers = workers or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(total=len(todo), desc=f"grading {assignment}",
                                                                  disable=not progress, unit="nb") as bar:
-            futures = [pool.submit(grade_one, s, assignment, master, release_nb, out, options, forbidden) for s in todo]
+            futures = {pool.submit(grade_one, s, assignment, master, release_nb, out, options, forbidden): s for s in todo}
             for future in as_completed(futures):
-                result = future.result()
+                result = _result_or_error(future, futures[future], release_nb)
                 save(result, out, key)
                 results[result.key] = result
                 bar.update(1)
     final = _apply_policy(subs, results, policy)
     write_sheet(final, ids, out / "grades.csv")
     return final
+
+
+def _result_or_error(future, sub, release_nb: nbformat.NotebookNode) -> Result:
+    """The submission's result; a fault of the grader's own code on one file becomes that file's row
+    (``grading_error``, the exception named), so that one file never stops the class."""
+    try:
+        return future.result()
+    except Exception as exc:  # any fault, whatever a file provoked, is one row's
+        return Result(sub.student_id or "", sub.file, sub.sha256, "grading_error",
+                      f"the grader failed on this file ({type(exc).__name__}: {str(exc)[:300]}); kept in originals/",
+                      scores={k: 0.0 for k in grade_ids(release_nb)}, max_scores=max_points(release_nb), key=sub.key,
+                      isolation="not run")
 
 
 def _apply_policy(subs, results: dict[str, Result], policy: str) -> list[Result]:

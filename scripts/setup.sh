@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up (or refresh) the project's virtual environment in .venv: idempotent, offline-safe.
-# torch is installed first and pinned, because an unpinned torch pulls a multi-GB CUDA build on
-# machines without a GPU; ITFT_TORCH overrides the pin (e.g. ITFT_TORCH="torch>=2.6" on a GPU box).
+# torch is installed first and pinned (ITFT_TORCH overrides the pin, e.g. ITFT_TORCH="torch>=2.6" on a GPU
+# box), and a torch that already imports is kept. The pin alone does not make it a CPU build: on x86-64
+# Linux the public index's torch==2.13.0 is the CUDA build (several GB); where this machine keeps the CPU
+# wheel on disk (PIP_FIND_LINKS) pip takes it, elsewhere install the CPU build first (README: setup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -179,3 +179,63 @@ def test_a_time_cap_in_the_setup_cell_is_the_graders_fault(tmp_path):
         assert submission._timed_out(progress, nb, options, "bwrap+test").status == status
     progress.write_text("")
     assert submission._timed_out(progress, nb, options, "bwrap+test").status == "infrastructure"  # nothing started
+
+
+def test_hostile_archive_members_and_folder_entries_are_kept_or_listed_never_followed(tmp_path):
+    """A zip member named ``x/..`` once stopped the class (IsADirectoryError); a link in a submissions
+    folder was followed and its target graded; a notebook nested 100,000 lists deep raised RecursionError."""
+    import os
+
+    from itft_grader.intake import claimed_id
+    from itft_grader.normalize import SubmissionError, read_submission
+
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("sub_622/..", "{}")
+        zf.writestr("/abs/x_3001.ipynb", "{ }")
+    subs = intake(archive, tmp_path / "zip_out")
+    kept = {p.name for p in (tmp_path / "zip_out" / "originals").iterdir()}
+    assert len(subs) == 2 and all(s.path.is_file() and s.path.parent.name == "originals" for s in subs), kept
+    assert [s.student_id for s in subs if s.file == ".."] == [None]  # graded as bad_filename, never a folder
+
+    folder, secret = tmp_path / "in", tmp_path / "instructor_solution.ipynb"
+    folder.mkdir()
+    secret.write_text('{"cells": []}')
+    (folder / "link_642.ipynb").symlink_to(secret)
+    os.mkfifo(folder / "pipe_643.ipynb")
+    (folder / "real_644.ipynb").write_text('{"cells": []}')
+    subs = intake(folder, tmp_path / "dir_out")
+    assert [s.file for s in subs] == ["real_644.ipynb"]
+    manifest = {r["file"]: r for r in json.loads((tmp_path / "dir_out" / "originals" / "manifest.json").read_text())}
+    assert "not followed" in manifest["link_642.ipynb"]["ignored"]
+    assert "not a regular file" in manifest["pipe_643.ipynb"]["ignored"]
+    assert not (tmp_path / "dir_out" / "originals" / "link_642.ipynb").exists()
+
+    deep = ('{"cells": [], "metadata": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}").encode()
+    assert claimed_id(deep, __import__("re").compile(r"(?P<student>\d+)")) is None
+    with pytest.raises(SubmissionError, match="nested too deeply") as caught:
+        read_submission(deep, "deep_645.ipynb")
+    assert caught.value.status == "corrupt_notebook"
+
+
+def test_a_grader_fault_on_one_file_is_that_files_row(monkeypatch, tmp_path):
+    """Whatever a file provokes in the grader's own code ends as that file's row, not the class's end."""
+    from toy_assignment import ASSIGNMENT, release_toy
+
+    from itft_grader import pipeline
+
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    release_toy(solutions)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a_1001.ipynb").write_text("{}")
+
+    def broken(sub, *args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(pipeline, "grade_one", broken)
+    results = pipeline.grade_class(folder, ASSIGNMENT, tmp_path / "out", workers=1, solutions=solutions, progress=False,
+                                   options=pipeline.GradingOptions(sandbox=False))
+    assert [(r.file, r.status) for r in results] == [("a_1001.ipynb", "grading_error")]
+    assert "RecursionError" in results[0].message and (tmp_path / "out" / "grades.csv").exists()
