@@ -23,6 +23,7 @@ def run_course(out: Path, workers: int | None = None, solutions: Path | None = N
     if not names:
         print(f"no homework in {solutions}")
         return 1
+    started_course = time.perf_counter()
     print(f"== release: {', '.join(names)}")
     built = release(names, solutions, out / "release" / "notebooks", out / "release" / "manifests")
     problems = check()
@@ -45,4 +46,6 @@ def run_course(out: Path, workers: int | None = None, solutions: Path | None = N
         print(f"solution {perfect.total:g}/{auto_max:g} auto-graded points, untouched student version {untouched.total:g}: "
               f"{'as expected' if ok else 'UNEXPECTED'}; {time.perf_counter() - started:.0f} s for {len(results)} files "
               f"({per:.1f} s per graded notebook); sheet: {out / name / 'grading' / 'grades.csv'}")
+    print(f"\n== course: {len(names)} homeworks released and graded in {time.perf_counter() - started_course:.0f} s; "
+          + ("all checks passed" if not failures else f"{failures} check(s) failed (see above)"))
     return 1 if failures else 0

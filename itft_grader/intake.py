@@ -34,6 +34,7 @@ class Submission:
     key: str = ""  # unique per file: the result's name, and nbgrader's student id
     modified: str = ""  # ISO time from the zip entry or the file, for the ``latest`` policy
     claimed_id: str | None = None  # a different id the notebook names inside, if any
+    problem: str = ""  # why the file was not read (over a size cap): its row says so, nothing is graded
 
 
 def safe_id(text: str) -> str:
@@ -51,25 +52,73 @@ def junk_reason(path: str) -> str | None:
     return None
 
 
-def _entries(source: Path) -> tuple[list[tuple[str, bytes, str]], list[dict]]:
-    """(path inside the batch, bytes, modification time) for every regular file of a zip or a folder,
-    and the manifest records of what is listed but not read: links (never followed: a link could
-    point at any file of the grader's machine) and other non-regular files (devices, pipes)."""
+#: What a class may expand to: a zip bomb, a huge file or an archive of junk must not fill the
+#: grader's disk or memory. A homework notebook with its outputs is a few MB.
+MAX_FILE_BYTES = 100 * 2**20
+MAX_TOTAL_BYTES = 4 * 2**30
+MAX_MEMBERS = 20_000
+
+
+@dataclass
+class _Entry:
+    inner: str  # path inside the batch
+    data: bytes | None  # None: not read (over a cap)
+    modified: str
+    problem: str = ""  # why it was not read
+
+
+def _read_capped(stream, cap: int) -> bytes | None:
+    """At most ``cap`` bytes of a stream, or None when it holds more (a zip member's declared size
+    can lie, so the bytes are counted as they come)."""
+    data = stream.read(cap + 1)
+    return None if len(data) > cap else data
+
+
+def _over(what: str, cap: int) -> str:
+    return f"{what} the cap of {cap // 2**20:,} MB: not extracted, not graded"
+
+
+def _entries(source: Path) -> tuple[list[_Entry], list[dict]]:
+    """Every regular file of a zip or a folder (its bytes, unless over a cap), and the manifest records
+    of what is listed but not read: links (never followed: a link could point at any file of the
+    grader's machine), other non-regular files (devices, pipes) and archive members past the count cap."""
+    entries: list[_Entry] = []
+    skipped: list[dict] = []
+    total = 0
     if zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as zf:
-            return [(i.filename, zf.read(i), dt.datetime(*i.date_time).isoformat())
-                    for i in zf.infolist() if not i.is_dir()], []
+            for n, info in enumerate(i for i in zf.infolist() if not i.is_dir()):
+                if n >= MAX_MEMBERS:
+                    skipped.append({"file": info.filename, "student_id": None,
+                                    "ignored": f"the archive holds more than {MAX_MEMBERS:,} files: not read"})
+                    continue
+                modified = dt.datetime(*info.date_time).isoformat()
+                if total > MAX_TOTAL_BYTES:
+                    entries.append(_Entry(info.filename, None, modified, _over("the class's files together pass", MAX_TOTAL_BYTES)))
+                    continue
+                with zf.open(info) as stream:
+                    data = _read_capped(stream, MAX_FILE_BYTES)
+                entries.append(_Entry(info.filename, data, modified, "" if data is not None else _over("larger than", MAX_FILE_BYTES)))
+                total += len(data or b"")
+        return entries, skipped
     if source.is_dir():
-        files, skipped = [], []
         for p in sorted(source.rglob("*")):
             inner = p.relative_to(source).as_posix()
             if p.is_symlink():
                 skipped.append({"file": inner, "student_id": None, "ignored": "a link: not followed, not graded"})
             elif p.is_file():
-                files.append((inner, p.read_bytes(), dt.datetime.fromtimestamp(p.stat().st_mtime).isoformat(timespec="seconds")))
+                modified = dt.datetime.fromtimestamp(p.stat().st_mtime).isoformat(timespec="seconds")
+                size = p.stat().st_size
+                if size > MAX_FILE_BYTES or total + size > MAX_TOTAL_BYTES:
+                    cap = MAX_FILE_BYTES if size > MAX_FILE_BYTES else MAX_TOTAL_BYTES
+                    entries.append(_Entry(inner, None, modified, _over("larger than" if cap == MAX_FILE_BYTES
+                                                                       else "the class's files together pass", cap)))
+                    continue
+                entries.append(_Entry(inner, p.read_bytes(), modified))
+                total += size
             elif not p.is_dir():
                 skipped.append({"file": inner, "student_id": None, "ignored": "not a regular file: not read, not graded"})
-        return files, skipped
+        return entries, skipped
     raise FileNotFoundError(f"{source}: neither a folder nor a zip of submissions")
 
 
@@ -103,21 +152,31 @@ def intake(source: Path, out: Path, pattern: str = DEFAULT_STUDENT_PATTERN) -> l
     used_names: set[str] = set()
     per_student: dict[str, int] = {}
     entries, manifest = _entries(Path(source))
-    for inner, data, modified in sorted(entries):
+    for entry in sorted(entries, key=lambda e: (e.inner, e.modified)):
+        inner, data, modified = entry.inner, entry.data, entry.modified
         name = PurePosixPath(inner).name
+        junk = junk_reason(inner)
+        match = regex.search(name) if name.endswith(".ipynb") and not junk else None
+        sid = safe_id(match.group("student")) if match else None
+        if data is None:  # over a cap: listed, and a row of its own when it is somebody's submission
+            manifest.append({"file": inner, "kept_as": None, "sha256": None, "modified": modified, "student_id": sid,
+                             "ignored": entry.problem})
+            if sid is not None:
+                per_student[sid] = per_student.get(sid, 0) + 1
+                key = sid if per_student[sid] == 1 else f"{sid}__{per_student[sid]}"
+                submissions.append(Submission(name, sid, "", originals / "manifest.json", key=key, modified=modified,
+                                              problem=f"{name}: {entry.problem}"))
+            continue
         keep = kept_name(inner)
         while keep in used_names:  # two files of one name inside a zip: keep both
             keep = f"dup_{keep}"
         used_names.add(keep)
         (originals / keep).write_bytes(data)
         sha = hashlib.sha256(data).hexdigest()
-        junk = junk_reason(inner)
         record = {"file": inner, "kept_as": keep, "sha256": sha, "modified": modified}
         if junk:
             manifest.append({**record, "student_id": None, "ignored": f"archive junk ({junk}): not graded"})
             continue
-        match = regex.search(name) if name.endswith(".ipynb") else None
-        sid = safe_id(match.group("student")) if match else None
         if sid is not None:
             per_student[sid] = per_student.get(sid, 0) + 1
         key = f"unidentified_{safe_id(keep)}" if sid is None else sid if per_student[sid] == 1 else f"{sid}__{per_student[sid]}"

@@ -91,6 +91,10 @@ def grade_class(
                                           "kept in originals/", max_scores=max_points(release_nb), key=sub.key,
                                           isolation="not run")
                 continue
+            if sub.problem:
+                results[sub.key] = Result(sub.student_id, sub.file, "", "too_large", sub.problem, scores={k: 0.0 for k in ids},
+                                          max_scores=max_points(release_nb), key=sub.key, isolation="not run")
+                continue
             done = load_verified(out, sub.key, sub.sha256, key)
             if done is not None:
                 results[sub.key] = done

@@ -29,6 +29,7 @@ STATUSES = {
     "grading_error": "nbgrader could not grade it; scored 0",
     "corrupt_notebook": "not a readable notebook; scored 0",
     "empty_file": "the file is empty; scored 0",
+    "too_large": "over the size cap for one file or for the class's files together; not extracted, scored 0",
     "not_this_assignment": "no cell of this assignment found; scored 0",
     "bad_filename": "no student id in the file name, or not a .ipynb; not graded",
 }
@@ -104,8 +105,9 @@ def write_sheet(results: list[Result], grade_ids: list[str], path: Path) -> Path
 
 def print_sheet(results: list[Result]) -> None:
     """The grade sheet as a terminal table (the CSV has every column)."""
-    print(f"{'student':<12} {'file':<34} {'status':<19} {'score':>9}  message")
+    print(f"{'student':<12} {'file':<34} {'status':<19} {'score':>26}  message")
     for r in sorted(results, key=lambda r: (r.student_id or "~", r.file)):
-        score = f"{r.total:g}/{sum(r.max_scores.values()):g}"
+        manual = sum(m for gid, m in r.max_scores.items() if gid in r.scores and r.scores[gid] is None)
+        score = f"{r.total:g}/{sum(r.max_scores.values()) - manual:g} auto" + (f" (+{manual:g} manual)" if manual else "")
         mark = "" if r.counted else " (not counted)"
-        print(f"{r.student_id or '-':<12} {r.file[:34]:<34} {r.status:<19} {score:>9}  {(r.message + mark)[:90]}")
+        print(f"{r.student_id or '-':<12} {r.file[:34]:<34} {r.status:<19} {score:>26}  {(r.message + mark)[:90]}")

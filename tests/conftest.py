@@ -66,7 +66,7 @@ def bench_module():
 #: (``pytest -n auto``, the README's test command, with pyproject's ``--dist loadfile``) the short files fill in around them
 #: instead of one long file starting last and running alone.
 LONG_FILES = ("test_instructor_build", "test_grading_sandbox", "test_grading_pipeline", "test_publish", "test_bench_scripts",
-              "test_hub", "test_typical_mistakes", "test_released_notebooks")
+              "test_hub", "test_intake_fuzz", "test_typical_mistakes", "test_released_notebooks")
 
 
 def pytest_collection_modifyitems(items):

@@ -239,3 +239,11 @@ def test_a_grader_fault_on_one_file_is_that_files_row(monkeypatch, tmp_path):
                                    options=pipeline.GradingOptions(sandbox=False))
     assert [(r.file, r.status) for r in results] == [("a_1001.ipynb", "grading_error")]
     assert "RecursionError" in results[0].message and (tmp_path / "out" / "grades.csv").exists()
+
+
+def test_the_printed_sheet_says_which_points_are_manual(capsys):
+    from itft_grader.results import print_sheet
+
+    print_sheet([Result("1001", "a_1001.ipynb", "0" * 64, "graded", "", scores={"ex": 5.0, "essay": None},
+                        max_scores={"ex": 5.0, "essay": 15.0}, key="1001")])
+    assert "5/5 auto (+15 manual)" in capsys.readouterr().out
