@@ -3,9 +3,9 @@
 # build the wheel, install it with the grader extra into a fresh virtual environment outside the
 # checkout, run `itft course --course-dir <checkout>` there, and compare its grade sheets with the
 # same command run from the checkout's own environment (.venv, from scripts/setup.sh).
-#   bash scripts/check_instructor_build.sh [WORK_DIR] [--installed-only]     (about 6 minutes on 2 cores)
+#   bash scripts/check_instructor_build.sh [WORK_DIR] [--installed-only]     (about 8 minutes on 2 cores)
 # --installed-only: only the installed build's run, which must end with every sample submission graded
-# as expected (`itft course` exits 1 otherwise); the test suite runs this (about 3 minutes).
+# as expected (`itft course` exits 1 otherwise); the test suite runs this (about 4 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHECKOUT=$(pwd)

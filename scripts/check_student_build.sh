@@ -3,7 +3,7 @@
 # wheel into a fresh virtual environment outside the checkout (with Jupyter's kernel and nbclient, as
 # Colab has them), run every released notebook with the solutions filled in (a perfect student) in
 # grading mode there, and check the installed library against the hidden tests' references.
-#   bash scripts/check_student_build.sh [WORK_DIR]      (about 4 minutes on 2 cores)
+#   bash scripts/check_student_build.sh [WORK_DIR]      (about 1 minute on 2 cores with uv, measured 63 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
