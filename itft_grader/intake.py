@@ -162,10 +162,8 @@ def intake(source: Path, out: Path, pattern: str = DEFAULT_STUDENT_PATTERN) -> l
             manifest.append({"file": inner, "kept_as": None, "sha256": None, "modified": modified, "student_id": sid,
                              "ignored": entry.problem})
             if sid is not None:
-                per_student[sid] = per_student.get(sid, 0) + 1
-                key = sid if per_student[sid] == 1 else f"{sid}__{per_student[sid]}"
-                submissions.append(Submission(name, sid, "", originals / "manifest.json", key=key, modified=modified,
-                                              problem=f"{name}: {entry.problem}"))
+                submissions.append(Submission(name, sid, "", originals / "manifest.json", key=_student_key(sid, per_student),
+                                              modified=modified, problem=f"{name}: {entry.problem}"))
             continue
         keep = kept_name(inner)
         while keep in used_names:  # two files of one name inside a zip: keep both
@@ -177,9 +175,7 @@ def intake(source: Path, out: Path, pattern: str = DEFAULT_STUDENT_PATTERN) -> l
         if junk:
             manifest.append({**record, "student_id": None, "ignored": f"archive junk ({junk}): not graded"})
             continue
-        if sid is not None:
-            per_student[sid] = per_student.get(sid, 0) + 1
-        key = f"unidentified_{safe_id(keep)}" if sid is None else sid if per_student[sid] == 1 else f"{sid}__{per_student[sid]}"
+        key = f"unidentified_{safe_id(keep)}" if sid is None else _student_key(sid, per_student)
         sub = Submission(name, sid, sha, originals / keep, key=key, modified=modified)
         claim = claimed_id(data, regex) if sid else None
         sub.claimed_id = claim if claim and claim != sid else None
@@ -187,6 +183,12 @@ def intake(source: Path, out: Path, pattern: str = DEFAULT_STUDENT_PATTERN) -> l
         manifest.append({**record, "student_id": sid, "key": key})
     (originals / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return submissions
+
+
+def _student_key(sid: str, per_student: dict[str, int]) -> str:
+    """The id for a student's first file, ``id__k`` for its k-th (counted in ``per_student``)."""
+    per_student[sid] = per_student.get(sid, 0) + 1
+    return sid if per_student[sid] == 1 else f"{sid}__{per_student[sid]}"
 
 
 def counted(subs: list[tuple[Submission, float]], policy: str) -> set[str]:

@@ -86,14 +86,11 @@ def grade_class(
         todo = []
         for sub in subs:
             if sub.student_id is None:
-                results[sub.key] = Result("", sub.file, sub.sha256, "bad_filename",
-                                          f"{sub.file}: no student id found with pattern {pattern!r}, or not a .ipynb; "
-                                          "kept in originals/", max_scores=max_points(release_nb), key=sub.key,
-                                          isolation="not run")
+                results[sub.key] = _not_graded(sub, release_nb, "bad_filename", f"{sub.file}: no student id found with "
+                                               f"pattern {pattern!r}, or not a .ipynb; kept in originals/", scores={})
                 continue
             if sub.problem:
-                results[sub.key] = Result(sub.student_id, sub.file, "", "too_large", sub.problem, scores={k: 0.0 for k in ids},
-                                          max_scores=max_points(release_nb), key=sub.key, isolation="not run")
+                results[sub.key] = _not_graded(sub, release_nb, "too_large", sub.problem)
                 continue
             done = load_verified(out, sub.key, sub.sha256, key)
             if done is not None:
@@ -120,10 +117,16 @@ def _result_or_error(future, sub, release_nb: nbformat.NotebookNode) -> Result:
     try:
         return future.result()
     except Exception as exc:  # any fault, whatever a file provoked, is one row's
-        return Result(sub.student_id or "", sub.file, sub.sha256, "grading_error",
-                      f"the grader failed on this file ({type(exc).__name__}: {str(exc)[:300]}); kept in originals/",
-                      scores={k: 0.0 for k in grade_ids(release_nb)}, max_scores=max_points(release_nb), key=sub.key,
-                      isolation="not run")
+        return _not_graded(sub, release_nb, "grading_error",
+                           f"the grader failed on this file ({type(exc).__name__}: {str(exc)[:300]}); kept in originals/")
+
+
+def _not_graded(sub, release_nb: nbformat.NotebookNode, status: str, message: str,
+                scores: dict[str, float | None] | None = None) -> Result:
+    """The row of a file no kernel ran: zero on every grade cell unless ``scores`` says otherwise."""
+    zero: dict[str, float | None] = {k: 0.0 for k in grade_ids(release_nb)}
+    return Result(sub.student_id or "", sub.file, sub.sha256, status, message, scores=zero if scores is None else scores,
+                  max_scores=max_points(release_nb), key=sub.key, isolation="not run")
 
 
 def _apply_policy(subs, results: dict[str, Result], policy: str) -> list[Result]:
