@@ -238,3 +238,50 @@ def open_limits(memory_mb: int, max_pids: int = 512, kind: str = "auto") -> Tree
         except (OSError, ValueError):
             continue
     return WatchdogLimits(memory_mb, max_pids)
+
+
+class ScratchWatch:
+    """The submission's scratch folder (its ``HOME`` and working folder, on the grader's disk) held to
+    a size and a file count: a thread in the grader sums it twice a second and kills the sandbox
+    when it passes either cap, so that one notebook cannot fill the disk every other job shares.
+    (``/tmp`` inside the sandbox is a size-limited tmpfs of its own.)"""
+
+    interval = 0.5
+
+    def __init__(self, folder: Path, max_mb: int, max_files: int, pid_file: Path):
+        self.folder, self.max_bytes, self.max_files, self.pid_file = Path(folder), max_mb * 2**20, max_files, Path(pid_file)
+        self.hit: str | None = None  # what was passed: "1024 MB" or "50000 files"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _usage(self) -> tuple[int, int]:
+        size = files = 0
+        stack = [self.folder]
+        while stack and size <= self.max_bytes and files <= self.max_files:
+            try:
+                with os.scandir(stack.pop()) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(Path(entry.path))
+                        else:
+                            files += 1
+                            size += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue
+        return size, files
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            size, files = self._usage()
+            if size > self.max_bytes or files > self.max_files:
+                self.hit = f"{self.max_bytes // 2**20} MB" if size > self.max_bytes else f"{self.max_files} files"
+                try:
+                    os.kill(int(self.pid_file.read_text()), signal.SIGKILL)  # bwrap: its PID namespace goes with it
+                except (OSError, ValueError):
+                    pass
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()

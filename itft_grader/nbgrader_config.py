@@ -4,6 +4,13 @@ The grading pipeline (itft_grader/pipeline.py) copies this file into each privat
 grades in; `root` is set there on the command line. Sized for *grading mode*: every homework
 switches to a tiny model and generated data when NBGRADER_EXECUTION is set.
 """
+import os
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+
+from itft_grader.checks.execute import TrustedExecute
+
 c = get_config()  # noqa: F821  (injected by traitlets)
 
 c.CourseDirectory.course_id = "itft"
@@ -31,6 +38,12 @@ c.IgnorePattern.enabled = True
 # tokenizers fork notice only. Test failures are `error` outputs, never stderr, so they still count.
 c.IgnorePattern.pattern = r"(UserWarning|FutureWarning|DeprecationWarning|TqdmWarning|huggingface/tokenizers)"
 
+# Test cells are never run in the student's kernel: the grader sends their trusted checks there and
+# scores the plain answers in its own process (itft_grader/checks/execute.py); nbgrader's other
+# autograde steps are its own, in its own order.
+c.Autograde.autograde_preprocessors = [TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                                       AssignLatePenalties, CheckCellMetadata]
+
 # Students in Colab can delete locked cells: put deleted grade cells back from the gradebook.
 c.OverwriteCells.add_missing_cells = True
 
@@ -41,7 +54,6 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Set by the grading pipeline (itft_grader/pipeline.py), never by students: kernels talk to nbgrader
 # over Unix sockets in the submission's scratch folder (a sandboxed kernel has no network), and
 # each cell's start is recorded so that a dead or stuck kernel is reported with its cell.
-import os  # noqa: E402
 
 if os.environ.get("ITFT_SANDBOX") == "1":
     c.KernelManager.transport = "ipc"

@@ -6,7 +6,7 @@ per student, the student id in the file name) and writes under ``out``:
 * ``originals/``: every file, byte for byte, and ``originals/manifest.json`` (sha256, junk marked);
 * ``results/<key>.json``: one signed result per submitted file, written atomically; a rerun reuses
   a result only if its signature, file hash and grading set-up all match (``results.py``);
-* ``feedback/<key>.html``: nbgrader's feedback, without the integrity probes and with outputs capped;
+* ``feedback/<key>.html``: nbgrader's feedback, with the trusted checks' reports and outputs capped;
 * ``grades.csv``: one row per file with per-exercise scores, whether it counts, a status and a message.
 
 Each submission's kernel runs in a bubblewrap sandbox with its own limits (``sandbox.py``,
@@ -25,6 +25,8 @@ from pathlib import Path
 
 import nbformat
 
+from .checks import expected
+from .checks.spec import load_checks
 from .course import CONFIG, generate_assignment, make_course, solutions_dir
 from .delegation import forbidden_names
 from .intake import DEFAULT_STUDENT_PATTERN, counted, intake
@@ -35,11 +37,14 @@ from .submission import GradingOptions, grade_ids, grade_one, max_points
 __all__ = ["STATUSES", "Result", "GradingOptions", "grade_class", "print_sheet", "prepare_course"]
 
 
-def prepare_course(work: Path, assignment: str, solutions: Path | None = None) -> tuple[Path, nbformat.NotebookNode]:
-    """A master course folder with the assignment generated once; workers copy it."""
+def prepare_course(work: Path, assignment: str, solutions: Path | None = None) -> tuple[Path, nbformat.NotebookNode, Path]:
+    """A master course folder with the assignment generated once (workers copy it), and the trusted
+    checks' reference answers computed once, in a file beside it that no kernel sees."""
     master = make_course(work / "_master", assignment, Path(solutions or solutions_dir()) / f"{assignment}.ipynb")
     release_nb = nbformat.read(generate_assignment(master, assignment), as_version=4)
-    return master, release_nb
+    source = nbformat.read(master / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    answers = expected.save(expected.reference_answers(load_checks(source)), work / "reference_answers.json")
+    return master, release_nb, answers
 
 
 def fingerprint(master: Path, assignment: str, options: GradingOptions) -> str:
@@ -79,7 +84,7 @@ def grade_class(
     pattern = pattern or DEFAULT_STUDENT_PATTERN
     subs = intake(Path(submissions), out, pattern)
     with tempfile.TemporaryDirectory(prefix="itft-course-") as work:
-        master, release_nb = prepare_course(Path(work), assignment, solutions)
+        master, release_nb, answers = prepare_course(Path(work), assignment, solutions)
         ids, key = grade_ids(release_nb), fingerprint(master, assignment, options)
         forbidden = forbidden_names(nbformat.read(master / "source" / assignment / f"{assignment}.ipynb", as_version=4))
         results: dict[str, Result] = {}
@@ -100,7 +105,7 @@ def grade_class(
         workers = workers or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(total=len(todo), desc=f"grading {assignment}",
                                                                  disable=not progress, unit="nb") as bar:
-            futures = {pool.submit(grade_one, s, assignment, master, release_nb, out, options, forbidden): s for s in todo}
+            futures = {pool.submit(grade_one, s, assignment, master, release_nb, out, options, forbidden, answers): s for s in todo}
             for future in as_completed(futures):
                 result = _result_or_error(future, futures[future], release_nb)
                 save(result, out, key)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 PROGRESS_ENV = "ITFT_GRADE_PROGRESS"
@@ -37,12 +36,10 @@ def last_cell(path: Path) -> dict | None:
     return record
 
 
-def describe(record: dict | None, added: Sequence[int] = ()) -> str:
-    """"in cell N (grade_id)", N counted as the student sees the notebook: without the cells at
-    the indices in ``added`` (what the grader inserted)."""
+def describe(record: dict | None) -> str:
+    """"in cell N (grade_id)", N counted as the student sees the notebook (a test cell's trusted
+    checks are reported as that cell)."""
     if record is None:
         return "before the first cell"
-    if record["index"] in added:
-        return "in a check the grader added before the next cell"
     name = f" ({record['grade_id']})" if record.get("grade_id") else ""
-    return f"in cell {record['index'] + 1 - sum(i < record['index'] for i in added)}{name}"
+    return f"in cell {record['index'] + 1}{name}"

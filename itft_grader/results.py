@@ -24,6 +24,7 @@ STATUSES = {
     "output_limit": "graded; outputs over the size cap were cut (see message)",
     "timeout": "ran past the time cap (the message names the cell); scored 0",
     "kernel_died": "the kernel was killed (signal, memory or process cap; see message); scored 0",
+    "disk_limit": "the notebook wrote more than the disk cap into its folder and was stopped (see message); scored 0",
     "exited_early": "the notebook ended its own kernel before grading finished; scored 0",
     "infrastructure": "the grader failed twice for reasons not the student's (see message); scored 0 until regraded",
     "grading_error": "nbgrader could not grade it; scored 0",

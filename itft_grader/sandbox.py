@@ -6,10 +6,10 @@ sockets (``KernelManager.transport = "ipc"``) that live in the submission's scra
 launcher joins the submission's process-tree limits (``limits.py``), sets per-process limits (file
 size, CPU time, no core dumps) and replaces itself with ``bwrap``, which runs the kernel with:
 
-* a read-only view of the system and of the Python environment, of the packages the course names
-  (``itft_utils``) and of the hidden tests' references (``itft_grader/references.py`` and the
-  package's ``__init__.py``), but not of the checkout around them (``solutions/``, the rest of the
-  grading package);
+* a read-only view of the system and of the Python environment and of the package the course names
+  (``itft_utils``), but not of the checkout around it (``solutions/``) nor of any file of the grading
+  package: its folder is shown empty even where it is installed in the bound site-packages (test cells
+  are scored in the grader's process: ``checks/``);
 * the scratch folder as the only writable path (``HOME`` inside it), and a fresh ``/tmp`` of its own
   (a write to a host path under ``/tmp`` lands there and vanishes with the sandbox);
 * its own user, PID, IPC, UTS, cgroup and network namespaces: no ``/proc`` of the grader or of other
@@ -81,6 +81,8 @@ class SandboxPlan:
     pid_file: str  # the sandbox's outer pid, for the watchdog and for cleanup
     log_file: str = ""  # the kernel's own stdout/stderr (not nbgrader's pipe, which it could flood)
     read_only: list[str] = field(default_factory=list)
+    hidden: list[str] = field(default_factory=list)  # folders shown empty (the grading package, wherever installed)
+    empty: str = ""  # an empty folder of the grader's, bound over each hidden one
     env: dict[str, str] = field(default_factory=dict)
     cgroup_procs: list[str] = field(default_factory=list)  # cgroup.procs files to join
     file_size_mb: int = 512
@@ -96,24 +98,6 @@ def package_paths(packages: tuple[str, ...]) -> list[str]:
         if spec is None or not spec.submodule_search_locations:
             raise SandboxUnavailable(f"package {name!r} is not importable here, so the kernel could not import it either")
         paths.extend(spec.submodule_search_locations)
-    return paths
-
-
-#: Modules of the grading package that hidden tests import inside the sandbox: these files only.
-REFERENCE_MODULES = ("itft_grader.references",)
-
-
-def module_files(modules: tuple[str, ...]) -> list[str]:
-    """The source files of ``modules`` and of their parent packages' ``__init__.py``."""
-    paths = []
-    for name in modules:
-        parts = name.split(".")
-        for depth in range(1, len(parts) + 1):
-            spec = importlib.util.find_spec(".".join(parts[:depth]))
-            if spec is None or not spec.origin:
-                raise SandboxUnavailable(f"module {name!r} is not importable here, so the hidden tests could not import it")
-            if spec.origin not in paths:
-                paths.append(spec.origin)
     return paths
 
 
@@ -139,9 +123,11 @@ def make_plan(scratch: Path, private: Path, env: dict[str, str], packages: tuple
                       MPLBACKEND="Agg", PYTHONNOUSERSITE="1", JUPYTER_RUNTIME_DIR=str(scratch / RUNTIME),
                       PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
     (scratch / RUNTIME).mkdir(exist_ok=True)
+    (private / "empty").mkdir(exist_ok=True)
     return SandboxPlan(bwrap=find_bwrap(), scratch=str(scratch), status_file=str(private / "kernel-status.json"),
                        pid_file=str(private / "sandbox.pid"), log_file=str(private / "kernel.log"),
-                       read_only=python_paths() + package_paths(packages) + module_files(REFERENCE_MODULES), env=kernel_env,
+                       read_only=python_paths() + package_paths(packages), env=kernel_env,
+                       hidden=package_paths((__package__ or "itft_grader",)), empty=str(private / "empty"),
                        cgroup_procs=list(cgroup_procs or []), cpu_seconds=cpu_seconds)
 
 
@@ -162,6 +148,8 @@ def bwrap_args(plan: SandboxPlan, status_fd: int, private: Path) -> list[str]:
     args += ["--ro-bind", str(private / "passwd"), "/etc/passwd", "--ro-bind", str(private / "group"), "/etc/group"]
     for path in plan.read_only:
         args += ["--ro-bind", path, path]
+    for path in plan.hidden:  # an installed grader sits in site-packages, which is bound above
+        args += ["--ro-bind", plan.empty, path]
     args += ["--bind", plan.scratch, plan.scratch, "--remount-ro", "/", "--chdir", plan.scratch, "--clearenv"]
     for key, value in sorted(plan.env.items()):
         args += ["--setenv", key, value]
@@ -218,7 +206,7 @@ def preflight() -> str:
         scratch, private = Path(tmp) / "s", Path(tmp) / "p"
         private.mkdir()
         plan_file = save_plan(make_plan(scratch, private, {}), private / "plan.json")
-        probe = [sys.executable, "-c", "import itft_utils, itft_grader.references, os; open('ok', 'w').write(str(os.getuid()))"]
+        probe = [sys.executable, "-c", "import itft_utils, os; open('ok', 'w').write(str(os.getuid()))"]
         proc = subprocess.run([sys.executable, "-m", "itft_grader.sandbox", str(plan_file), "--", *probe],
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or not (scratch / "ok").exists():

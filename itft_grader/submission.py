@@ -2,12 +2,16 @@
 be graded say why, with the cell (``kernel_died``, ``exited_early``, ``timeout``, ``output_limit``,
 ``infrastructure``: the last is retried once, since it is the grader's fault, not the student's).
 
-Scores come from nbgrader's gradebook in a private course folder that the kernel never sees; the
-feedback is written from the graded notebook after the integrity probes are read and removed,
-oversized outputs are cut and the hidden tests are taken out again (``feedback.py``).
+Test cells are scored by trusted checks in nbgrader's process (``checks/execute.py``), which stores
+the scores in nbgrader's gradebook in a private course folder that the kernel never sees, and writes
+what it saw (cell timeouts, each check) to a record in the grader's private folder: statuses come
+from that record, the progress file and bwrap's exit status, never from what the notebook printed.
+The feedback is written from the graded notebook after oversized outputs are cut and the hidden
+tests are taken out again (``feedback.py``).
 """
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -22,12 +26,12 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from .checks.execute import RECORD_ENV, REFERENCES_ENV
 from .course import NbgraderError, run_nbgrader
 from .feedback import cap_outputs, hide_hidden_tests
 from .intake import Submission
-from .limits import TreeLimits, open_limits
+from .limits import ScratchWatch, TreeLimits, open_limits
 from .normalize import SubmissionError, normalize
-from .probes import insert_probes, probe_indices, read_probes, remove_probes
 from .progress import PROGRESS_ENV, describe, last_cell
 from .results import Result
 from .sandbox import describe_exit, kernel_exit, make_plan, save_plan, write_kernelspec
@@ -44,6 +48,8 @@ class GradingOptions:
     cell_timeout: int | None = None  # one cell; None: nbgrader_config.py's
     sandbox: bool = True  # False only by the instructor's explicit --no-sandbox
     max_pids: int = 512  # processes and threads of the tree
+    disk_mb: int = 1024  # the scratch folder (HOME and working folder) on the grader's disk
+    disk_files: int = 50_000  # files in the scratch folder
     output_kb: int = 256  # one output, in the graded notebook and the feedback
     grader_memory_mb: int = 4096  # nbgrader itself (a flood of output must not take the grader down)
     limits: str = "auto"  # how the tree's limits are enforced: "auto" (the best available) or "watchdog"
@@ -56,6 +62,7 @@ class _Outcome:
     scores: dict = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     cut: list[str] = field(default_factory=list)  # outputs cut to the size cap, one note per cell
+    notes: list[str] = field(default_factory=list)  # what else the grader saw (a cell interrupted at its timeout)
     isolation: str = ""
 
 
@@ -69,8 +76,9 @@ def max_points(release_nb: NotebookNode) -> dict[str, float]:
 
 
 def grade_one(sub: Submission, assignment: str, master: Path, release_nb: NotebookNode, out: Path,
-              options: GradingOptions, forbidden: set[str] | None = None) -> Result:
-    """Grade one submission in a private course folder; never raises for a student's fault."""
+              options: GradingOptions, forbidden: set[str] | None = None, references: Path | None = None) -> Result:
+    """Grade one submission in a private course folder; never raises for a student's fault.
+    ``references``: the trusted checks' reference answers (else nbgrader's run computes them)."""
     started = time.perf_counter()
     base: dict[str, Any] = dict(student_id=sub.student_id, file=sub.file, sha256=sub.sha256, key=sub.key,
                                 max_scores=max_points(release_nb))
@@ -82,14 +90,13 @@ def grade_one(sub: Submission, assignment: str, master: Path, release_nb: Notebo
     notes = list(fixed.notes)
     if sub.claimed_id:
         notes.append(f"the notebook names student {sub.claimed_id} inside; graded as {sub.student_id} (its file name)")
-    nonce = insert_probes(fixed.notebook, release_nb)
     for attempt in (1, 2):
-        outcome = _attempt(sub, fixed.notebook, nonce, assignment, master, release_nb, out, options)
+        outcome = _attempt(sub, fixed.notebook, assignment, master, release_nb, out, options, references)
         if outcome.status != "infrastructure" or attempt == 2:
             break
         notes.append(f"retried once after a grader fault ({outcome.message})")
     flags = fixed.flags + outcome.flags
-    notes += outcome.cut
+    notes += outcome.notes + outcome.cut
     status = outcome.status
     if status == "graded":
         status = "flagged" if flags else "output_limit" if outcome.cut else "graded_with_notes" if notes else "graded"
@@ -104,19 +111,22 @@ def _short_tmp() -> str:
     return default if len(default) <= 20 else "/tmp"
 
 
-def _attempt(sub: Submission, notebook: NotebookNode, nonce: str, assignment: str, master: Path,
-             release_nb: NotebookNode, out: Path, options: GradingOptions) -> _Outcome:
+def _attempt(sub: Submission, notebook: NotebookNode, assignment: str, master: Path, release_nb: NotebookNode,
+             out: Path, options: GradingOptions, references: Path | None) -> _Outcome:
     work = Path(tempfile.mkdtemp(prefix="itft-", dir=_short_tmp()))
     root, scratch, private = work / "course", work / "s", work / "p"
     private.mkdir(mode=0o700)
     limits: TreeLimits | None = None
+    disk: ScratchWatch | None = None
     try:
         shutil.copytree(master, root)
         target = root / "submitted" / sub.key / assignment / f"{assignment}.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(notebook, target)
-        progress = private / "progress.jsonl"
-        env = {**GRADING_ENV, PROGRESS_ENV: str(progress)}
+        progress, record = private / "progress.jsonl", private / "trusted.json"
+        env = {**GRADING_ENV, PROGRESS_ENV: str(progress), RECORD_ENV: str(record)}
+        if references is not None:
+            env[REFERENCES_ENV] = str(references)
         if options.sandbox:
             limits = open_limits(options.memory_mb, options.max_pids, options.limits)
             plan = make_plan(scratch, private, GRADING_ENV, cgroup_procs=limits.procs_files(), cpu_seconds=int(options.timeout))
@@ -124,6 +134,7 @@ def _attempt(sub: Submission, notebook: NotebookNode, nonce: str, assignment: st
             env.update(ITFT_SANDBOX="1", JUPYTER_RUNTIME_DIR=plan.env["JUPYTER_RUNTIME_DIR"],
                        JUPYTER_PATH=os.pathsep.join(filter(None, [str(private / "jupyter"), os.environ.get("JUPYTER_PATH")])))
             limits.watch(Path(plan.pid_file))
+            disk = ScratchWatch(scratch, options.disk_mb, options.disk_files, Path(plan.pid_file))
             isolation = f"bwrap+{limits.kind}"
             cap: tuple[int, int | None] = (options.grader_memory_mb, None)  # nbgrader's own soft cap; the kernel's is the cgroup's
         else:
@@ -139,15 +150,21 @@ def _attempt(sub: Submission, notebook: NotebookNode, nonce: str, assignment: st
             return _timed_out(progress, notebook, options, isolation)
         except NbgraderError as exc:
             log_path.write_text(str(exc) + _tail(private / "kernel.log"))
-            return _failed(str(exc), progress, probe_indices(notebook), private / "kernel-status.json", limits, options,
+            if disk is not None and disk.hit:
+                return _Outcome("disk_limit", f"the notebook wrote more than {disk.hit} into its folder "
+                                f"{describe(last_cell(progress))}; it was stopped there", isolation=isolation)
+            return _failed(str(exc), progress, _timeouts(record), private / "kernel-status.json", limits, options,
                            isolation)
         log_path.write_text(log)
         graded_path = root / "autograded" / sub.key / assignment / f"{assignment}.ipynb"
         graded = nbformat.read(graded_path, as_version=4)
-        if _setup_timed_out(graded):
+        timeouts = _timeouts(record)
+        if any(t["index"] in _setup_indices(graded) for t in timeouts):
             return _Outcome("infrastructure", "the setup cell timed out (importing the stack on a busy machine?)", isolation=isolation)
-        flags, tainted = read_probes(graded, nonce)
-        cut = cap_outputs(remove_probes(graded), options.output_kb * 1024)
+        flags: list[str] = []
+        seen = [f"cell {t['index'] + 1} ran past the {t['seconds']} s cell timeout and was interrupted; the cells after it ran"
+                for t in timeouts]
+        cut = cap_outputs(graded, options.output_kb * 1024)
         hide_hidden_tests(graded, release_nb)
         nbformat.write(graded, graded_path)
         run_nbgrader(root, "generate_feedback", assignment, f"--student={sub.key}", timeout=120)
@@ -156,14 +173,13 @@ def _attempt(sub: Submission, notebook: NotebookNode, nonce: str, assignment: st
             (out / "feedback").mkdir(exist_ok=True)
             shutil.copy(feedback, out / "feedback" / f"{sub.key}.html")
         scores = _read_scores(root, assignment, sub.key)
-        if tainted:  # tests that ran on altered machinery prove nothing: 0 until a human looks
-            scores.update({gid: 0.0 for gid in tainted if scores.get(gid) is not None})
-            flags.append(f"scored 0 pending review: {', '.join(sorted(set(tainted)))}")
         hit = limits.exceeded() if limits else None
         if hit:  # graded all the same, but a human should know the submission ran into a cap
             flags.append(f"the submission reached the {_cap(hit, options)} cap (its cells after that may have failed)")
-        return _Outcome("graded", scores=scores, flags=flags, cut=cut, isolation=isolation)
+        return _Outcome("graded", scores=scores, flags=flags, cut=cut, notes=seen, isolation=isolation)
     finally:
+        if disk is not None:
+            disk.close()
         if limits is not None:
             limits.close()
         _kill_sandbox(private / "sandbox.pid")
@@ -202,21 +218,24 @@ def _timed_out(progress: Path, notebook: NotebookNode, options: GradingOptions, 
     if record is None:
         return _Outcome("infrastructure", f"no cell started within {options.timeout:.0f} s (the kernel did not start)",
                         isolation=isolation)
-    added = probe_indices(notebook)
     if record["index"] in _setup_indices(notebook):
-        return _Outcome("infrastructure", f"the time cap ran out {describe(record, added)}, the setup (importing the stack "
+        return _Outcome("infrastructure", f"the time cap ran out {describe(record)}, the setup (importing the stack "
                         "on a busy machine?)", isolation=isolation)
-    return _Outcome("timeout", f"grading stopped after {options.timeout:.0f} s {describe(record, added)}, which had run "
+    return _Outcome("timeout", f"grading stopped after {options.timeout:.0f} s {describe(record)}, which had run "
                     f"{record['seconds']:.0f} s (infinite loop or very slow code?)", isolation=isolation)
 
 
-def _failed(log: str, progress: Path, added: list[int], status_file: Path, limits: TreeLimits | None,
+def _failed(log: str, progress: Path, timeouts: list[dict], status_file: Path, limits: TreeLimits | None,
             options: GradingOptions, isolation: str) -> _Outcome:
     """Why nbgrader could not finish: the kernel's fate first, then the grader's."""
     record = last_cell(progress)
-    where = describe(record, added)
+    where = describe(record)
     hit = limits.exceeded() if limits else None
     code = kernel_exit(status_file)
+    stuck = [t for t in timeouts if not t["stopped"]]
+    if stuck:
+        return _Outcome("timeout", f"cell {stuck[0]['index'] + 1} ran past the {stuck[0]['seconds']} s cell timeout and did "
+                        "not stop when interrupted (a loop that ignores interrupts?)", isolation=isolation)
     if hit:
         return _Outcome("kernel_died", f"killed on reaching the {_cap(hit, options)} cap {where}", isolation=isolation)
     if code is not None and code > 128:
@@ -237,14 +256,17 @@ def _cap(hit: str, options: GradingOptions) -> str:
 
 
 def _setup_indices(nb: NotebookNode) -> list[int]:
-    """The first two code cells: the first integrity probe and the setup cell (importing the stack),
-    whose running out of time is the machine's fault, not the student's."""
-    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code"][:2]
+    """The first code cell: the setup cell (importing the stack), whose running out of time is the
+    machine's fault, not the student's."""
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code"][:1]
 
 
-def _setup_timed_out(graded: NotebookNode) -> bool:
-    """True when the setup cells hit the cell timeout."""
-    return any(o.get("ename") == "CellTimeoutError" for i in _setup_indices(graded) for o in graded.cells[i].get("outputs", []))
+def _timeouts(record: Path) -> list[dict]:
+    """The cell timeouts nbgrader's process saw (``checks/execute.py``): index, seconds, stopped."""
+    try:
+        return json.loads(record.read_text())["timeouts"]
+    except (OSError, ValueError, KeyError):
+        return []
 
 
 def _read_scores(root: Path, assignment: str, student: str) -> dict[str, float | None]:

@@ -87,7 +87,8 @@ def cmd_release(args) -> int:
 def cmd_grade(args) -> int:
     pipeline = _grader("pipeline")
     options = pipeline.GradingOptions(timeout=args.timeout, memory_mb=args.memory_mb, cell_timeout=args.cell_timeout,
-                             sandbox=not args.no_sandbox, max_pids=args.max_processes, output_kb=args.output_kb)
+                             sandbox=not args.no_sandbox, max_pids=args.max_processes, output_kb=args.output_kb,
+                             disk_mb=args.disk_mb)
     if args.no_sandbox:
         print("WARNING: --no-sandbox: student code runs with your rights; one submission can read the hidden tests "
               "and change other students' grades. The sheet's isolation column says so.")
@@ -156,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--cell-timeout", type=int, default=None, help="cap per cell, seconds (default: nbgrader_config.py's 120)")
     grade.add_argument("--memory-mb", type=int, default=6144, help="memory cap for a submission's whole process tree (default 6144)")
     grade.add_argument("--max-processes", type=int, default=512, help="processes and threads per submission (default 512)")
+    grade.add_argument("--disk-mb", type=int, default=1024,
+                       help="what a submission may write into its folder, MB (default 1024; past it, status disk_limit)")
     grade.add_argument("--output-kb", type=int, default=256, help="size cap of one cell output in feedback, kB (default 256)")
     grade.add_argument("--policy", choices=("latest", "best", "all"), default="latest",
                        help="which of a student's several files count (default: latest)")

@@ -18,7 +18,7 @@ pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader
 from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
 from itft_grader.intake import intake  # noqa: E402
-from itft_grader.normalize import normalize, scan_for_tampering  # noqa: E402
+from itft_grader.normalize import normalize  # noqa: E402
 from itft_grader.pipeline import GradingOptions, grade_class  # noqa: E402
 from itft_grader.sample_class import as_colab, copy_notebook, grade_cell, solved  # noqa: E402
 
@@ -46,7 +46,7 @@ def build_batch(release, folder: Path) -> dict[str, tuple[str, float | None]]:
     cases["doe_1001_good.ipynb"] = (good, "graded", 5)
     cases["roe_1002_untouched.ipynb"] = (release, "graded", 0)
     cases["s_1003_syntax.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "add_code"), "source", "def add(a, b)\n    return a +")), "graded", 3)
-    cases["s_1004_loop.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "while True:\n    pass")), "graded", 2)
+    cases["s_1004_loop.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "while True:\n    pass")), "graded_with_notes", 2)
     cases["s_1005_memory.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "hog = bytearray(64 * 2**30)")), "graded", 2)
     cases["s_1006_sysexit.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "import sys\nsys.exit(3)")), "graded", 2)
     cases["s_1007_osexit.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "import os\nos._exit(1)")), "exited_early", 0)
@@ -72,7 +72,7 @@ def build_batch(release, folder: Path) -> dict[str, tuple[str, float | None]]:
     cases["s_1015_flood.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "add_code"), "source",
                                                               "for i in range(200000):\n    print('spam', i)\ndef add(a, b):\n    return a + b")), "graded", 5)
     cases["s_1016_tamper.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source",
-                                                               "import math\nmath.isclose = lambda *a, **k: True\ndef mean(xs):\n    return 0")), "flagged", None)
+                                                               "import math\nmath.isclose = lambda *a, **k: True\ndef mean(xs):\n    return 0")), "graded", 2)
 
     def swap_ids(nb):  # a perfect submission whose two test cells swapped grade ids
         a, b = grade_cell(nb, "add_tests"), grade_cell(nb, "mean_tests")
@@ -121,6 +121,8 @@ def test_every_bad_submission_gets_a_clear_status(graded_batch):
             assert row["status"] == status, (name, row)
         if score is not None:
             assert float(row["auto_score"]) == score, (name, row)
+    # A cell interrupted at the cell timeout is named, though the cells after it ran.
+    assert "ran past the 20 s cell timeout" in rows["s_1004_loop.ipynb"]["message"]
     # A kernel ended by os._exit yields a row naming the cell.
     assert "mean_code" in rows["s_1007_osexit.ipynb"]["message"]
     assert "rebinds a module attribute" in rows["s_1016_tamper.ipynb"]["message"]
@@ -212,11 +214,3 @@ def test_normalize_restores_stripped_metadata_by_content_and_position(toy):
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in fixed.notebook.cells]
     assert [i for i in ids if i] == [c.metadata["nbgrader"]["grade_id"] for c in release.cells if "nbgrader" in c.metadata]
     assert grade_cell(fixed.notebook, "add_code").source == "def add(a, b):\n    return a + b"
-
-
-def test_tamper_scan_ignores_honest_code():
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import numpy as np\nx = np.zeros(3)\nresult = np.mean(x) == 0")]
-    assert scan_for_tampering(nb) == []
-    nb.cells.append(nbformat.v4.new_code_cell("import builtins\nbuiltins.print = lambda *a: None"))
-    assert len(scan_for_tampering(nb)) == 1

@@ -153,9 +153,8 @@ def test_statuses_name_what_the_visible_attacks_did(hostile_class):
     for flood in ("flood_one_line", "flood_many_lines"):
         assert rows[flood]["status"] == "output_limit" and "cut" in rows[flood]["message"], rows[flood]
         assert (hostile_class["out"] / "feedback" / f"{rows[flood]['student_id']}.html").stat().st_size < 2 * 2**20
-    assert rows["alias_assert_helper"]["status"] == "flagged" and "math.isclose" in rows["alias_assert_helper"]["message"]
-    assert rows["ast_transformer"]["status"] == "flagged" and "ast_transformers" in rows["ast_transformer"]["message"]
-    assert float(rows["ast_transformer"]["auto_score"]) == 2.0  # the flag is the point; the score is what ran
+    for machinery in ("alias_assert_helper", "ast_transformer"):  # test cells never run in the kernel: nothing to subvert
+        assert (rows[machinery]["status"], float(rows[machinery]["auto_score"])) == ("graded", 2.0), rows[machinery]
 
 
 def test_attackers_saw_and_reached_nothing(hostile_class):

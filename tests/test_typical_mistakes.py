@@ -1,6 +1,6 @@
 """Plausible wrong answers lose points: each exercise's typical mistakes, written into its model
-solution, are graded by the exercise's own test cell (hidden checks included), and none earns full
-marks; the model solution itself earns them all. The mistakes are edits of the solution in
+solution, are scored by the exercise's trusted checks (public and hidden, as the grader scores them),
+and none earns full marks; the model solution itself earns them all. The mistakes are edits of the solution in
 ``solutions/``, so a reworded solution fails here loudly instead of silently testing nothing."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import io
 import nbformat
 import pytest
 
+from itft_grader.checks.local import score_here, solution_namespace
 from itft_grader.course import solutions_dir
 from itft_grader.sample_class import grade_cell
-from itft_utils.selfcheck import _run_cell
 
 #: Homework 3's per-example gradients are checked by two test cells (autograd and the closed form): each
 #: of these mistakes must lose points in both.
@@ -192,38 +192,182 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
 }
 
 
-def _given_code(nb: nbformat.NotebookNode, answer: str) -> list[str]:
-    """The code cells before ``answer`` that the exercise builds on: given code and earlier answers
-    (model solutions), not earlier test cells; IPython magics left out."""
-    cells = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade_id") == answer:
-            return cells
-        if cell.cell_type == "code" and not (meta.get("grade") and not meta.get("solution")):
-            cells.append("\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("%")))
-    raise KeyError(answer)
+#: Classes of mistakes that survived the in-kernel hidden tests (issue 28's catalogue: pairing by
+#: position, hooks left after an error, ties, degenerate inputs, unpaired statistics, normalisation, head
+#: sizes, hand-overs that keep mismatched weights, validation stricter than specified), caught by the
+#: trusted checks written for them.
+LATER_MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
+    ("hw1_mtl", "combine_losses_code", "combine_losses_tests"): [
+        # validation stricter than the specification
+        ("a zero weight rejected (weights are non-negative, zero allowed)", "if not math.isfinite(w) or w < 0:",
+         "if not math.isfinite(w) or w <= 0:"),
+    ],
+    ("hw1_mtl", "cosines_code", "cosines_tests"): [
+        # two mappings paired by position instead of by name
+        ("the auxiliary gradients taken in their own order", "b.append(aux_grads[name].detach().flatten().double())",
+         "b.append(list(aux_grads.values())[list(target_grads).index(name)].detach().flatten().double())"),
+    ],
+    ("hw2_intermediate", "char_to_token_code", "char_to_token_test"): [
+        # degenerate inputs: a window without a context token (or an empty one)
+        ("no guard for a window without context tokens", "if not context or offsets[context[0]][0] > start_char",
+         "if offsets[context[0]][0] > start_char"),
+    ],
+    ("hw2_intermediate", "best_span_code", "best_span_test"): [
+        # degenerate inputs: nothing valid to return
+        ("no valid pair gives (0, 0), not None", "best, best_score = None, -np.inf", "best, best_score = (0, 0), -np.inf"),
+    ],
+    ("hw2_intermediate", "squad_f1_code", "squad_f1_test"): [
+        # text normalisation other than the specified one
+        ("punctuation removed by a regex (keeps _, drops « » ¿ —)",
+         '    s = "".join(ch for ch in s if ch not in set(string.punctuation))\n', '    s = re.sub(r"[^\\w\\s]", "", s)\n'),
+        ("punctuation by Unicode category, not string.punctuation",
+         '    s = "".join(ch for ch in s if ch not in set(string.punctuation))\n',
+         '    s = "".join(ch for ch in s if not __import__("unicodedata").category(ch).startswith("P"))\n'),
+        # degenerate inputs: empty answers
+        ("SQuAD 2.0's rule: two empty answers agree (F1 1)",
+         "        shared = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())\n",
+         "        if not pred_tokens or not gold_tokens:\n            return float(pred_tokens == gold_tokens)\n"
+         "        shared = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())\n"),
+        ("precision before the zero test: an empty answer divides by zero",
+         "        if shared == 0:\n            return 0.0\n        precision, recall = shared / len(pred_tokens), shared / len(gold_tokens)\n",
+         "        precision, recall = shared / len(pred_tokens), shared / len(gold_tokens)\n        if shared == 0:\n            return 0.0\n"),
+    ],
+    ("hw2_intermediate", "hand_over_code", "hand_over_test"): [
+        # a hand-over that silently keeps mismatched weights
+        ("the whole model saved, mismatched sizes ignored: a same-sized old head is kept",
+         '    model.base_model.save_pretrained(folder)\n',
+         '    model.save_pretrained(folder)\n    return HEADS[task_type].from_pretrained(folder, num_labels=2 if task_type == "qa" else num_labels,'
+         ' ignore_mismatched_sizes=True)\n'),
+        ("the encoder re-initialised from the saved config, not loaded",
+         '    return HEADS[task_type].from_pretrained(folder, num_labels=2 if task_type == "qa" else num_labels)\n',
+         '    from transformers import AutoConfig\n    return HEADS[task_type].from_config(AutoConfig.from_pretrained('
+         'folder, num_labels=2 if task_type == "qa" else num_labels))\n'),
+        # a QA head sized from the wrong field
+        ("the QA head sized by num_labels", 'num_labels=2 if task_type == "qa" else num_labels)', "num_labels=num_labels)"),
+        ("the head sized from the old model's config", 'num_labels=2 if task_type == "qa" else num_labels)',
+         "num_labels=model.config.num_labels)"),
+        # pairing two mappings by position instead of by key
+        ("same_encoder pairs the tensors by position, not by name",
+         "return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)",
+         "return all(torch.equal(x, y) for x, y in zip(a.values(), b.values()))"),
+    ],
+    ("hw2_intermediate", "paired_code", "paired_test"): [
+        # pairing two mappings by position instead of by key
+        ("paired by position, not by seed", "diffs = np.array([source[k] - baseline[k] for k in seeds], dtype=float)",
+         "diffs = np.array([s - b for s, b in zip(source.values(), baseline.values())], dtype=float)"),
+        ("each dict's seeds sorted and zipped (unpaired seeds slip in)",
+         "diffs = np.array([source[k] - baseline[k] for k in seeds], dtype=float)",
+         "diffs = np.array([source[a] - baseline[b] for a, b in zip(sorted(source), sorted(baseline))], dtype=float)"),
+        # a gain relative to the wrong mean
+        ("the gain over the mean of every baseline seed, paired or not", "np.mean([baseline[k] for k in seeds])",
+         "np.mean(list(baseline.values()))"),
+        ("the gain over the source's mean", "np.mean([baseline[k] for k in seeds])", "np.mean([source[k] for k in seeds])"),
+        ("the mean of the per-seed relative gains", '"gain": float(diffs.mean() / np.mean([baseline[k] for k in seeds])),',
+         '"gain": float(np.mean(diffs / np.array([baseline[k] for k in seeds]))),'),
+        # unpaired statistics where paired ones are specified
+        ("the spread of the two score lists, not of the differences (unpaired)",
+         'std = float(np.std(diffs, ddof=1)) if n > 1 else float("nan")',
+         'std = math.sqrt(np.var([source[k] for k in seeds], ddof=1) + np.var([baseline[k] for k in seeds], ddof=1)) if n > 1 else float("nan")'),
+        # degenerate inputs: no difference at all
+        ("the sign-flip count strict (>): no difference gives p = 0", "sum(m >= observed - 1e-12 for m in means)",
+         "sum(m > observed + 1e-12 for m in means)"),
+    ],
+    ("hw3_taskemb", "per_example_gradients", "per_example_gradients_autograd"): [
+        ("log of the softmax, not a stable log-softmax (large logits give NaN)",
+         "F.cross_entropy(logits[None], label[None])", "F.nll_loss(torch.log(torch.softmax(logits[None], 1)), label[None])"),
+    ],
+    ("hw3_taskemb", "layer_fisher_code", "layer_fisher_tests"): [
+        ("hooks removed only when the loss succeeds (no try/finally)",
+         "    try:\n        losses = loss_fn(model, batch)\n    finally:\n        for handle in handles:\n            handle.remove()\n",
+         "    losses = loss_fn(model, batch)\n    for handle in handles:\n        handle.remove()\n"),
+        ("every forward hook of the model cleared, the caller's too",
+         "        for handle in handles:\n            handle.remove()\n",
+         "        for module in model.modules():\n            module._forward_hooks.clear()\n"),
+        ("the loss's error swallowed (an empty result)",
+         "    try:\n        losses = loss_fn(model, batch)\n    finally:\n",
+         "    try:\n        losses = loss_fn(model, batch)\n    except Exception:\n        return {}\n    finally:\n"),
+    ],
+    ("hw3_taskemb", "fisher_code", "empirical_fisher_tests"): [
+        ("values re-keyed in sorted order (paired by position, not by name)",
+         "return {name: (g ** 2).mean(0) for name, g in grads.items()}",
+         "return dict(zip(sorted(grads), [(g ** 2).mean(0) for g in grads.values()]))"),
+        ("squared in place (the caller's gradients change)",
+         "return {name: (g ** 2).mean(0) for name, g in grads.items()}",
+         "return {name: g.pow_(2).mean(0) for name, g in grads.items()}"),
+    ],
+    ("hw3_taskemb", "fisher_code", "batch_mean_fisher_tests"): [
+        ("the last, smaller batch dropped (and no batch when batch_size > N)",
+         "for i in range(0, g.shape[0], batch_size)]", "for i in range(0, g.shape[0] - batch_size + 1, batch_size)]"),
+        ("divided by N // batch_size batches (0 when batch_size > N)",
+         "out[name] = torch.stack([m ** 2 for m in means]).mean(0)",
+         "out[name] = torch.stack([m ** 2 for m in means]).sum(0) / (g.shape[0] // batch_size)"),
+        ("values re-keyed in sorted order (paired by position, not by name)",
+         "    return out\n", "    return dict(zip(sorted(out), out.values()))\n"),
+    ],
+    ("hw3_taskemb", "aggregate_code", "aggregate_tests"): [
+        ("the whole vector normalised instead of / sqrt(#parts) (NaN when every part is zero)",
+         "return np.concatenate(pieces) / np.sqrt(len(pieces))",
+         "v = np.concatenate(pieces)\n    return v / np.linalg.norm(v)"),
+        ("an all-zero part divided by its zero norm (NaN)",
+         "pieces.append(v / norm if norm > 0 else v)", "pieces.append(v / norm)"),
+    ],
+    ("hw3_taskemb", "ranking_code", "ranking_tests"): [
+        ("ties broken against the alphabet (the whole key reversed)",
+         "return sorted(others, key=lambda name: (-cosine(vectors[target], vectors[name]), name))",
+         "return sorted(others, key=lambda name: (cosine(vectors[target], vectors[name]), name), reverse=True)"),
+        ("ties left in the dict's order (a stable sort on the cosine alone)",
+         "key=lambda name: (-cosine(vectors[target], vectors[name]), name))",
+         "key=lambda name: -cosine(vectors[target], vectors[name]))"),
+        ("no guard for zero vectors (NaN cosines)",
+         "return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0", "return float(a @ b / (na * nb))"),
+    ],
+    ("hw3_taskemb", "selection_metrics_code", "ndcg_tests"): [
+        ("the first k positions indexed (k larger than the sources fails)",
+         "return dcg([relevance[s] for s in ranking[:k]]) / ideal if ideal > 0 else 1.0",
+         "return dcg([relevance[ranking[i]] for i in range(k)]) / ideal if ideal > 0 else 1.0"),
+        ("relevances taken in the scores' dict order, not the ranking's (paired by position)",
+         "dcg([relevance[s] for s in ranking[:k]])", "dcg(list(relevance.values())[:k])"),
+    ],
+    ("hw3_taskemb", "selection_metrics_code", "regret_tests"): [
+        ("the first k positions indexed (k larger than the sources fails)",
+         "max(scores[s] for s in ranking[:k])", "max(scores[ranking[i]] for i in range(k))"),
+        ("the first k scores in the dict's order, not the ranking's (paired by position)",
+         "max(scores[s] for s in ranking[:k])", "max(list(scores.values())[:k])"),
+    ],
+    ("hw3_taskemb", "selection_code", "selection_tests"): [
+        ("rows paired with the methods by position (sorted names)",
+         "for method, ranking in rankings.items()\n}", "for method, ranking in zip(sorted(rankings), rankings.values())\n}"),
+    ],
+    ("hw3_taskemb", "ablation_code", "ablation_tests"): [
+        ("ties: the alphabetically last task",
+         "nearest = min((m for m in names if m != n), key=lambda m: (-float(unit[n] @ unit[m]), m))",
+         "nearest = max((m for m in names if m != n), key=lambda m: (float(unit[n] @ unit[m]), m))"),
+        ("ties: the first in the dict's order",
+         "nearest = min((m for m in names if m != n), key=lambda m: (-float(unit[n] @ unit[m]), m))",
+         "nearest = max((m for m in vectors if m != n), key=lambda m: float(unit[n] @ unit[m]))"),
+        ("families paired with the vectors by position",
+         "    same = 0\n", "    same = 0\n    families = dict(zip(vectors, families.values()))\n"),
+    ],
+    ("hw3_taskemb", "logme_code", "logme_tests"): [
+        ("one-hot columns from np.eye over the label values (string or sparse class ids fail)",
+         "targets = [(labels == c).astype(np.float64) for c in np.unique(labels)]",
+         "targets = list(np.eye(int(labels.max()) + 1)[labels].T)"),
+        ("features standardised first (a constant feature gives NaN)",
+         "    F = np.asarray(features, dtype=np.float64)\n",
+         "    F = np.asarray(features, dtype=np.float64)\n    F = (F - F.mean(0)) / F.std(0)\n"),
+    ],
+}
+for _key, _more in LATER_MISTAKES.items():
+    MISTAKES[_key] = MISTAKES[_key] + _more
 
 
 def _score(assignment: str, answer: str, test: str, replace: tuple[str, str] | None = None) -> tuple[float, str]:
-    """The test cell's score (its last value; 0 when it raises) for the solution, optionally edited."""
+    """The test cell's trusted score for the solution, optionally edited, with its report."""
     nb = nbformat.read(solutions_dir() / f"{assignment}.ipynb", as_version=4)
-    code = grade_cell(nb, answer).source
-    if replace is not None:
-        old, new = replace
-        assert old in code, f"{answer}: the solution no longer contains {old!r}; update the mistake"
-        code = code.replace(old, new)
-    namespace: dict = {}
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        for i, given in enumerate(_given_code(nb, answer)):
-            _run_cell(given, f"given {i}", namespace)
-        _run_cell(code, answer, namespace)
-        try:
-            value = _run_cell(grade_cell(nb, test).source, test, namespace)
-        except Exception as exc:  # noqa: BLE001 - a failed assert or a crash: the cell scores 0
-            return 0.0, f"{type(exc).__name__}: {exc}"
-    return float(value if value is not None else grade_cell(nb, test).metadata["nbgrader"]["points"]), printed.getvalue()
+    with contextlib.redirect_stdout(io.StringIO()):  # the given code's experiments print tables
+        namespace = solution_namespace(nb, answer, replace)
+    result = score_here(nb, test, namespace)
+    return result.score, result.report()
 
 
 CASES = [(key, mistake) for key, mistakes in MISTAKES.items() for mistake in mistakes]

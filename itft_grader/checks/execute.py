@@ -1,0 +1,113 @@
+"""nbgrader's Execute with trusted test cells: the notebook's own cells run in the student's kernel
+as nbgrader runs them, but a test cell is never executed there. In its place the grader sends the
+cell's probes (``spec``), reads the kernel's plain answer (``scoring``) and writes the test cell's
+outputs itself: a report and the score, which nbgrader's SaveAutoGrades then stores in the gradebook
+(its partial-credit rule reads that number). Nothing the kernel prints, patches or returns reaches
+the score except through the answers' values, checked here in nbgrader's process.
+
+What the grader saw is also written to ``ITFT_TRUSTED_RECORD`` (when set): each test cell's checks
+and every cell timeout with its cell, whether or not the kernel then answered, so that the pipeline
+takes statuses from this record and never from what the notebook printed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+
+from . import expected
+from .scoring import AnswerError, CellResult, new_nonce, read_answer, request_code, score_cell
+from .spec import load_checks
+
+RECORD_ENV = "ITFT_TRUSTED_RECORD"  # where the record goes (the grader's private folder)
+REFERENCES_ENV = "ITFT_REFERENCE_ANSWERS"  # reference answers computed once for the class
+
+
+def is_test_cell(cell: NotebookNode) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+class TrustedExecute(Execute):
+    """Execute every cell but the test cells, which are scored by trusted checks (see the module)."""
+
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
+        info = resources["nbgrader"]
+        root = Path(self.config.get("CourseDirectory", {}).get("root") or os.getcwd())
+        source = nbformat.read(root / "source" / info["assignment"] / f"{info['notebook']}.ipynb", as_version=4)
+        self._checks = load_checks(source)
+        path = os.environ.get(REFERENCES_ENV)
+        self._references = expected.load(Path(path)) if path else expected.reference_answers(self._checks)
+        self._record: dict[str, Any] = {"cells": {}, "timeouts": []}
+        self._index = -1
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            record = os.environ.get(RECORD_ENV)
+            if record:
+                Path(record).write_text(json.dumps(self._record))
+
+    def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int) -> tuple[NotebookNode, Any]:
+        self._index = index
+        if not is_test_cell(cell):
+            started = time.monotonic()
+            try:
+                return super().preprocess_cell(cell, resources, index)
+            except CellTimeoutError:  # interrupted, and the kernel never answered: it is stuck
+                self._note_stuck(index, time.monotonic() - started)
+                raise
+        self._score(cell, index)
+        return cell, self.resources
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> Any:
+        self._record["timeouts"].append({"index": self._index, "seconds": timeout, "stopped": True})
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def _note_stuck(self, index: int, seconds: float) -> None:
+        for t in self._record["timeouts"]:
+            if t["index"] == index:
+                t["stopped"] = False
+                return
+        self._record["timeouts"].append({"index": index, "seconds": round(seconds), "stopped": False})
+
+    def _score(self, cell: NotebookNode, index: int) -> None:
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        checked = self._checks.get(gid)
+        if checked is None:
+            raise ValueError(f"test cell {gid!r} is not in the source notebook")
+        nonce = new_nonce()
+        probe = nbformat.v4.new_code_cell(request_code(checked, nonce))
+        started = time.monotonic()
+        try:
+            self.execute_cell(probe, index, store_history=False)
+        except CellTimeoutError:
+            self._note_stuck(index, time.monotonic() - started)
+            raise
+        finally:
+            self.nb.cells[index] = cell  # nbclient stores the cell it ran at its index
+        stdout = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream" and o.name == "stdout")
+        answers, problem = None, ""
+        if any(t["index"] == index for t in self._record["timeouts"]):
+            problem = f"the checks ran past the {self.timeout} s cell timeout"
+        else:
+            try:
+                answers = read_answer(stdout, nonce, len(checked.checks))
+            except AnswerError as exc:
+                problem = f"the notebook's answer could not be read ({exc})"
+        result = score_cell(checked, answers, self._references.get(gid, {}), problem)
+        self._record["cells"][gid] = _as_record(result)
+        cell.execution_count = None
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=result.report()),
+                        nbformat.v4.new_output("execute_result", data={"text/plain": repr(result.score)}, execution_count=None)]
+
+
+def _as_record(result: CellResult) -> dict[str, Any]:
+    return {"score": result.score, "points": result.points, "problem": result.problem,
+            "checks": [vars(c) for c in result.checks]}
