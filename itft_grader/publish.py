@@ -25,11 +25,10 @@ import nbformat
 import itft_utils
 
 from . import release as release_module
+from .checks.spec import REFERENCE, load_checks
 from .course import assignments, course_root, notebooks_dir, solutions_dir
 from .delegation import forbidden_names
 from .syntax import parse
-
-REFERENCES = "itft_grader.references"
 
 STUDENT_README = """\
 # itft: intermediate-task fine-tuning — the course's homework
@@ -115,10 +114,15 @@ def _imports(tree: ast.Module, prefix: str) -> set[str]:
 
 
 def hidden_test_references(solutions: Path | None = None) -> dict[str, set[str]]:
-    """{assignment: names the hidden tests import from the grading package's references}."""
+    """{assignment: names its trusted checks compare with the grading package's references}: the
+    parameters of every ``expect=REFERENCE`` probe, which ``checks/expected.py`` binds to
+    ``itft_grader/references.py`` by name."""
     solutions = Path(solutions or solutions_dir())
-    return {name: {n.rsplit(".", 1)[1] for t in trees for n in _imports(t, REFERENCES)}
-            for name, trees in _test_trees(solutions).items()}
+    found: dict[str, set[str]] = {}
+    for name in assignments(solutions):
+        cells = load_checks(nbformat.read(solutions / f"{name}.ipynb", as_version=4))
+        found[name] = {p for cell in cells.values() for c in cell.checks if c.expect is REFERENCE for p in c.parameters}
+    return found
 
 
 def defined_names(package_dir: Path) -> dict[str, str]:
@@ -135,8 +139,8 @@ def defined_names(package_dir: Path) -> dict[str, str]:
 def integrity_problems(solutions: Path | None = None, package_dir: Path | None = None) -> list[str]:
     """What would make the student library hold answers, derived from the nbgrader sources:
 
-    * a function or class of the library named like a reference that a hidden test imports from the
-      grading package (the reference's name is the exercise's contract);
+    * a function or class of the library named like a reference that a trusted check compares with
+      (the reference's name is the exercise's contract);
     * a hidden test that takes its reference from the library itself, from a name the exercise
       declares off-limits (``"itft": {"forbidden": [...]}``) or one an answer cell defines.
     """

@@ -24,7 +24,7 @@ from itft_grader.release import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_homeworks_hidden_tests_use_references_from_the_grading_package():
+def test_every_homeworks_trusted_checks_compare_with_references_from_the_grading_package():
     found = hidden_test_references()
     assert set(found) == set(assignments()), "each homework's hidden tests compare with a reference"
     assert all(found.values()), found

@@ -54,7 +54,7 @@ def graded(tmp_path_factory):
     grade_cell(wrong, "mean_code").source = WRONG_MEAN.strip()
     nbformat.write(wrong, inbox / "moe_1003_wrong_mean.ipynb")
     files = {}
-    for n, (name, (code, honest, status)) in enumerate(ATTACKS.items()):
+    for n, (name, (code, _, _)) in enumerate(ATTACKS.items()):
         nb = copy_notebook(good)
         grade_cell(nb, "mean_code").source = code
         files[name] = f"evil_{3001 + n}_{name}.ipynb"

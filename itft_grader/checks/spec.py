@@ -91,7 +91,7 @@ def load_cell(grade_id: str, points: float, source: str) -> CheckedCell:
             continue
         probe = scope.get(node.name)
         options = getattr(probe, "__itft_check__", None)
-        if options is None:
+        if probe is None or options is None:
             continue
         if any(c.function == node.name or c.name == options["name"] for c in cell.checks):
             raise ValueError(f"{where}: two checks named {options['name']!r} or two probes named {node.name!r}")
