@@ -7,9 +7,13 @@ broken notebooks, each under its own student id) is graded with 1 worker and wit
 (``--no-sandbox``), alternating ``--repeats`` times, and prints seconds per submission and the ratio;
 with ``--against REV`` it also grades the class with the pipeline of git revision REV (a worktree,
 its ``grade_class`` defaults, in a subprocess), so the sandboxed pipeline is compared with an older one.
+``--per-notebook --against REV`` grades each homework's solution alone with this checkout and with
+revision REV (its own solutions and pipeline: before trusted checks, test cells ran in the kernel),
+sandbox on, alternating ``--repeats`` times, and prints seconds per notebook and their ratio.
 
     python bench/bench_grading.py [--class-size 50] [--assignment hw1_mtl] [--out bench/out/grading.json]
     python bench/bench_grading.py --sandbox-overhead [--class-size 12] [--repeats 2] [--against 314dcb9]
+    python bench/bench_grading.py --per-notebook --against 8b0f461 [--repeats 2]
 """
 from __future__ import annotations
 
@@ -67,12 +71,13 @@ def class_run(name: str, size: int, workers: int, tmp: Path, sandbox: bool = Tru
     return time.perf_counter() - started
 
 
-def revision_run(worktree: Path, name: str, size: int, tmp: Path, tag: str) -> float:
-    """The class graded by another revision's pipeline (its defaults, 2 workers), in a subprocess."""
-    inbox = tmp / f"{name}-class-{size}"
+def revision_run(worktree: Path, name: str, size: int, tmp: Path, tag: str, inbox: Path | None = None) -> float:
+    """The class (or ``inbox``) graded by another revision's pipeline and solutions (its defaults, 2
+    workers), in a subprocess."""
+    inbox = inbox or tmp / f"{name}-class-{size}"
     code = (f"from pathlib import Path; from itft_grader.pipeline import grade_class; "
-            f"grade_class(Path({str(inbox)!r}), {name!r}, Path({str(tmp / f'rev-{tag}-out')!r}), workers=2, progress=False)")
-    env = {**os.environ, "PYTHONPATH": str(worktree)}
+            f"grade_class(Path({str(inbox)!r}), {name!r}, Path({str(tmp / f'rev-{name}-{tag}-out')!r}), workers=2, progress=False)")
+    env = {**os.environ, "PYTHONPATH": str(worktree), COURSE_ENV: str(worktree)}
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=worktree, env=env, check=True)
     return time.perf_counter() - started
@@ -109,6 +114,38 @@ def sandbox_overhead(name: str, size: int, repeats: int, tmp: Path, against: str
     return {"seconds": seconds, "seconds_per_submission": per, "ratios": ratios, "against": against}
 
 
+def per_notebook_against(names: list[str], repeats: int, tmp: Path, against: str) -> dict:
+    """Each homework's solution graded alone by this checkout and by revision ``against``, sandbox on,
+    in rotating order; the trusted checks' cost is the ratio."""
+    worktree = tmp / "revision"
+    subprocess.run(["git", "worktree", "add", "--detach", str(worktree), against], check=True, capture_output=True, cwd=REPO)
+    seconds: dict[str, dict[str, list[float]]] = {n: {"trusted": [], f"revision_{against}": []} for n in names}
+    try:
+        for r in range(repeats):
+            for name in names:
+                inbox = tmp / f"{name}-solution"
+                if not inbox.exists():
+                    release, source = _load(name)
+                    inbox.mkdir()
+                    nbformat.write(solved(release, source), inbox / "s_0001.ipynb")
+                for kind in (["trusted", "revision"] if r % 2 == 0 else ["revision", "trusted"]):
+                    started = time.perf_counter()
+                    if kind == "trusted":
+                        grade_class(inbox, name, tmp / f"{name}-{r}-out", workers=1, progress=False)
+                    else:
+                        revision_run(worktree, name, 1, tmp, str(r), inbox=inbox)
+                    took = time.perf_counter() - started
+                    seconds[name]["trusted" if kind == "trusted" else f"revision_{against}"].append(took)
+                    print(f"repeat {r}: {name:<18} {kind:<9} {took:.1f} s")
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], check=False, cwd=REPO)
+    mean = {n: {k: sum(v) / len(v) for k, v in kinds.items()} for n, kinds in seconds.items()}
+    ratios = {n: m["trusted"] / m[f"revision_{against}"] for n, m in mean.items()}
+    for n, m in mean.items():
+        print(f"{n}: trusted {m['trusted']:.1f} s, revision {against} {m[f'revision_{against}']:.1f} s, ratio {ratios[n]:.3f}")
+    return {"seconds": seconds, "mean_seconds": mean, "trusted_over_revision": ratios, "against": against}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--class-size", type=int, default=50)
@@ -116,11 +153,22 @@ def main() -> None:
     parser.add_argument("--out", default="bench/out/grading.json")
     parser.add_argument("--sandbox-overhead", action="store_true", help="compare grading with and without the sandbox")
     parser.add_argument("--repeats", type=int, default=2, help="with --sandbox-overhead: runs of each kind")
-    parser.add_argument("--against", default=None, help="with --sandbox-overhead: also grade with this git revision's pipeline")
+    parser.add_argument("--against", default=None, help="with --sandbox-overhead or --per-notebook: also grade with this "
+                        "git revision's pipeline")
+    parser.add_argument("--per-notebook", action="store_true", help="with --against: each solution alone, this checkout "
+                        "against the revision")
     args = parser.parse_args()
     names = assignments()
     name = args.assignment or names[0]
     results = {"machine": common.machine(), "class_size": args.class_size, "assignment": name}
+    if args.per_notebook:
+        if not args.against:
+            parser.error("--per-notebook needs --against REV")
+        with tempfile.TemporaryDirectory() as tmp:
+            results.update(per_notebook_against(names, args.repeats, Path(tmp), args.against))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=2))
+        return
     if args.sandbox_overhead:
         with tempfile.TemporaryDirectory() as tmp:
             results.update(sandbox_overhead(name, args.class_size, args.repeats, Path(tmp), args.against))

@@ -65,7 +65,8 @@ def bench_module():
 #: The test files that take minutes, longest first: run first, so that with one file per worker
 #: (``pytest -n auto``, the README's test command, with pyproject's ``--dist loadfile``) the short files fill in around them
 #: instead of one long file starting last and running alone.
-LONG_FILES = ("test_instructor_build", "test_grading_sandbox", "test_grading_pipeline", "test_publish", "test_bench_scripts",
+LONG_FILES = ("test_instructor_build", "test_grading_sandbox", "test_trusted_scoring", "test_grading_pipeline", "test_publish",
+              "test_bench_scripts",
               "test_hub", "test_intake_fuzz", "test_typical_mistakes", "test_released_notebooks")
 
 

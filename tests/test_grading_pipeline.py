@@ -52,7 +52,7 @@ def build_batch(release, folder: Path) -> dict[str, tuple[str, float | None]]:
     cases["s_1007_osexit.ipynb"] = (variant(lambda nb: setattr(grade_cell(nb, "mean_code"), "source", "import os\nos._exit(1)")), "exited_early", 0)
     cases["s_1008_deleted_test.ipynb"] = (variant(lambda nb: nb.cells.remove(grade_cell(nb, "add_tests"))), "graded_with_notes", 5)
     cases["s_1009_edited_test.ipynb"] = (variant(lambda nb: (setattr(grade_cell(nb, "add_code"), "source", "def add(a, b):\n    return 0"),
-                                                             setattr(grade_cell(nb, "add_tests"), "source", "pass"))), "graded_with_notes", 3)
+                                                             setattr(grade_cell(nb, "add_tests"), "source", "pass"))), "graded_with_notes", 4)
 
     def duplicate(nb):
         i = nb.cells.index(grade_cell(nb, "mean_tests"))
@@ -214,3 +214,34 @@ def test_normalize_restores_stripped_metadata_by_content_and_position(toy):
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in fixed.notebook.cells]
     assert [i for i in ids if i] == [c.metadata["nbgrader"]["grade_id"] for c in release.cells if "nbgrader" in c.metadata]
     assert grade_cell(fixed.notebook, "add_code").source == "def add(a, b):\n    return a + b"
+
+
+def test_manual_grading_adds_to_the_trusted_auto_scores(toy, tmp_path):
+    """What formgrader does (nbgrader's Gradebook API) on a course folder graded with trusted checks:
+    the test cells' auto scores are the trusted ones, and a manual score adds to them."""
+    from nbgrader.api import Gradebook
+
+    from itft_grader.checks.execute import RECORD_ENV, REFERENCES_ENV
+    from itft_grader.course import run_nbgrader
+    from itft_grader.pipeline import prepare_course
+
+    solutions, release = toy
+    master, _, answers = prepare_course(tmp_path, ASSIGNMENT, solutions)
+    folder = master / "submitted" / "1001" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    nbformat.write(solved(release, toy_solution()), folder / f"{ASSIGNMENT}.ipynb")
+    record = tmp_path / "trusted.json"
+    run_nbgrader(master, "autograde", ASSIGNMENT, "--student=1001", "--create", timeout=300,
+                 env={RECORD_ENV: str(record), REFERENCES_ENV: str(answers), "ITFT_MODE": "grading"})
+    trusted = json.loads(record.read_text())["cells"]
+    with Gradebook(f"sqlite:///{master / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "1001")
+        auto = {g.name: g.auto_score for g in nb.grades if not g.needs_manual_grade}
+        assert auto == {gid: cell["score"] for gid, cell in trusted.items()} == {"add_tests": 2.0, "mean_tests": 3.0}
+        answer = gb.find_grade("why_answer", ASSIGNMENT, ASSIGNMENT, "1001")
+        answer.manual_score = 1.0
+        gb.db.commit()
+        assert gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "1001").score == 6.0
+    run_nbgrader(master, "generate_feedback", ASSIGNMENT, "--student=1001", timeout=120)
+    feedback = (master / "feedback" / "1001" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert "Score: 6.0 / 6.0" in feedback and "2 of 2 checks passed" in feedback

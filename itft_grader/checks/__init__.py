@@ -2,6 +2,6 @@
 returns (``spec`` how they are written, ``runtime`` what runs in the kernel, ``scoring`` the verdicts,
 ``references`` the expected answers, ``execute`` nbgrader's execution with them)."""
 from .runtime import raises
-from .spec import REFERENCE, check
+from .spec import REFERENCE, check, helper
 
-__all__ = ["REFERENCE", "check", "raises"]
+__all__ = ["REFERENCE", "check", "helper", "raises"]

@@ -17,6 +17,8 @@ that says whether it passes (it runs in the grader's process, on plain data only
 self-contained: it imports what it uses in its body and may call ``raises``; its text is sent to the
 kernel, so it can use nothing else from the cell that defines it. ``public=True`` marks the trusted
 twin of one of the cell's public tests (same name): the student's feedback shows its expected value.
+A function decorated with ``@helper`` in the same region is sent along with every probe of the cell
+(set-up that several probes share: a seeded tiny model, a batch).
 The release drops the hidden region, as nbgrader does with every hidden test.
 """
 from __future__ import annotations
@@ -71,6 +73,17 @@ def check(name: str, *, expect: Any = REFERENCE, public: bool = False, rtol: flo
     return mark
 
 
+def helper(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``function`` as set-up shared by the cell's probes (its text is sent with each of them)."""
+    function.__itft_helper__ = True  # type: ignore[attr-defined]
+    return function
+
+
+def _without_decorators(node: ast.FunctionDef) -> str:
+    node.decorator_list = []
+    return ast.unparse(node)
+
+
 def hidden_region(source: str) -> str:
     """The text between a test cell's hidden-test markers ('' when it has none)."""
     found = HIDDEN.search(source)
@@ -86,18 +99,18 @@ def load_cell(grade_id: str, points: float, source: str) -> CheckedCell:
     scope: dict[str, Any] = {"__name__": f"itft_checks_{grade_id}"}
     exec(compile(tree, where, "exec"), scope)
     cell = CheckedCell(grade_id, points)
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef):
-            continue
+    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+    helpers = [_without_decorators(node) for node in functions if getattr(scope.get(node.name), "__itft_helper__", False)]
+    for node in functions:
         probe = scope.get(node.name)
         options = getattr(probe, "__itft_check__", None)
         if probe is None or options is None:
             continue
         if any(c.function == node.name or c.name == options["name"] for c in cell.checks):
             raise ValueError(f"{where}: two checks named {options['name']!r} or two probes named {node.name!r}")
-        node.decorator_list = []
         parameters = tuple(inspect.signature(probe).parameters)
-        cell.checks.append(Check(function=node.name, source=ast.unparse(node), parameters=parameters, **options))
+        source = "\n\n".join(helpers + [_without_decorators(node)])
+        cell.checks.append(Check(function=node.name, source=source, parameters=parameters, **options))
     if not cell.checks:
         raise ValueError(f"{where} has no trusted checks in its hidden region: it could only ever score 0")
     return cell
