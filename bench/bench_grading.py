@@ -18,6 +18,7 @@ sandbox on, alternating ``--repeats`` times, and prints seconds per notebook and
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -136,7 +137,12 @@ def per_notebook_against(names: list[str], repeats: int, tmp: Path, against: str
                         revision_run(worktree, name, 1, tmp, str(r), inbox=inbox)
                     took = time.perf_counter() - started
                     seconds[name]["trusted" if kind == "trusted" else f"revision_{against}"].append(took)
-                    print(f"repeat {r}: {name:<18} {kind:<9} {took:.1f} s")
+                    out = tmp / (f"{name}-{r}-out" if kind == "trusted" else f"rev-{name}-{r}-out")
+                    with open(out / "grades.csv") as f:
+                        row = next(csv.DictReader(f))
+                    if row["status"] != "graded" or float(row["auto_score"]) == 0:  # a failed run times nothing
+                        raise RuntimeError(f"{kind} did not grade {name}'s solution: {row['status']} {row['message']}")
+                    print(f"repeat {r}: {name:<18} {kind:<9} {took:.1f} s (auto score {row['auto_score']})")
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], check=False, cwd=REPO)
     mean = {n: {k: sum(v) / len(v) for k, v in kinds.items()} for n, kinds in seconds.items()}
