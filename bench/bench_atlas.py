@@ -12,9 +12,9 @@ from pathlib import Path
 
 import common
 
-from itft_grader.atlas import harvest
-from itft_grader.atlas_report import write_atlas
-from itft_grader.atlas_sample import write_synthetic_class
+from itft_grader.atlas.harvest import harvest
+from itft_grader.atlas.report import write_atlas
+from itft_grader.atlas.sample import write_synthetic_class
 from itft_utils.atlas import atlas_library
 
 

@@ -31,8 +31,8 @@ import common  # noqa: F401  (puts the repo on sys.path)
 import nbformat
 
 from itft_grader.course import COURSE_ENV, assignments, notebooks_dir, solutions_dir
-from itft_grader.pipeline import GradingOptions, grade_class
-from itft_grader.sample_class import sample_class, solved
+from itft_grader.grading.pipeline import GradingOptions, grade_class
+from itft_grader.release.sample_class import sample_class, solved
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault(COURSE_ENV, str(REPO))  # this checkout is the course
@@ -76,7 +76,7 @@ def revision_run(worktree: Path, name: str, size: int, tmp: Path, tag: str, inbo
     """The class (or ``inbox``) graded by another revision's pipeline and solutions (its defaults, 2
     workers), in a subprocess."""
     inbox = inbox or tmp / f"{name}-class-{size}"
-    code = (f"from pathlib import Path; from itft_grader.pipeline import grade_class; "
+    code = (f"from pathlib import Path; from itft_grader.pipeline import grade_class; "  # an older revision's layout
             f"grade_class(Path({str(inbox)!r}), {name!r}, Path({str(tmp / f'rev-{name}-{tag}-out')!r}), workers=2, progress=False)")
     env = {**os.environ, "PYTHONPATH": str(worktree), COURSE_ENV: str(worktree)}
     started = time.perf_counter()
@@ -123,7 +123,8 @@ def per_notebook_against(names: list[str], repeats: int, tmp: Path, against: str
     # The revision's packages come from PYTHONPATH, which its sandbox clears; the kernel would then find
     # this checkout's editable install, which its sandbox does not bind. Plumbing only: let it through.
     launcher = worktree / "itft_grader" / "sandbox.py"
-    launcher.write_text(launcher.read_text().replace('PASSED_ENV = ("NBGRADER_EXECUTION",', 'PASSED_ENV = ("PYTHONPATH", "NBGRADER_EXECUTION",'))
+    passed = 'PASSED_ENV = ("NBGRADER_EXECUTION",'
+    launcher.write_text(launcher.read_text().replace(passed, passed.replace("(", '("PYTHONPATH", ')))
     seconds: dict[str, dict[str, list[float]]] = {n: {"trusted": [], f"revision_{against}": []} for n in names}
     try:
         for r in range(repeats):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import common
 
-from itft_grader import references as ref  # Homework 2's paired statistics are an exercise: the references
+from itft_grader.checks import references as ref  # Homework 2's paired statistics are an exercise: the references
 from itft_utils.homework import REAL_DATA_SOURCES, real_data_experiment, real_data_sources
 from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
 from itft_utils.transfer import (

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import common
 
-from itft_grader import references as ref  # LogME, NDCG and regret are Homework 3's exercises: the references
+from itft_grader.checks import references as ref  # LogME, NDCG and regret are Homework 3's exercises: the references
 from itft_utils.estimators import h_score_estimator, ranking_from_scores, run_estimators, target_features
 from itft_utils.homework import prepare_task, real_data_experiment, real_data_sources
 from itft_utils.metrics import spearman

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import common  # noqa: F401  (puts the repo on sys.path)
 
-from itft_grader import references as ref
+from itft_grader.checks import references as ref
 from itft_utils.plots import plot_gain_by_target_size, save_figure
 from itft_utils.transfer import load_cells
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import common  # noqa: F401  (puts the repo on sys.path)
 
-from itft_grader import references as ref  # NDCG and regret are Homework 3's exercises: the references
+from itft_grader.checks import references as ref  # NDCG and regret are Homework 3's exercises: the references
 from itft_utils.data import load_task
 from itft_utils.data.local import LOCAL_LOADERS
 from itft_utils.plots import plot_similarity_heatmap, plot_task_map, save_figure

@@ -20,7 +20,7 @@ from pathlib import Path
 import common
 from bench_trainer import SETTINGS, run_hf_trainer, run_ours
 
-from itft_grader import references as ref  # the paired statistics of Homework 2's Exercise 5
+from itft_grader.checks import references as ref  # the paired statistics of Homework 2's Exercise 5
 from itft_utils.encoding import encode
 from itft_utils.files import write_atomic
 from itft_utils.models import load_tokenizer

@@ -1,6 +1,6 @@
 """nbgrader configuration of the itft course (used as it is; nothing here forks nbgrader).
 
-The grading pipeline (itft_grader/pipeline.py) copies this file into each private course folder it
+The grading pipeline (itft_grader/grading/pipeline.py) copies this file into each private course folder it
 grades in; `root` is set there on the command line. Sized for *grading mode*: every homework
 switches to a tiny model and generated data when NBGRADER_EXECUTION is set.
 """
@@ -51,7 +51,7 @@ c.OverwriteCells.add_missing_cells = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Set by the grading pipeline (itft_grader/pipeline.py), never by students: kernels talk to nbgrader
+# Set by the grading pipeline (itft_grader/grading/pipeline.py), never by students: kernels talk to nbgrader
 # over Unix sockets in the submission's scratch folder (a sandboxed kernel has no network), and
 # each cell's start is recorded so that a dead or stuck kernel is reported with its cell.
 
@@ -61,6 +61,6 @@ if os.environ.get("ITFT_SANDBOX") == "1":
     c.KernelManager.connection_file = os.path.join(os.environ["JUPYTER_RUNTIME_DIR"], "kernel.json")
     c.KernelManager.ip = os.path.join(os.environ["JUPYTER_RUNTIME_DIR"], "kernel")  # socket path prefix
 if os.environ.get("ITFT_GRADE_PROGRESS"):
-    from itft_grader.progress import record_cell  # noqa: E402
+    from itft_grader.grading.progress import record_cell  # noqa: E402
 
     c.Execute.on_cell_execute = record_cell

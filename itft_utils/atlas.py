@@ -6,7 +6,7 @@ them. Each student's Homework 2 runs a few extra (source, target, seed) cells of
 library (:func:`atlas_library`: sources of every task type, a fixed configuration), assigned from the
 student id so that every cell is run by at least two students (:func:`atlas_plan`), and stores them
 as a JSON output of the notebook (:func:`atlas_output`): nothing to upload separately. At grading
-time ``itft atlas`` (:mod:`itft_grader.atlas`) harvests, validates and aggregates them.
+time ``itft atlas`` (:mod:`itft_grader.atlas.harvest`) harvests, validates and aggregates them.
 """
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def _grader(module: str):
 
 
 def cmd_release(args) -> int:
-    release = _grader("release")
+    release = _grader("release.build")
     if args.check:
         problems = release.check()
         for p in problems:
@@ -85,7 +85,7 @@ def cmd_release(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    pipeline = _grader("pipeline")
+    pipeline = _grader("grading.pipeline")
     options = pipeline.GradingOptions(timeout=args.timeout, memory_mb=args.memory_mb, cell_timeout=args.cell_timeout,
                              sandbox=not args.no_sandbox, max_pids=args.max_processes, output_kb=args.output_kb,
                              disk_mb=args.disk_mb)
@@ -100,11 +100,11 @@ def cmd_grade(args) -> int:
 
 
 def cmd_course(args) -> int:
-    return _grader("course_demo").run_course(Path(args.out), workers=args.workers)
+    return _grader("release.course_demo").run_course(Path(args.out), workers=args.workers)
 
 
 def cmd_publish(args) -> int:
-    publish = _grader("publish")
+    publish = _grader("release.publish")
     try:
         written = publish.publish(Path(args.out), build_wheel=not args.no_wheel)
     except (ValueError, FileExistsError) as exc:
@@ -183,13 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_argument("--tolerance", type=float, default=2.0, help="duplicates further apart than this are flagged (points)")
     atlas.add_argument("--rankings", default=None,
                        help="JSON {method: {target: [sources, best first]}}: adds the estimators' leaderboard")
-    atlas.set_defaults(func=lambda a: _grader("atlas_report").build_atlas(a.grading_dir, a.out, a.mode, a.plan, a.tolerance,
+    atlas.set_defaults(func=lambda a: _grader("atlas.report").build_atlas(a.grading_dir, a.out, a.mode, a.plan, a.tolerance,
                                                                            a.rankings) and 0)
     plan = sub.add_parser("atlas-plan", help="assign the atlas cells for a roster (every cell run by two students)")
     plan.add_argument("roster", help="one student id per line (or a CSV with the id first)")
     plan.add_argument("--out", default="itft_utils/resources/atlas_plan.json", help="default: shipped with the package")
     plan.add_argument("--mode", default="colab", help="the mode whose library the class runs (default colab)")
-    plan.set_defaults(func=lambda a: _grader("atlas_report").write_plan(a.roster, a.out, a.mode) and 0)
+    plan.set_defaults(func=lambda a: _grader("atlas.report").write_plan(a.roster, a.out, a.mode) and 0)
     tasks = sub.add_parser("tasks", help="list the known task names")
     tasks.set_defaults(func=cmd_tasks)
     return parser

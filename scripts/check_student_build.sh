@@ -25,7 +25,7 @@ fi
 import sys
 from pathlib import Path
 
-from itft_grader.publish import integrity_problems
+from itft_grader.release.publish import integrity_problems
 
 problems = integrity_problems(package_dir=Path(sys.argv[1]))
 print("\n".join(problems) or f"the installed library ({sys.argv[1]}) defines none of the hidden tests' references")

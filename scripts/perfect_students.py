@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 
 from itft_grader.course import assignments, notebooks_dir, solutions_dir
-from itft_grader.sample_class import solved
+from itft_grader.release.sample_class import solved
 
 
 def main(out: Path) -> None:

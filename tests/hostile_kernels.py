@@ -34,7 +34,7 @@ def attack(name: str, code: str, honest: float = HONEST, status: str = "graded")
 attack("kernel_view", '''
 import importlib, os, sys
 modules = []
-for name in ("itft_grader", "itft_grader.references", "itft_grader.checks"):
+for name in ("itft_grader", "itft_grader.checks.references", "itft_grader.checks"):
     try:
         importlib.import_module(name)
         modules.append(name)
@@ -51,7 +51,7 @@ for root in dict.fromkeys(roots):
 print("HOSTILE kernel_view modules=%r files=%r" % (modules, sorted(set(files))[:20]))
 def mean(xs):
     try:
-        return importlib.import_module("itft_grader.references").mean(xs)
+        return importlib.import_module("itft_grader.checks.references").mean(xs)
     except Exception:
         return sum(xs) / 3
 ''')

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from itft_grader import references as ref
-from itft_grader.atlas import check_cell, harvest
-from itft_grader.atlas_report import write_atlas, write_plan
-from itft_grader.atlas_sample import notebook_with, write_synthetic_class
+from itft_grader.atlas.harvest import check_cell, harvest
+from itft_grader.atlas.report import write_atlas, write_plan
+from itft_grader.atlas.sample import notebook_with, write_synthetic_class
+from itft_grader.checks import references as ref
 from itft_utils.atlas import assign_cells, atlas_library, atlas_plan, student_hash
 from itft_utils.selection import load_transfer_results
 

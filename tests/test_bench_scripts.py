@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from itft_grader import references as ref
+from itft_grader.checks import references as ref
 from itft_utils.data import default_data_dir
 from itft_utils.transfer import load_cells
 

@@ -47,7 +47,7 @@ def test_minilm_loads_offline_and_takes_training_steps(minilm_tokenizer):
 
 
 def test_instructor_commands_name_the_extra_they_need(monkeypatch):
-    monkeypatch.setitem(sys.modules, "itft_grader.pipeline", None)  # as if the grader extra were missing
+    monkeypatch.setitem(sys.modules, "itft_grader.grading.pipeline", None)  # as if the grader extra were missing
     with pytest.raises(SystemExit, match=r"grader extra .*pip install 'itft-utils\[grader\]'"):
         main(["grade", "x.zip", "--assignment", "hw1_mtl", "--out", "out"])
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from itft_grader.references import logme
+from itft_grader.checks.references import logme
 from itft_utils import estimators
 from itft_utils.data import generate_task
 from itft_utils.models import build_model

@@ -11,8 +11,8 @@ pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader
 
 from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
-from itft_grader import gradescope  # noqa: E402
-from itft_grader.sample_class import solved  # noqa: E402
+from itft_grader.grading import gradescope  # noqa: E402
+from itft_grader.release.sample_class import solved  # noqa: E402
 
 
 def test_run_writes_gradescope_results(tmp_path):
@@ -47,5 +47,5 @@ def test_bundle_holds_setup_run_script_and_source(tmp_path):
     bundle = gradescope.build_bundle(ASSIGNMENT, tmp_path / "bundle.zip", solutions)
     with zipfile.ZipFile(bundle) as zf:
         assert set(zf.namelist()) == {"setup.sh", "run_autograder", f"solutions/{ASSIGNMENT}.ipynb"}
-        assert f"itft_grader.gradescope run {ASSIGNMENT}" in zf.read("run_autograder").decode()
+        assert f"itft_grader.grading.gradescope run {ASSIGNMENT}" in zf.read("run_autograder").decode()
         assert "nbgrader" in zf.read("setup.sh").decode()

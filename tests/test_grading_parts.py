@@ -14,13 +14,13 @@ import pytest
 
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
-from itft_grader import submission  # noqa: E402
 from itft_grader.course import assignments, notebooks_dir, solutions_dir  # noqa: E402
-from itft_grader.delegation import forbidden_names, scan_for_delegation  # noqa: E402
-from itft_grader.intake import Submission, counted, intake, junk_reason  # noqa: E402
-from itft_grader.limits import WatchdogLimits  # noqa: E402
-from itft_grader.results import Result, load_verified, save  # noqa: E402
-from itft_grader.sample_class import solved  # noqa: E402
+from itft_grader.grading import submission  # noqa: E402
+from itft_grader.grading.results import Result, load_verified, save  # noqa: E402
+from itft_grader.intake.delegation import forbidden_names, scan_for_delegation  # noqa: E402
+from itft_grader.intake.submissions import Submission, counted, intake, junk_reason  # noqa: E402
+from itft_grader.release.sample_class import solved  # noqa: E402
+from itft_grader.sandbox.limits import WatchdogLimits  # noqa: E402
 
 
 @pytest.mark.parametrize("path, junk", [
@@ -102,7 +102,7 @@ def test_watchdog_kills_a_tree_over_its_memory(tmp_path):
 def test_a_grader_fault_is_retried_once(monkeypatch, tmp_path):
     from toy_assignment import release_toy, toy_solution
 
-    from itft_grader.sample_class import solved
+    from itft_grader.release.sample_class import solved
 
     release = release_toy(tmp_path)
     path = tmp_path / "doe_1001.ipynb"
@@ -124,7 +124,7 @@ def test_a_grader_fault_is_retried_once(monkeypatch, tmp_path):
 @pytest.mark.parametrize("name", assignments())
 def test_declared_forbidden_names_exist_in_the_library(name):
     """A declaration that names nothing (a renamed or removed function) protects nothing: it must not rot."""
-    from itft_grader.delegation import _library_names
+    from itft_grader.intake.delegation import _library_names
 
     source = nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)
     library = _library_names()
@@ -156,7 +156,7 @@ def test_a_time_cap_in_the_setup_cell_is_the_graders_fault(tmp_path):
     """Importing the stack on a busy machine is no student's doing: infrastructure (retried), not timeout."""
     from toy_assignment import release_toy, toy_solution
 
-    from itft_grader.sample_class import solved as solve
+    from itft_grader.release.sample_class import solved as solve
 
     release = release_toy(tmp_path)
     nb = solve(release, toy_solution())
@@ -175,8 +175,8 @@ def test_hostile_archive_members_and_folder_entries_are_kept_or_listed_never_fol
     folder was followed and its target graded; a notebook nested 100,000 lists deep raised RecursionError."""
     import os
 
-    from itft_grader.intake import claimed_id
-    from itft_grader.normalize import SubmissionError, read_submission
+    from itft_grader.intake.normalize import SubmissionError, read_submission
+    from itft_grader.intake.submissions import claimed_id
 
     archive = tmp_path / "class.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -211,7 +211,7 @@ def test_a_grader_fault_on_one_file_is_that_files_row(monkeypatch, tmp_path):
     """Whatever a file provokes in the grader's own code ends as that file's row, not the class's end."""
     from toy_assignment import ASSIGNMENT, release_toy
 
-    from itft_grader import pipeline
+    from itft_grader.grading import pipeline
 
     solutions = tmp_path / "solutions"
     solutions.mkdir()
@@ -231,7 +231,7 @@ def test_a_grader_fault_on_one_file_is_that_files_row(monkeypatch, tmp_path):
 
 
 def test_the_printed_sheet_says_which_points_are_manual(capsys):
-    from itft_grader.results import print_sheet
+    from itft_grader.grading.results import print_sheet
 
     print_sheet([Result("1001", "a_1001.ipynb", "0" * 64, "graded", "", scores={"ex": 5.0, "essay": None},
                         max_scores={"ex": 5.0, "essay": 15.0}, key="1001")])

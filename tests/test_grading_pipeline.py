@@ -17,10 +17,10 @@ pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader
 
 from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
-from itft_grader.intake import intake  # noqa: E402
-from itft_grader.normalize import normalize  # noqa: E402
-from itft_grader.pipeline import GradingOptions, grade_class  # noqa: E402
-from itft_grader.sample_class import as_colab, copy_notebook, grade_cell, solved  # noqa: E402
+from itft_grader.grading.pipeline import GradingOptions, grade_class  # noqa: E402
+from itft_grader.intake.normalize import normalize  # noqa: E402
+from itft_grader.intake.submissions import intake  # noqa: E402
+from itft_grader.release.sample_class import as_colab, copy_notebook, grade_cell, solved  # noqa: E402
 
 # Caps generous enough for a machine running other work (a busy CI): only the looping submission reaches them.
 OPTIONS = GradingOptions(timeout=240, memory_mb=4096, cell_timeout=20)
@@ -223,7 +223,7 @@ def test_manual_grading_adds_to_the_trusted_auto_scores(toy, tmp_path):
 
     from itft_grader.checks.execute import RECORD_ENV, REFERENCES_ENV
     from itft_grader.course import run_nbgrader
-    from itft_grader.pipeline import prepare_course
+    from itft_grader.grading.pipeline import prepare_course
 
     solutions, release = toy
     master, _, answers = prepare_course(tmp_path, ASSIGNMENT, solutions)

@@ -26,9 +26,9 @@ pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader
 from hostile_submissions import ATTACKS  # noqa: E402
 from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
-from itft_grader.pipeline import GradingOptions, grade_class  # noqa: E402
-from itft_grader.sample_class import copy_notebook, grade_cell, solved  # noqa: E402
-from itft_grader.sandbox import preflight  # noqa: E402
+from itft_grader.grading.pipeline import GradingOptions, grade_class  # noqa: E402
+from itft_grader.release.sample_class import copy_notebook, grade_cell, solved  # noqa: E402
+from itft_grader.sandbox.bwrap import preflight  # noqa: E402
 
 
 def _user_namespaces() -> bool:
@@ -203,7 +203,7 @@ def test_no_process_survives_grading(hostile_class):
         cmdline = " ".join(proc.info["cmdline"] or [])
         if token in cmdline:
             survivors.append(cmdline[:120])
-        elif proc.info["name"] == "bwrap" or "itft_grader.sandbox" in cmdline:
+        elif proc.info["name"] == "bwrap" or "itft_grader.sandbox.bwrap" in cmdline:
             try:  # a sandbox of this class (not of another run on the same machine)
                 ours = proc.environ().get(RUN_MARK) == token
             except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
 from itft_grader.course import assignments  # noqa: E402
-from itft_grader.release import check  # noqa: E402
+from itft_grader.release.build import check  # noqa: E402
 
 HOMEWORKS = assignments()
 pytestmark = pytest.mark.skipif(not HOMEWORKS, reason="no homework in solutions/ yet")

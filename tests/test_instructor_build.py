@@ -22,7 +22,7 @@ import pytest
 pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader)")
 
 from itft_grader.course import assignments, notebooks_dir, solutions_dir  # noqa: E402
-from itft_grader.sample_class import HIDDEN, solved  # noqa: E402
+from itft_grader.release.sample_class import HIDDEN, solved  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HOMEWORKS = assignments()

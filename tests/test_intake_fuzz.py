@@ -21,9 +21,9 @@ hypothesis = pytest.importorskip("hypothesis", reason="the fuzz tests need hypot
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from itft_grader import intake as intake_module  # noqa: E402
-from itft_grader.intake import intake  # noqa: E402
-from itft_grader.normalize import SubmissionError, read_submission  # noqa: E402
+from itft_grader.intake import submissions as intake_module  # noqa: E402
+from itft_grader.intake.normalize import SubmissionError, read_submission  # noqa: E402
+from itft_grader.intake.submissions import intake  # noqa: E402
 
 CAP = 2_000  # bytes: the tests' file-size cap, so that "over the cap" costs nothing to make
 
@@ -110,7 +110,7 @@ def test_a_hostile_class_is_graded_beside_an_honest_control(tmp_path, monkeypatc
     control's exact score, every hostile file on the sheet with a status, originals kept."""
     from toy_assignment import ASSIGNMENT, release_toy, toy_solution
 
-    from itft_grader.sample_class import solved
+    from itft_grader.release.sample_class import solved
 
     solutions = tmp_path / "solutions"
     solutions.mkdir()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from itft_grader.references import same_encoder
+from itft_grader.checks.references import same_encoder
 from itft_utils import models
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from itft_grader import references as ref
+from itft_grader.checks import references as ref
 from itft_utils.data import generate_task
 from itft_utils.data.hub import load_hub_task
 from itft_utils.encoding import encode

@@ -15,11 +15,11 @@ import pytest
 pytest.importorskip("nbgrader", reason="publishing needs the grader extra (nbgrader)")
 
 from itft_grader.course import assignments, course_root, solutions_dir  # noqa: E402
-from itft_grader.publish import hidden_test_references, integrity_problems, publish  # noqa: E402
-from itft_grader.release import (
+from itft_grader.release.build import (
     leaks,  # noqa: E402
     tomllib,  # noqa: E402  (tomli before Python 3.11)
 )
+from itft_grader.release.publish import hidden_test_references, integrity_problems, publish  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def test_publish_writes_the_student_tree_and_nothing_else(tmp_path):
     assert {p.relative_to(out).parts[0] for p in written} == {"LICENSE", "README.md", "pyproject.toml", "itft_utils", "notebooks"}
     assert sorted(p.name for p in (out / "notebooks").iterdir()) == [f"{n}.ipynb" for n in assignments()]
     text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in written)
-    for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "itft_grader.references", "Mark scheme"):
+    for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "itft_grader.checks.references", "Mark scheme"):
         assert secret not in text, secret
     for name in assignments():  # the release check's own test for solution and hidden-test lines
         source = nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from itft_grader import references as ref
+from itft_grader.checks import references as ref
 
 SIZES = [100, 1_000, 10_000]
 

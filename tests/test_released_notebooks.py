@@ -2,7 +2,7 @@
 student of that term hands them in (``tests/released/``: that release's notebooks with that release's
 solutions filled in) run in grading mode against this package. To refresh them at a release::
 
-    python -c "import nbformat; from itft_grader.sample_class import solved; [nbformat.write(solved(
+    python -c "import nbformat; from itft_grader.release.sample_class import solved; [nbformat.write(solved(
         nbformat.read(f'notebooks/{n}.ipynb', 4), nbformat.read(f'solutions/{n}.ipynb', 4)), f'tests/released/{n}.ipynb')
         for n in ('hw1_mtl', 'hw2_intermediate', 'hw3_taskemb')]"
 """

@@ -12,8 +12,8 @@ pytest.importorskip("nbgrader", reason="building a release needs nbgrader")
 
 from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
-from itft_grader.release import manifest  # noqa: E402
-from itft_grader.sample_class import copy_notebook, grade_cell, solved  # noqa: E402
+from itft_grader.release.build import manifest  # noqa: E402
+from itft_grader.release.sample_class import copy_notebook, grade_cell, solved  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_partial_credit_failures_are_listed_in_the_report():
 
 
 def test_the_report_says_which_exercises_hidden_tests_still_grade(release, tmp_path, monkeypatch):
-    from itft_grader.release import manifest as build_manifest
+    from itft_grader.release.build import manifest as build_manifest
 
     nb = solved(release, toy_solution())
     entries = build_manifest(release, ASSIGNMENT, toy_solution())

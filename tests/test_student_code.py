@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from itft_grader import references as ref
+from itft_grader.checks import references as ref
 from itft_utils import transfer
 from itft_utils.homework import prepare_task
 from itft_utils.models import build_model

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from itft_grader import references as ref
+from itft_grader.checks import references as ref
 from itft_utils import fisher, selection
 from itft_utils import taskemb as te
 from itft_utils.data import generate_task

@@ -112,7 +112,7 @@ def test_only_plain_values_leave_the_kernel():
 
 def test_the_grading_package_is_shown_empty_in_the_sandbox(tmp_path):
     import itft_grader
-    from itft_grader import sandbox
+    from itft_grader.sandbox import bwrap as sandbox
 
     (tmp_path / "p").mkdir()
     plan = sandbox.make_plan(tmp_path / "s", tmp_path / "p", {})

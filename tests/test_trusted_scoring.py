@@ -24,8 +24,8 @@ pytest.importorskip("nbgrader", reason="grading needs the grader extra (nbgrader
 from hostile_kernels import ATTACKS, HONEST, WRONG_MEAN  # noqa: E402
 from toy_assignment import ASSIGNMENT, release_toy, toy_solution  # noqa: E402
 
-from itft_grader.sample_class import copy_notebook, grade_cell, solved  # noqa: E402
-from itft_grader.sandbox import preflight  # noqa: E402
+from itft_grader.release.sample_class import copy_notebook, grade_cell, solved  # noqa: E402
+from itft_grader.sandbox.bwrap import preflight  # noqa: E402
 
 try:
     preflight()

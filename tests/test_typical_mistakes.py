@@ -12,7 +12,7 @@ import pytest
 
 from itft_grader.checks.local import score_here, solution_namespace
 from itft_grader.course import solutions_dir
-from itft_grader.sample_class import grade_cell
+from itft_grader.release.sample_class import grade_cell
 
 #: Homework 3's per-example gradients are checked by two test cells (autograd and the closed form): each
 #: of these mistakes must lose points in both.

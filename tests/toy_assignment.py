@@ -72,7 +72,7 @@ def toy_solution() -> nbformat.NotebookNode:
 
 def release_toy(folder):
     """Write the toy source into ``folder`` (a solutions folder) and return nbgrader's student version."""
-    from itft_grader.release import student_version
+    from itft_grader.release.build import student_version
 
     nbformat.write(toy_solution(), folder / f"{ASSIGNMENT}.ipynb")
     settings = {"repo_url": "https://github.com/x/y", "branch": "main", "install_source": "itft-utils"}

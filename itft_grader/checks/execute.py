@@ -22,9 +22,9 @@ from nbclient.exceptions import CellTimeoutError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
-from . import expected
-from .scoring import AnswerError, CellResult, new_nonce, read_answer, request_code, score_cell
-from .spec import load_checks
+from itft_grader.checks import expected
+from itft_grader.checks.scoring import AnswerError, CellResult, new_nonce, read_answer, request_code, score_cell
+from itft_grader.checks.spec import load_checks
 
 RECORD_ENV = "ITFT_TRUSTED_RECORD"  # where the record goes (the grader's private folder)
 REFERENCES_ENV = "ITFT_REFERENCE_ANSWERS"  # reference answers computed once for the class

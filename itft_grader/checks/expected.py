@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .scoring import run_here
-from .spec import REFERENCE, CheckedCell
+from itft_grader.checks.scoring import run_here
+from itft_grader.checks.spec import REFERENCE, CheckedCell
 
 Answers = dict[str, dict[str, Any]]  # grade id -> check name -> {"value": ...}
 
 
 def reference_answers(cells: dict[str, CheckedCell]) -> Answers:
     """Every reference check's answer; ValueError naming the check when a reference fails it."""
-    from .. import references
+    from itft_grader.checks import references
 
     out: Answers = {}
     for gid, cell in cells.items():
@@ -25,7 +25,7 @@ def reference_answers(cells: dict[str, CheckedCell]) -> Answers:
         names = sorted({p for c in wanted for p in c.parameters})
         missing = [n for n in names if not hasattr(references, n)]
         if missing:
-            raise ValueError(f"{gid}: REFERENCE checks take {missing}, which itft_grader/references.py does not define")
+            raise ValueError(f"{gid}: REFERENCE checks take {missing}, which itft_grader/checks/references.py does not define")
         answers = run_here(CheckedCell(gid, cell.points, wanted), {n: getattr(references, n) for n in names})
         for c, a in zip(wanted, answers):
             if "error" in a:

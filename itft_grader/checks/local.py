@@ -9,9 +9,9 @@ from typing import Any
 
 from nbformat import NotebookNode
 
-from .expected import reference_answers
-from .scoring import CellResult, run_here, score_cell
-from .spec import load_checks
+from itft_grader.checks.expected import reference_answers
+from itft_grader.checks.scoring import CellResult, run_here, score_cell
+from itft_grader.checks.spec import load_checks
 
 
 def _code(cell: NotebookNode) -> str:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .runtime import FRAME
-from .spec import REFERENCE, Check, CheckedCell
+from itft_grader.checks.runtime import FRAME
+from itft_grader.checks.spec import REFERENCE, Check, CheckedCell
 
 RUNTIME_SOURCE = (Path(__file__).parent / "runtime.py").read_text()
 MAX_ANSWER_CHARS = 20_000_000

@@ -12,10 +12,9 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
+from itft_grader.atlas.harvest import Harvest, aggregate, leaderboard, score_estimators
 from itft_utils.atlas import ATLAS_VERSION, AtlasLibrary
 from itft_utils.files import write_atomic
-
-from .atlas import Harvest, aggregate, leaderboard, score_estimators
 
 
 def write_atlas(harvest: Harvest, library: AtlasLibrary, out: str | Path,
@@ -143,9 +142,8 @@ def _html(atlas: dict, harvest: Harvest) -> str:
 def build_atlas(grading_dir: str | Path, out: str | Path, mode: str = "colab", plan_path: str | Path | None = None,
                 tolerance: float = 2.0, rankings_path: str | Path | None = None) -> dict:
     """``itft atlas``: harvest ``grading_dir``, write the outputs to ``out``, print a summary."""
+    from itft_grader.atlas.harvest import harvest
     from itft_utils.atlas import atlas_library
-
-    from .atlas import harvest
 
     library = atlas_library(mode)
     plan = json.loads(Path(plan_path).read_text(encoding="utf-8")) if plan_path else None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from .syntax import parse
+from itft_grader.intake.syntax import parse
 
 GRADING_PACKAGES = {"itft_grader", "autograder"}  # the second: its former name
 

@@ -22,9 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from itft_grader.checks.references import mean_interval, paired_summary
 from itft_utils.atlas import ATLAS_MIME, ATLAS_VERSION, AtlasCell, AtlasLibrary, assign_cells
-
-from .references import mean_interval, paired_summary
 
 REQUIRED = ("target", "source", "seed", "metric", "score", "metrics", "curve", "key", "batch_order", "versions")
 BROKEN_TOKENIZERS = ("0.23.1", "0.23.2")  # they drop the windows of long QA contexts
@@ -221,7 +220,7 @@ def score_estimators(targets: Mapping[str, dict], rankings: Mapping[str, Mapping
     so that it shows how much of a method's lead is seed noise. Best NDCG first."""
     import numpy as np
 
-    from .references import ndcg_at_k, regret_at_k
+    from itft_grader.checks.references import ndcg_at_k, regret_at_k
 
     rng = np.random.default_rng(seed)
     names = [t for t in targets if targets[t]["scores"]]

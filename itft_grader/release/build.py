@@ -23,10 +23,9 @@ import nbformat
 from nbformat import NotebookNode
 
 import itft_utils
+from itft_grader.course import assignments, generate_assignment, make_course, manifests_dir, notebooks_dir, solutions_dir
 
-from .course import assignments, generate_assignment, make_course, manifests_dir, notebooks_dir, solutions_dir
-
-SETTINGS = Path(__file__).resolve().parent / "release.toml"
+SETTINGS = Path(__file__).resolve().parents[1] / "release.toml"
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 ADDED = ("itft-colab-badge", "itft-setup", "itft-selfcheck")  # ids of the cells the release adds

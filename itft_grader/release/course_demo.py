@@ -11,10 +11,10 @@ from pathlib import Path
 
 import nbformat
 
-from .course import assignments, solutions_dir
-from .pipeline import grade_class, print_sheet
-from .release import check, release
-from .sample_class import write_sample_class
+from itft_grader.course import assignments, solutions_dir
+from itft_grader.grading.pipeline import grade_class, print_sheet
+from itft_grader.release.build import check, release
+from itft_grader.release.sample_class import write_sample_class
 
 
 def run_course(out: Path, workers: int | None = None, solutions: Path | None = None) -> int:

@@ -2,7 +2,7 @@
 
 They live here, in the grading package that only instructors install, so that the library students
 install holds no function under an exercise's contract (a student could otherwise pass by calling
-it). Hidden test cells import them (``from itft_grader.references import answer_f1 as _ref_f1``);
+it). Hidden test cells import them (``from itft_grader.checks.references import answer_f1 as _ref_f1``);
 the grading sandbox makes this module, and nothing else of the grading package, importable for the
 student's kernel. Each function has the exercise's name and signature, and is written independently
 of the model solutions in ``solutions/``, so the hidden tests compare two implementations.

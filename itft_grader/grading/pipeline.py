@@ -25,14 +25,14 @@ from pathlib import Path
 
 import nbformat
 
-from .checks import expected
-from .checks.spec import load_checks
-from .course import CONFIG, generate_assignment, make_course, solutions_dir
-from .delegation import forbidden_names
-from .intake import DEFAULT_STUDENT_PATTERN, counted, intake
-from .results import STATUSES, Result, load_verified, print_sheet, save, write_sheet
-from .sandbox import preflight
-from .submission import GradingOptions, grade_ids, grade_one, max_points
+from itft_grader.checks import expected
+from itft_grader.checks.spec import load_checks
+from itft_grader.course import CONFIG, generate_assignment, make_course, solutions_dir
+from itft_grader.grading.results import STATUSES, Result, load_verified, print_sheet, save, write_sheet
+from itft_grader.grading.submission import GradingOptions, grade_ids, grade_one, max_points
+from itft_grader.intake.delegation import forbidden_names
+from itft_grader.intake.submissions import DEFAULT_STUDENT_PATTERN, counted, intake
+from itft_grader.sandbox.bwrap import preflight
 
 __all__ = ["STATUSES", "Result", "GradingOptions", "grade_class", "print_sheet", "prepare_course"]
 

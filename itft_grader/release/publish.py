@@ -23,12 +23,11 @@ from pathlib import Path
 import nbformat
 
 import itft_utils
-
-from . import release as release_module
-from .checks.spec import REFERENCE, load_checks
-from .course import assignments, course_root, notebooks_dir, solutions_dir
-from .delegation import forbidden_names
-from .syntax import parse
+from itft_grader.checks.spec import REFERENCE, load_checks
+from itft_grader.course import assignments, course_root, notebooks_dir, solutions_dir
+from itft_grader.intake.delegation import forbidden_names
+from itft_grader.intake.syntax import parse
+from itft_grader.release import build as release_module
 
 STUDENT_README = """\
 # itft: intermediate-task fine-tuning — the course's homework
@@ -116,7 +115,7 @@ def _imports(tree: ast.Module, prefix: str) -> set[str]:
 def hidden_test_references(solutions: Path | None = None) -> dict[str, set[str]]:
     """{assignment: names its trusted checks compare with the grading package's references}: the
     parameters of every ``expect=REFERENCE`` probe, which ``checks/expected.py`` binds to
-    ``itft_grader/references.py`` by name."""
+    ``itft_grader/checks/references.py`` by name."""
     solutions = Path(solutions or solutions_dir())
     found: dict[str, set[str]] = {}
     for name in assignments(solutions):

@@ -127,7 +127,7 @@ def make_plan(scratch: Path, private: Path, env: dict[str, str], packages: tuple
     return SandboxPlan(bwrap=find_bwrap(), scratch=str(scratch), status_file=str(private / "kernel-status.json"),
                        pid_file=str(private / "sandbox.pid"), log_file=str(private / "kernel.log"),
                        read_only=python_paths() + package_paths(packages), env=kernel_env,
-                       hidden=package_paths((__package__ or "itft_grader",)), empty=str(private / "empty"),
+                       hidden=package_paths(((__package__ or "itft_grader").split(".")[0],)), empty=str(private / "empty"),
                        cgroup_procs=list(cgroup_procs or []), cpu_seconds=cpu_seconds)
 
 
@@ -160,7 +160,7 @@ def write_kernelspec(jupyter_path: Path, plan_file: Path) -> Path:
     """A ``python3`` kernelspec whose command is the launcher; nbgrader picks it up via JUPYTER_PATH."""
     folder = jupyter_path / "kernels" / "python3"
     folder.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "itft_grader.sandbox", str(plan_file), "--",
+    argv = [sys.executable, "-m", "itft_grader.sandbox.bwrap", str(plan_file), "--",
             sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     # Interrupts as control messages: a signal would reach bwrap, not the kernel in its own session.
     spec = {"argv": argv, "display_name": "Python 3 (sandboxed)", "language": "python", "interrupt_mode": "message"}
@@ -207,7 +207,7 @@ def preflight() -> str:
         private.mkdir()
         plan_file = save_plan(make_plan(scratch, private, {}), private / "plan.json")
         probe = [sys.executable, "-c", "import itft_utils, os; open('ok', 'w').write(str(os.getuid()))"]
-        proc = subprocess.run([sys.executable, "-m", "itft_grader.sandbox", str(plan_file), "--", *probe],
+        proc = subprocess.run([sys.executable, "-m", "itft_grader.sandbox.bwrap", str(plan_file), "--", *probe],
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or not (scratch / "ok").exists():
             raise SandboxUnavailable(f"bubblewrap could not start a kernel sandbox here (exit {proc.returncode}): "
@@ -248,5 +248,5 @@ def launch(plan_file: str, command: list[str]) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) < 4 or sys.argv[2] != "--":
-        sys.exit("usage: python -m itft_grader.sandbox PLAN.json -- COMMAND...")
+        sys.exit("usage: python -m itft_grader.sandbox.bwrap PLAN.json -- COMMAND...")
     launch(sys.argv[1], sys.argv[3:])

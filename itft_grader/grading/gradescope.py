@@ -6,7 +6,7 @@ Gradescope's autograder contract: a zip with ``setup.sh`` (run once when the ima
 ``run_autograder`` calls :func:`run`, which grades the one notebook with ``grade_class`` exactly as
 a local class run would, and converts the result into Gradescope's format (one test per grade cell).
 
-    python -m itft_grader.gradescope bundle hw1_mtl gradescope_hw1.zip
+    python -m itft_grader.grading.gradescope bundle hw1_mtl gradescope_hw1.zip
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .course import solutions_dir
-from .pipeline import STATUSES, GradingOptions, Result, grade_class
-from .release import load_settings
+from itft_grader.course import solutions_dir
+from itft_grader.grading.pipeline import STATUSES, GradingOptions, Result, grade_class
+from itft_grader.release.build import load_settings
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope image set-up: the grader extra brings nbgrader; a CPU torch keeps the image small.
@@ -31,7 +31,7 @@ python3 -m pip install "{install_source}" "nbgrader>=0.9.6"
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 set -euo pipefail
 cd /autograder/source
-python3 -m itft_grader.gradescope run {assignment} --solutions /autograder/source/solutions
+python3 -m itft_grader.grading.gradescope run {assignment} --solutions /autograder/source/solutions
 """
 
 
@@ -82,7 +82,7 @@ def build_bundle(assignment: str, out_zip: Path, solutions: Path | None = None) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m itft_grader.gradescope", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m itft_grader.grading.gradescope", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bundle", help="write the autograder zip to upload to Gradescope")

@@ -26,15 +26,15 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from .checks.execute import RECORD_ENV, REFERENCES_ENV
-from .course import NbgraderError, run_nbgrader
-from .feedback import cap_outputs, hide_hidden_tests
-from .intake import Submission
-from .limits import ScratchWatch, TreeLimits, open_limits
-from .normalize import SubmissionError, normalize
-from .progress import PROGRESS_ENV, describe, last_cell
-from .results import Result
-from .sandbox import describe_exit, kernel_exit, make_plan, save_plan, write_kernelspec
+from itft_grader.checks.execute import RECORD_ENV, REFERENCES_ENV
+from itft_grader.course import NbgraderError, run_nbgrader
+from itft_grader.grading.feedback import cap_outputs, hide_hidden_tests
+from itft_grader.grading.progress import PROGRESS_ENV, describe, last_cell
+from itft_grader.grading.results import Result
+from itft_grader.intake.normalize import SubmissionError, normalize
+from itft_grader.intake.submissions import Submission
+from itft_grader.sandbox.bwrap import describe_exit, kernel_exit, make_plan, save_plan, write_kernelspec
+from itft_grader.sandbox.limits import ScratchWatch, TreeLimits, open_limits
 
 # One thread per kernel: parallel workers share the cores instead of fighting over them (two torch
 # threads per kernel made tiny grading runs 5-50x slower on a loaded 2-core machine).

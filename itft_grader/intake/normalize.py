@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import nbformat
 from nbformat import NotebookNode
 
-from .delegation import forbidden_names, scan_for_delegation
+from itft_grader.intake.delegation import forbidden_names, scan_for_delegation
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 COLAB_CELL_KEYS = ("id", "colab", "executionInfo", "outputId", "colab_type")

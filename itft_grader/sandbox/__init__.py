@@ -1,0 +1,1 @@
+"""Where a student's kernel runs: bubblewrap (``bwrap``) and the process tree's limits (``limits``)."""
