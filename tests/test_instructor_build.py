@@ -74,3 +74,49 @@ def test_solution_full_marks_and_student_version_zero(name, installed_course):
     for student in ("1001", "1002"):
         text = html.unescape(re.sub(r"<[^>]+>", "", (out / name / "grading" / "feedback" / f"{student}.html").read_text()))
         assert [line for line in hidden if line in text and line not in own[student]] == [], student
+
+
+def test_the_gradescope_bundle_grades_as_uploaded(installed_course, tmp_path):
+    """The bundle unpacked as Gradescope lays it out (``source/``, ``submission/``, ``results/``), its own
+    ``run_autograder`` run with the installed build (the wheel with the grader extra, which is what the
+    bundle's ``setup.sh`` installs) for a perfect, an untouched and a hostile submission: results in
+    Gradescope's schema, each with its honest score."""
+    import json
+    import shutil
+    import zipfile
+
+    import jsonschema
+    from hostile_kernels import ATTACKS
+    from toy_assignment import ASSIGNMENT, release_toy, toy_solution
+
+    from itft_grader.release.sample_class import copy_notebook, grade_cell
+
+    work = installed_course[0].parent
+    python, wheel = work / "venv" / "bin" / "python", next((work / "wheel").glob("itft_utils-*.whl"))
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    release = release_toy(solutions)
+    subprocess.run([str(python), "-m", "itft_grader.grading.gradescope", "bundle", ASSIGNMENT, str(tmp_path / "bundle.zip"),
+                    "--wheel", str(wheel), "--solutions", str(solutions)], check=True, capture_output=True, cwd=tmp_path)
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(tmp_path / "bundle.zip") as zf:
+        zf.extractall(root / "source")
+    for script in ("setup.sh", "run_autograder"):
+        (root / "source" / script).chmod(0o755)
+    assert f'"./{wheel.name}[grader]"' in (root / "source" / "setup.sh").read_text()
+    good = solved(release, toy_solution())
+    hostile = copy_notebook(good)
+    grade_cell(hostile, "mean_code").source = ATTACKS["json_patch"][0]
+    schema = json.loads((ROOT / "tests" / "gradescope_results.schema.json").read_text())
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "ITFT_COURSE_DIR"))},
+           "AUTOGRADER_ROOT": str(root), "PYTHON": str(python), "PATH": f"{python.parent}:{os.environ['PATH']}"}
+    for name, nb, score in (("perfect", good, 5.0), ("untouched", release, 0.0), ("hostile", hostile, 3.0)):
+        shutil.rmtree(root / "submission", ignore_errors=True)
+        shutil.rmtree(root / "results", ignore_errors=True)
+        (root / "submission").mkdir()
+        nbformat.write(nb, root / "submission" / f"{name}.ipynb")
+        done = subprocess.run([str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        results = json.loads((root / "results" / "results.json").read_text())
+        jsonschema.validate(results, schema)
+        assert results["score"] == score, (name, results)
