@@ -100,6 +100,9 @@ def _before(info=None):
 get_ipython().events.register("pre_run_cell", _before)
 ''' + WRONG_MEAN)
 
+# A thread that knows the answer key (the hidden checks' right values) and sends it as an extra answer line
+# with the request's parent header: the grader scores every line and keeps the lowest, so the runtime's own
+# line, from the wrong mean, decides.
 attack("thread_forgery", FORGE + '''
 import sys, threading, time
 ip = get_ipython()

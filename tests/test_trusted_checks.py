@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from itft_grader.checks.runtime import FRAME, plain
-from itft_grader.checks.scoring import AnswerError, read_answer, run_here, same, score_cell
+from itft_grader.checks.scoring import AnswerError, read_answers, run_here, same, score_cell
 from itft_grader.checks.spec import REFERENCE, load_cell
 
 REGION = '''# Partial credit: public tests here.
@@ -78,13 +78,14 @@ def _line(nonce: str, answers) -> str:
 
 def test_answers_are_decoded_strictly():
     good = [{"value": 1}, {"error": "ValueError: no"}]
-    assert read_answer("noise\n" + _line("ab", good) + "\n", "ab", 2) == good
-    assert read_answer(_line("ab", [{"value": 0}] * 2) + "\n" + _line("ab", good), "ab", 2) == good  # the last one
+    assert read_answers("noise\n" + _line("ab", good) + "\n", "ab", 2) == [good]
+    forged = [{"value": 0}] * 2  # a line forged beside the runtime's own: both are read, the grader keeps the lower score
+    assert read_answers(_line("ab", forged) + "\n" + _line("ab", good), "ab", 2) == [forged, good]
     for text, why in [("", "no answer"), (_line("zz", good), "no answer"), (f"{FRAME}ab [1,", "not JSON"),
                       (_line("ab", good[:1]), "expected 2 answers"), (_line("ab", [{"value": 1}, {"ok": 2}]), "neither"),
                       (_line("ab", [{"value": 1}, {"error": 3}]), "neither")]:
         with pytest.raises(AnswerError, match=why):
-            read_answer(text, "ab", 2)
+            read_answers(text, "ab", 2)
 
 
 def test_values_compare_as_plain_data():

@@ -23,7 +23,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
 from itft_grader.checks import expected
-from itft_grader.checks.scoring import AnswerError, CellResult, new_nonce, read_answer, request_code, score_cell
+from itft_grader.checks.scoring import AnswerError, CellResult, new_nonce, read_answers, request_code, score_cell
 from itft_grader.checks.spec import load_checks
 
 RECORD_ENV = "ITFT_TRUSTED_RECORD"  # where the record goes (the grader's private folder)
@@ -93,15 +93,15 @@ class TrustedExecute(Execute):
         finally:
             self.nb.cells[index] = cell  # nbclient stores the cell it ran at its index
         stdout = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream" and o.name == "stdout")
-        answers, problem = None, ""
+        references = self._references.get(gid, {})
         if any(t["index"] == index for t in self._record["timeouts"]):
-            problem = f"the checks ran past the {self.timeout} s cell timeout"
+            result = score_cell(checked, None, references, f"the checks ran past the {self.timeout} s cell timeout")
         else:
-            try:
-                answers = read_answer(stdout, nonce, len(checked.checks))
+            try:  # every answer line must earn the points: a line forged beside the runtime's own can only lower them
+                result = min((score_cell(checked, a, references) for a in read_answers(stdout, nonce, len(checked.checks))),
+                             key=lambda r: r.score)
             except AnswerError as exc:
-                problem = f"the notebook's answer could not be read ({exc})"
-        result = score_cell(checked, answers, self._references.get(gid, {}), problem)
+                result = score_cell(checked, None, references, f"the notebook's answer could not be read ({exc})")
         self._record["cells"][gid] = _as_record(result)
         cell.execution_count = None
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=result.report()),

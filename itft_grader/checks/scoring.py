@@ -57,14 +57,19 @@ def _check_plain(value: Any, depth: int = 0) -> None:
         raise AnswerError(f"a {type(value).__name__} in the answer")
 
 
-def read_answer(stdout: str, nonce: str, count: int) -> list[dict[str, Any]]:
-    """The ``count`` per-check answers of the last line framed with ``nonce`` in ``stdout``;
-    AnswerError when there is none or it is not plain data of that shape."""
+def read_answers(stdout: str, nonce: str, count: int) -> list[list[dict[str, Any]]]:
+    """Every line framed with ``nonce`` in ``stdout``, each decoded into ``count`` per-check answers.
+    An honest kernel writes one; a line another thread or hook forged is one more, and the grader
+    scores each and keeps the lowest (``execute.py``), so a forged line can only lower the cell.
+    AnswerError when there is none, or one is not plain data of that shape."""
     tag = FRAME + nonce + " "
     lines = [line[len(tag):] for line in stdout.split("\n") if line.startswith(tag)]
     if not lines:
         raise AnswerError("the kernel gave no answer")
-    line = lines[-1]  # the runtime writes last; a line forged earlier could only change the kernel's own values
+    return [_decode(line, count) for line in lines]
+
+
+def _decode(line: str, count: int) -> list[dict[str, Any]]:
     if len(line) > MAX_ANSWER_CHARS:
         raise AnswerError(f"the answer has {len(line)} characters (at most {MAX_ANSWER_CHARS})")
     try:
@@ -87,7 +92,8 @@ def run_here(cell: CheckedCell, namespace: dict[str, Any]) -> list[dict[str, Any
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(request_code(cell, nonce), dict(namespace))
-    return read_answer(out.getvalue(), nonce, len(cell.checks))
+    [answers] = read_answers(out.getvalue(), nonce, len(cell.checks))
+    return answers
 
 
 def same(got: Any, want: Any, rtol: float, atol: float) -> bool:

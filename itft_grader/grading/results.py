@@ -30,7 +30,8 @@ STATUSES = {
     "grading_error": "nbgrader could not grade it; scored 0",
     "corrupt_notebook": "not a readable notebook; scored 0",
     "empty_file": "the file is empty; scored 0",
-    "too_large": "over the size cap for one file or for the class's files together; not extracted, scored 0",
+    "too_large": "over a size cap (one file, the class's files together, cells per notebook or characters per cell); "
+                 "not graded, scored 0",
     "not_this_assignment": "no cell of this assignment found; scored 0",
     "bad_filename": "no student id in the file name, or not a .ipynb; not graded",
 }

@@ -44,6 +44,12 @@ class Normalized:
     flags: list[str] = field(default_factory=list)  # what a human should look at
 
 
+#: A homework has about 60 cells of a few kB; past these a file is no answer to it, and grading it would
+#: tie up a worker for the whole time cap (100,000 cells run one by one) or feed the kernel a 50 MB cell.
+MAX_CELLS = 5_000
+MAX_CELL_CHARS = 2_000_000
+
+
 def read_submission(raw: bytes, filename: str) -> NotebookNode:
     """Parse bytes into a v4 notebook, or raise SubmissionError saying what is wrong with the file."""
     if not raw.strip():
@@ -56,6 +62,14 @@ def read_submission(raw: bytes, filename: str) -> NotebookNode:
         raise SubmissionError("corrupt_notebook", f"{filename}: JSON nested too deeply to read, not a notebook") from None
     if not isinstance(data, dict) or "cells" not in data or not isinstance(data.get("cells"), list):
         raise SubmissionError("corrupt_notebook", f"{filename}: JSON without a list of cells, not a notebook")
+    if len(data["cells"]) > MAX_CELLS:
+        raise SubmissionError("too_large", f"{filename}: {len(data['cells'])} cells (at most {MAX_CELLS}); not graded")
+    for n, cell in enumerate(data["cells"], start=1):
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        size = len(source) if isinstance(source, str) else sum(len(x) for x in source if isinstance(x, str))
+        if size > MAX_CELL_CHARS:
+            raise SubmissionError("too_large", f"{filename}: cell {n} holds {size:,} characters (at most "
+                                  f"{MAX_CELL_CHARS:,}); not graded")
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
     except RecursionError:  # a value nested deeper than Python's stack, e.g. in the metadata
