@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import ast
 import inspect
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from itft_grader.release.build import HIDDEN_REGION
 
 
 class _Reference:
@@ -38,7 +39,6 @@ class _Reference:
 
 #: ``expect=REFERENCE``: the probe's answer on the grading package's reference implementation.
 REFERENCE: Any = _Reference()
-HIDDEN = re.compile(r"^### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^### END HIDDEN TESTS", re.S | re.M)
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,9 @@ def _without_decorators(node: ast.FunctionDef) -> str:
 
 
 def hidden_region(source: str) -> str:
-    """The text between a test cell's hidden-test markers ('' when it has none)."""
-    found = HIDDEN.search(source)
+    """The text between a test cell's hidden-test markers ('' when it has none): the region the
+    release strips, read with the release's own pattern."""
+    found = HIDDEN_REGION.search(source)
     return found.group(1) if found else ""
 
 

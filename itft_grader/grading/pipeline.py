@@ -47,10 +47,12 @@ def prepare_course(work: Path, assignment: str, solutions: Path | None = None) -
     return master, release_nb, answers
 
 
-def fingerprint(master: Path, assignment: str, options: GradingOptions) -> str:
-    """What a result depends on besides the file: the source notebook, the config and the options."""
+def fingerprint(master: Path, assignment: str, options: GradingOptions, answers: Path) -> str:
+    """What a result depends on besides the file: the source notebook (its trusted checks), the
+    references' answers to them, the config and the options."""
     digest = hashlib.sha256()
     digest.update((master / "source" / assignment / f"{assignment}.ipynb").read_bytes())
+    digest.update(answers.read_bytes())
     digest.update(CONFIG.read_bytes())
     digest.update(json.dumps(asdict(options), sort_keys=True).encode())
     return digest.hexdigest()
@@ -85,7 +87,7 @@ def grade_class(
     subs = intake(Path(submissions), out, pattern)
     with tempfile.TemporaryDirectory(prefix="itft-course-") as work:
         master, release_nb, answers = prepare_course(Path(work), assignment, solutions)
-        ids, key = grade_ids(release_nb), fingerprint(master, assignment, options)
+        ids, key = grade_ids(release_nb), fingerprint(master, assignment, options, answers)
         forbidden = forbidden_names(nbformat.read(master / "source" / assignment / f"{assignment}.ipynb", as_version=4))
         results: dict[str, Result] = {}
         todo = []
