@@ -10,7 +10,12 @@ its ``grade_class`` defaults, in a subprocess), so the sandboxed pipeline is com
 ``--per-notebook --against REV`` grades each homework's solution alone with this checkout and with
 revision REV (its own solutions and pipeline: before trusted checks, test cells ran in the kernel),
 sandbox on, alternating ``--repeats`` times, and prints seconds per notebook and their ratio.
+``--throughput`` grades a mixed class of ``--class-size`` submissions of *every* homework with 2 workers,
+sandbox on (with ``--against REV`` also by that revision's pipeline, in alternating order), and prints
+seconds per submission, the projection to a class of 300, and the floor: a submission holding only the
+notebook's set-up, graded alone.
 
+    python bench/bench_grading.py --throughput --class-size 60 [--against 39b910b] --out bench/results/grading/throughput.json
     python bench/bench_grading.py [--class-size 50] [--assignment hw1_mtl] [--out bench/out/grading.json]
     python bench/bench_grading.py --sandbox-overhead [--class-size 12] [--repeats 2] [--against 314dcb9]
     python bench/bench_grading.py --per-notebook --against 8b0f461 [--repeats 2]
@@ -18,6 +23,7 @@ sandbox on, alternating ``--repeats`` times, and prints seconds per notebook and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -25,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import common  # noqa: F401  (puts the repo on sys.path)
@@ -76,7 +83,9 @@ def revision_run(worktree: Path, name: str, size: int, tmp: Path, tag: str, inbo
     """The class (or ``inbox``) graded by another revision's pipeline and solutions (its defaults, 2
     workers), in a subprocess."""
     inbox = inbox or tmp / f"{name}-class-{size}"
-    code = (f"from pathlib import Path; from itft_grader.pipeline import grade_class; "  # an older revision's layout
+    code = ("from pathlib import Path\ntry:\n    from itft_grader.grading.pipeline import grade_class\n"
+            "except ImportError:  # a revision before the grading package was laid out by stage\n"
+            "    from itft_grader.pipeline import grade_class\n"
             f"grade_class(Path({str(inbox)!r}), {name!r}, Path({str(tmp / f'rev-{name}-{tag}-out')!r}), workers=2, progress=False)")
     env = {**os.environ, "PYTHONPATH": str(worktree), COURSE_ENV: str(worktree)}
     started = time.perf_counter()
@@ -115,18 +124,28 @@ def sandbox_overhead(name: str, size: int, repeats: int, tmp: Path, against: str
     return {"seconds": seconds, "seconds_per_submission": per, "ratios": ratios, "against": against}
 
 
-def per_notebook_against(names: list[str], repeats: int, tmp: Path, against: str) -> dict:
-    """Each homework's solution graded alone by this checkout and by revision ``against``, sandbox on,
-    in rotating order; the trusted checks' cost is the ratio."""
+@contextlib.contextmanager
+def revision_worktree(tmp: Path, against: str) -> Iterator[Path]:
+    """A git worktree of revision ``against`` whose sandboxed kernels import its own packages."""
     worktree = tmp / "revision"
     subprocess.run(["git", "worktree", "add", "--detach", str(worktree), against], check=True, capture_output=True, cwd=REPO)
     # The revision's packages come from PYTHONPATH, which its sandbox clears; the kernel would then find
     # this checkout's editable install, which its sandbox does not bind. Plumbing only: let it through.
-    launcher = worktree / "itft_grader" / "sandbox.py"
     passed = 'PASSED_ENV = ("NBGRADER_EXECUTION",'
-    launcher.write_text(launcher.read_text().replace(passed, passed.replace("(", '("PYTHONPATH", ')))
-    seconds: dict[str, dict[str, list[float]]] = {n: {"trusted": [], f"revision_{against}": []} for n in names}
+    for launcher in (worktree / "itft_grader" / "sandbox.py", worktree / "itft_grader" / "sandbox" / "bwrap.py"):
+        if launcher.exists() and passed in launcher.read_text():
+            launcher.write_text(launcher.read_text().replace(passed, passed.replace("(", '("PYTHONPATH", ')))
     try:
+        yield worktree
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], check=False, cwd=REPO)
+
+
+def per_notebook_against(names: list[str], repeats: int, tmp: Path, against: str) -> dict:
+    """Each homework's solution graded alone by this checkout and by revision ``against``, sandbox on,
+    in rotating order; the trusted checks' cost is the ratio."""
+    seconds: dict[str, dict[str, list[float]]] = {n: {"trusted": [], f"revision_{against}": []} for n in names}
+    with revision_worktree(tmp, against) as worktree:
         for r in range(repeats):
             for name in names:
                 inbox = tmp / f"{name}-solution"
@@ -148,13 +167,67 @@ def per_notebook_against(names: list[str], repeats: int, tmp: Path, against: str
                     if row["status"] != "graded" or float(row["auto_score"]) == 0:  # a failed run times nothing
                         raise RuntimeError(f"{kind} did not grade {name}'s solution: {row['status']} {row['message']}")
                     print(f"repeat {r}: {name:<18} {kind:<9} {took:.1f} s (auto score {row['auto_score']})")
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], check=False, cwd=REPO)
     mean = {n: {k: sum(v) / len(v) for k, v in kinds.items()} for n, kinds in seconds.items()}
     ratios = {n: m["trusted"] / m[f"revision_{against}"] for n, m in mean.items()}
     for n, m in mean.items():
         print(f"{n}: trusted {m['trusted']:.1f} s, revision {against} {m[f'revision_{against}']:.1f} s, ratio {ratios[n]:.3f}")
     return {"seconds": seconds, "mean_seconds": mean, "trusted_over_revision": ratios, "against": against}
+
+
+def throughput(names: list[str], size: int, tmp: Path, against: str | None) -> dict:
+    """Per homework: a mixed class of ``size`` graded with 2 workers, sandbox on, by this checkout (and
+    by revision ``against``, in alternating order); and the floor, a submission holding only the
+    notebook's set-up (the kernel, its imports, nbgrader and the feedback), graded alone."""
+    results: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        worktree = stack.enter_context(revision_worktree(tmp, against)) if against else None
+        for i, name in enumerate(names):
+            inbox = _class_inbox(name, size, tmp / f"{name}-class-{size}")
+            row: dict = {"class_size": size, "workers": 2}
+            for kind in (["this", "revision"] if i % 2 == 0 else ["revision", "this"]) if worktree else ["this"]:
+                if kind == "this":
+                    row["seconds"] = class_run(name, size, 2, tmp)
+                    row["statuses"] = _statuses(tmp / f"{name}-class-2-True--out")
+                else:
+                    row[f"seconds_revision_{against}"] = revision_run(worktree, name, size, tmp, "class", inbox=inbox)
+            row["seconds_per_submission"] = row["seconds"] / size
+            row["minutes_for_300"] = row["seconds_per_submission"] * 300 / 60
+            if worktree:
+                row[f"revision_{against}_per_submission"] = row[f"seconds_revision_{against}"] / size
+                row[f"this_over_revision_{against}"] = row["seconds"] / row[f"seconds_revision_{against}"]
+            row["floor_seconds"] = floor_run(name, tmp)
+            row["solution_alone_seconds"] = per_notebook(name, tmp)
+            results[name] = row
+            print(f"{name}: {size} submissions, 2 workers: {row['seconds']:.0f} s = {row['seconds_per_submission']:.2f} s per "
+                  f"submission, {row['minutes_for_300']:.1f} min for 300"
+                  + (f"; revision {against}: {row[f'revision_{against}_per_submission']:.2f} s per submission, "
+                     f"ratio {row[f'this_over_revision_{against}']:.3f}" if worktree else "")
+                  + f"; alone: solution {row['solution_alone_seconds']:.1f} s, set-up only (the floor) {row['floor_seconds']:.1f} s")
+    return results
+
+
+def floor_run(name: str, tmp: Path) -> float:
+    """One submission that keeps only the release's cells up to its set-up cell, graded alone: the part
+    of every submission's time that no notebook can save (nbgrader puts the missing test cells back;
+    their checks fail at once)."""
+    release, _ = _load(name)
+    setup = next(i for i, c in enumerate(release.cells) if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("setup"))
+    release.cells = release.cells[: setup + 1]
+    inbox = tmp / f"{name}-floor"
+    inbox.mkdir()
+    nbformat.write(release, inbox / "s_0001.ipynb")
+    started = time.perf_counter()
+    grade_class(inbox, name, tmp / f"{name}-floor-out", workers=1, progress=False)
+    return time.perf_counter() - started
+
+
+def _statuses(out: Path) -> dict[str, int]:
+    with open(out / "grades.csv") as f:
+        rows = list(csv.DictReader(f))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
 
 
 def main() -> None:
@@ -168,10 +241,19 @@ def main() -> None:
                         "git revision's pipeline")
     parser.add_argument("--per-notebook", action="store_true", help="with --against: each solution alone, this checkout "
                         "against the revision")
+    parser.add_argument("--throughput", action="store_true", help="a mixed class of every homework, 2 workers, with the "
+                        "projection to 300 and the floor")
     args = parser.parse_args()
     names = assignments()
     name = args.assignment or names[0]
     results = {"machine": common.machine(), "class_size": args.class_size, "assignment": name}
+    if args.throughput:
+        with tempfile.TemporaryDirectory() as tmp:
+            results["homeworks"] = throughput(names, args.class_size, Path(tmp), args.against)
+        results["against"] = args.against
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=2))
+        return
     if args.per_notebook:
         if not args.against:
             parser.error("--per-notebook needs --against REV")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+from itft_grader import forkserver
 
 CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
 COURSE_ENV = "ITFT_COURSE_DIR"
@@ -57,24 +58,33 @@ def make_course(root: Path, assignment: str, source_notebook: Path) -> Path:
     return root
 
 
-def run_nbgrader(root: Path, *args: str, timeout: float | None = None, env: dict | None = None, preexec_fn=None) -> str:
-    """Run ``nbgrader ARGS`` in ``root``; return its log, or raise NbgraderError with the log's tail."""
-    cmd = [sys.executable, "-m", "nbgrader", *args, "--force", f"--CourseDirectory.root={root}"]
+def run_nbgrader(root: Path, *args: str, timeout: float | None = None, env: dict | None = None,
+                 memory: tuple[int, int | None] | None = None) -> str:
+    """Run ``nbgrader ARGS`` in ``root``; return its log, or raise NbgraderError with the log's tail.
+
+    Each run is a process of its own, forked from a server that imported nbgrader once
+    (``forkserver.py``), in a session of its own so that a timeout (``subprocess.TimeoutExpired``)
+    kills nbgrader *and* the kernel it started; ``memory``: its soft and hard address-space caps in
+    MB (None: no cap)."""
     full_env = {**os.environ, **(env or {})}
     # nbgrader shells out to ``alembic`` (new gradebooks) by name: find it beside this interpreter even
     # when the environment was never activated (``.venv/bin/python -m pytest`` on a fresh clone).
     full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
-    # A session of its own, so a timeout can kill nbgrader *and* the kernel it started.
-    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=full_env, preexec_fn=preexec_fn, start_new_session=True)
+    argv = [*args, "--force", f"--CourseDirectory.root={root}"]
+    fd, log_name = tempfile.mkstemp(prefix="itft-nbgrader-", suffix=".log")
+    os.close(fd)
     try:
-        log, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    if proc.returncode != 0:
-        raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {proc.returncode}):\n{log[-3000:]}")
+        try:
+            code = forkserver.server().run(str(root), argv, full_env, log_name, memory, timeout)
+        except forkserver.ServerDied as exc:  # the server died: the run failed, for the grader's reason
+            code, note = None, f"\n{exc}"
+        else:
+            note = ""
+        log = Path(log_name).read_text(errors="replace") + note
+    finally:
+        os.unlink(log_name)
+    if code != 0:
+        raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {code}):\n{log[-3000:]}")
     return log
 
 

@@ -27,6 +27,9 @@ c.CourseDirectory.feedback_directory = "feedback"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 c.Execute.allow_errors = True
+# The kernel's state is thrown away with its sandbox: kill it at the end rather than wait for a graceful
+# exit (torch's and matplotlib's teardown cost a second or two per submission).
+c.Execute.shutdown_kernel = "immediate"
 
 # Output limits: a flood of prints must not blow up the feedback or the grader's memory.
 c.LimitOutput.max_lines = 500

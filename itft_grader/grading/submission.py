@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -144,7 +143,7 @@ def _attempt(sub: Submission, notebook: NotebookNode, assignment: str, master: P
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             log = run_nbgrader(root, "autograde", assignment, f"--student={sub.key}", "--create", *extra,
-                               timeout=options.timeout, env=env, preexec_fn=_limit_memory(*cap))
+                               timeout=options.timeout, env=env, memory=cap)
         except subprocess.TimeoutExpired:
             log_path.write_text(f"timed out after {options.timeout:.0f} s\n")
             return _timed_out(progress, notebook, options, isolation)
@@ -194,15 +193,6 @@ def _tail(path: Path, size: int = 20_000) -> str:
             return "\n--- end of the kernel's own output ---\n" + f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-
-
-def _limit_memory(soft_mb: int, hard_mb: int | None):
-    def apply() -> None:  # runs in nbgrader's process before exec
-        limit = soft_mb * 2**20
-        hard = resource.RLIM_INFINITY if hard_mb is None else hard_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-    return apply
 
 
 def _kill_sandbox(pid_file: Path) -> None:
