@@ -12,10 +12,11 @@ revision REV (its own solutions and pipeline: before trusted checks, test cells 
 sandbox on, alternating ``--repeats`` times, and prints seconds per notebook and their ratio.
 ``--throughput`` grades a mixed class of ``--class-size`` submissions of *every* homework with 2 workers,
 sandbox on (with ``--against REV`` also by that revision's pipeline, in alternating order), and prints
-seconds per submission, the projection to a class of 300, and the floor: a submission holding only the
-notebook's set-up, graded alone.
+seconds per submission, the projection to a class of 300, and the solution and the untouched version
+(the floor of a real submission: its kernel, imports, nbgrader and feedback) each graded alone.
+``--phases`` first grades each solution alone and prints where its seconds go.
 
-    python bench/bench_grading.py --throughput --class-size 60 [--against 39b910b] --out bench/results/grading/throughput.json
+    python bench/bench_grading.py --throughput --class-size 60 [--against 39b910b] [--phases] --out bench/results/grading/throughput.json
     python bench/bench_grading.py [--class-size 50] [--assignment hw1_mtl] [--out bench/out/grading.json]
     python bench/bench_grading.py --sandbox-overhead [--class-size 12] [--repeats 2] [--against 314dcb9]
     python bench/bench_grading.py --per-notebook --against 8b0f461 [--repeats 2]
@@ -176,8 +177,8 @@ def per_notebook_against(names: list[str], repeats: int, tmp: Path, against: str
 
 def throughput(names: list[str], size: int, tmp: Path, against: str | None) -> dict:
     """Per homework: a mixed class of ``size`` graded with 2 workers, sandbox on, by this checkout (and
-    by revision ``against``, in alternating order); and the floor, a submission holding only the
-    notebook's set-up (the kernel, its imports, nbgrader and the feedback), graded alone."""
+    by revision ``against``, in alternating order); and the solution and the untouched version graded
+    alone."""
     results: dict[str, dict] = {}
     with contextlib.ExitStack() as stack:
         worktree = stack.enter_context(revision_worktree(tmp, against)) if against else None
@@ -195,30 +196,74 @@ def throughput(names: list[str], size: int, tmp: Path, against: str | None) -> d
             if worktree:
                 row[f"revision_{against}_per_submission"] = row[f"seconds_revision_{against}"] / size
                 row[f"this_over_revision_{against}"] = row["seconds"] / row[f"seconds_revision_{against}"]
-            row["floor_seconds"] = floor_run(name, tmp)
-            row["solution_alone_seconds"] = per_notebook(name, tmp)
+            row["untouched_alone_seconds"] = graded_alone(name, tmp, untouched=True)
+            row["solution_alone_seconds"] = graded_alone(name, tmp, untouched=False)
             results[name] = row
             print(f"{name}: {size} submissions, 2 workers: {row['seconds']:.0f} s = {row['seconds_per_submission']:.2f} s per "
                   f"submission, {row['minutes_for_300']:.1f} min for 300"
                   + (f"; revision {against}: {row[f'revision_{against}_per_submission']:.2f} s per submission, "
                      f"ratio {row[f'this_over_revision_{against}']:.3f}" if worktree else "")
-                  + f"; alone: solution {row['solution_alone_seconds']:.1f} s, set-up only (the floor) {row['floor_seconds']:.1f} s")
+                  + f"; graded alone: solution {row['solution_alone_seconds']:.1f} s, untouched {row['untouched_alone_seconds']:.1f} s")
     return results
 
 
-def floor_run(name: str, tmp: Path) -> float:
-    """One submission that keeps only the release's cells up to its set-up cell, graded alone: the part
-    of every submission's time that no notebook can save (nbgrader puts the missing test cells back;
-    their checks fail at once)."""
-    release, _ = _load(name)
-    setup = next(i for i, c in enumerate(release.cells) if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("setup"))
-    release.cells = release.cells[: setup + 1]
-    inbox = tmp / f"{name}-floor"
+def graded_alone(name: str, tmp: Path, untouched: bool) -> float:
+    """Seconds to grade one submission alone (grade_one's own time: not the class's one-time set-up):
+    the solution, or the untouched student version, the floor of a real submission (its kernel, its
+    imports, nbgrader and the feedback; the exercises fail at once)."""
+    release, source = _load(name)
+    tag = "untouched" if untouched else "solution"
+    inbox = tmp / f"{name}-{tag}-alone"
     inbox.mkdir()
-    nbformat.write(release, inbox / "s_0001.ipynb")
-    started = time.perf_counter()
-    grade_class(inbox, name, tmp / f"{name}-floor-out", workers=1, progress=False)
-    return time.perf_counter() - started
+    nbformat.write(release if untouched else solved(release, source), inbox / "s_0001.ipynb")
+    (result,) = grade_class(inbox, name, tmp / f"{name}-{tag}-alone-out", workers=1, progress=False)
+    if not result.status.startswith("graded"):
+        raise RuntimeError(f"the {tag} version of {name} was not graded: {result.status} {result.message}")
+    return result.seconds
+
+
+def phases(names: list[str], tmp: Path) -> dict:
+    """Where one graded notebook's seconds go: each homework's solution graded alone, its phases timed
+    from the two nbgrader runs and nbgrader's per-cell record (the progress file the pipeline keeps
+    for statuses, read here before the private folder is removed)."""
+    from itft_grader.grading import submission
+
+    marks: dict = {}
+    real_run, real_scores = submission.run_nbgrader, submission._read_scores
+
+    def run(root, *args, **kwargs):
+        marks[f"{args[0]}_start"] = time.time()
+        try:
+            return real_run(root, *args, **kwargs)
+        finally:
+            marks[f"{args[0]}_end"] = time.time()
+
+    def scores(root, assignment, student):
+        progress = root.parent / "p" / "progress.jsonl"  # submission._attempt's private folder
+        marks["cells"] = [json.loads(line) for line in progress.read_text().splitlines()]
+        return real_scores(root, assignment, student)
+
+    submission.run_nbgrader, submission._read_scores = run, scores
+    results = {}
+    try:
+        for name in names:
+            total = graded_alone(name, tmp, untouched=False)
+            cells = marks["cells"]
+            after_setup = next(i for i, c in enumerate(cells) if (c["grade_id"] or "").startswith("setup")) + 1
+            row = {"nbgrader start, kernel start in its sandbox": cells[0]["time"] - marks["autograde_start"],
+                   "set-up cells (importing torch, transformers, matplotlib)": cells[after_setup]["time"] - cells[0]["time"],
+                   "the other cells (exercises, trusted checks, experiments, figures)": cells[-1]["time"] - cells[after_setup]["time"],
+                   "the last cell, killing the kernel, saving the grades": marks["autograde_end"] - cells[-1]["time"],
+                   "feedback (nbgrader generate_feedback)": marks["generate_feedback_end"] - marks["generate_feedback_start"]}
+            row["the rest (intake, copies, scores, output caps)"] = total - sum(row.values())
+            row["total"] = total
+            results[name] = row
+            print(f"{name}, solution graded alone:")
+            for phase, seconds in row.items():
+                print(f"  {phase:<68} {seconds:5.2f} s")
+    finally:
+        submission.run_nbgrader, submission._read_scores = real_run, real_scores
+    return results
 
 
 def _statuses(out: Path) -> dict[str, int]:
@@ -233,7 +278,8 @@ def _statuses(out: Path) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--class-size", type=int, default=50)
-    parser.add_argument("--assignment", default=None, help="homework for the class runs (default: the first)")
+    parser.add_argument("--assignment", default=None, help="homework for the class runs (default: the first; "
+                        "with --throughput or --phases: every homework)")
     parser.add_argument("--out", default="bench/out/grading.json")
     parser.add_argument("--sandbox-overhead", action="store_true", help="compare grading with and without the sandbox")
     parser.add_argument("--repeats", type=int, default=2, help="with --sandbox-overhead: runs of each kind")
@@ -241,15 +287,22 @@ def main() -> None:
                         "git revision's pipeline")
     parser.add_argument("--per-notebook", action="store_true", help="with --against: each solution alone, this checkout "
                         "against the revision")
+    parser.add_argument("--phases", action="store_true", help="where one graded notebook's seconds go, per homework")
     parser.add_argument("--throughput", action="store_true", help="a mixed class of every homework, 2 workers, with the "
-                        "projection to 300 and the floor")
+                        "projection to 300")
     args = parser.parse_args()
     names = assignments()
     name = args.assignment or names[0]
     results = {"machine": common.machine(), "class_size": args.class_size, "assignment": name}
-    if args.throughput:
+    if args.throughput or args.phases:
+        chosen = [args.assignment] if args.assignment else names
         with tempfile.TemporaryDirectory() as tmp:
-            results["homeworks"] = throughput(names, args.class_size, Path(tmp), args.against)
+            if args.phases:  # each mode in a folder of its own: both grade the solutions alone
+                (Path(tmp) / "phases").mkdir()
+                results["phases"] = phases(chosen, Path(tmp) / "phases")
+            if args.throughput:
+                (Path(tmp) / "throughput").mkdir()
+                results["homeworks"] = throughput(chosen, args.class_size, Path(tmp) / "throughput", args.against)
         results["against"] = args.against
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))

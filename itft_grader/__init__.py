@@ -10,6 +10,6 @@ Laid out by the pipeline's stages, in the order a submission meets them:
 * ``grading``: the class pipeline, one submission through nbgrader, results, sheet and feedback, Gradescope;
 * ``atlas``: the class transfer atlas harvested from graded notebooks.
 
-``course`` (course folders and running nbgrader) serves them all; ``nbgrader_config.py`` is nbgrader's own
-configuration file, copied into every course folder.
+``course`` (course folders and running nbgrader, each run forked from ``forkserver``) serves them all;
+``nbgrader_config.py`` is nbgrader's own configuration file, copied into every course folder.
 """

@@ -63,8 +63,12 @@ class ForkServer:
             key, run = self._next, _Run()
             self._runs[key] = run
             assert self._proc.stdin is not None
-            self._proc.stdin.write(json.dumps({"id": key, **request}) + "\n")
-            self._proc.stdin.flush()
+            try:
+                self._proc.stdin.write(json.dumps({"id": key, **request}) + "\n")
+                self._proc.stdin.flush()
+            except OSError as exc:  # the server is gone (BrokenPipeError)
+                del self._runs[key]
+                raise ServerDied(f"the nbgrader fork server is gone ({exc})") from None
         try:
             if not run.ended.wait(timeout):
                 if run.pid is not None:
@@ -91,8 +95,10 @@ class ForkServer:
             else:
                 run.code = message["code"]
                 run.ended.set()
-        with self._lock:  # the server is gone: every waiting run ends, without a code
+        with self._lock:  # the server is gone: every waiting run is killed and ends, without a code
             for run in self._runs.values():
+                if run.pid is not None:
+                    _kill_session(run.pid)
                 run.ended.set()
 
 
@@ -137,6 +143,7 @@ def _child(request: dict) -> int:
     os.dup2(log, 2)
     from nbgrader.apps.nbgraderapp import NbGraderApp
 
+    sys.argv = ["nbgrader", *request["argv"]]  # what its messages call the program
     try:
         NbGraderApp.launch_instance(argv=request["argv"])
     except SystemExit as exc:

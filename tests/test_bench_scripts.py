@@ -182,3 +182,19 @@ def test_the_interleaved_throughput_times_every_ablation_arm_and_records_version
     assert all(len(run["samples"]) == 2 and run["features_per_second_median"] > 0 for run in written["throughput"].values())
     assert written["versions"]["torch"] and written["versions"]["transformers"]
     assert "throughput ratio ours_ungrouped/hf_trainer" in out
+
+
+def test_grading_throughput_and_phases_time_a_small_class_and_account_for_every_second(tmp_path):
+    out = tmp_path / "throughput.json"
+    printed = _run("bench_grading.py", "--throughput", "--phases", "--class-size", "3", "--assignment", "hw2_intermediate",
+                   "--out", str(out))
+    result = json.loads(out.read_text())
+    row = result["homeworks"]["hw2_intermediate"]
+    # the sample class's first three kinds (solution, untouched, Colab-saved), each graded by a kernel
+    assert sum(row["statuses"].values()) == 3 and set(row["statuses"]) <= {"graded", "graded_with_notes"}
+    assert row["minutes_for_300"] == pytest.approx(row["seconds_per_submission"] * 5)
+    assert 0 < row["untouched_alone_seconds"] and 0 < row["solution_alone_seconds"]
+    phases = result["phases"]["hw2_intermediate"]
+    assert all(seconds > 0 for name, seconds in phases.items() if not name.startswith("the rest"))
+    assert sum(v for k, v in phases.items() if k != "total") == pytest.approx(phases["total"])
+    assert "min for 300" in printed and "set-up cells" in printed
