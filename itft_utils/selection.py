@@ -241,3 +241,32 @@ def packaged_transfer_results(target: str) -> TransferResults:
             return load_transfer_results(path)
     raise FileNotFoundError(f"no packaged transfer results for target {target!r} in {RESOURCES}: pass Homework 2's "
                             "output folder (the one holding cells/) or a results file to load_transfer_results")
+
+
+def homework2_results(folder: str | Path, target: str, wanted: Iterable[str]) -> tuple[TransferResults, str]:
+    """Homework 3's transfers for ``target`` from whatever Homework 2 left in ``folder`` (its runs
+    folder), and one line saying which results were used and why. The target's own cells
+    (``cells/<target>/*.json``) come first, the sources in ``wanted`` they lack taken from the course's
+    recorded run (:func:`fill_missing`); a missing, empty, unfinished (``.tmp`` files only),
+    foreign-target or unreadable folder gives the course's recorded run for ``target``. Homework 2 is
+    often run weeks earlier, in another runtime, on another target: nothing it left may stop Homework 3."""
+    recorded = packaged_transfer_results(target)
+    cells = Path(folder) / "cells"
+    if not any((cells / target).glob("*.json")):
+        others = sorted(p.name for p in cells.iterdir() if p.is_dir() and any(p.glob("*.json"))) if cells.is_dir() else []
+        unfinished = cells.is_dir() and any(cells.rglob("*.tmp"))
+        why = (f"Homework 2's finished runs in {folder} are for {', '.join(others)}, not {target}" if others else
+               f"Homework 2 left only unfinished files in {cells} (interrupted during its first write?)" if unfinished else
+               f"no Homework 2 runs in {folder}")
+        return recorded, f"transfer results: the course's recorded run for {target}, because {why}"
+    try:
+        mine = load_transfer_results(folder, target=target)
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # a damaged cell file (json's errors are ValueErrors)
+        return recorded, (f"transfer results: the course's recorded run for {target}, because Homework 2's runs in {folder} "
+                          f"could not be read ({type(exc).__name__}: {exc})")
+    mine, taken = fill_missing(mine, recorded, wanted)
+    line = f"transfer results: your Homework 2 runs in {folder} ({target})"
+    if taken:
+        line += (f"; not in them, taken from the course's recorded run: {', '.join(taken)} (another encoder and other data: "
+                 "each keeps its relative gain, put on your baseline's scale; read them with care)")
+    return mine, line

@@ -58,6 +58,7 @@ from .selection import (
     cosine_similarity,
     datasize_ranking,
     fill_missing,
+    homework2_results,
     load_transfer_results,
     packaged_transfer_results,
     random_ranking,
@@ -79,7 +80,7 @@ __all__ = [
     "FISHER_MODES", "per_example_grads", "weight_fisher", "layer_features", "max_relative_error", "group_weight_fisher",
     "cosine_similarity", "similarity_matrix", "rank_sources", "relevance_from_scores",
     "best_source_rank", "datasize_ranking", "random_ranking", "selection_table", "TransferResults",
-    "transfer_results_from_rows", "load_transfer_results", "packaged_transfer_results", "fill_missing",
+    "transfer_results_from_rows", "load_transfer_results", "packaged_transfer_results", "fill_missing", "homework2_results",
 ]
 
 # ---------------------------------------------------------------------------------------------

@@ -85,6 +85,7 @@ def _hub_like_folder(root: Path, name: str) -> Path:
     card = ["---", "configs:", f"- config_name: {spec.config}", "  data_files:"]  # how nyu-mll/glue names its configs
     for theirs in spec.splits.values():
         pattern = (spec.data_files or {}).get(theirs, f"{spec.config or 'data'}/{theirs}-*.parquet")
+        pattern = pattern if isinstance(pattern, str) else pattern[0]
         path = folder / pattern.replace("*", "0000")
         path.parent.mkdir(parents=True, exist_ok=True)
         datasets.Dataset.from_list([row], features=features).to_parquet(str(path))
@@ -126,13 +127,35 @@ def test_labels_that_differ_from_the_pinned_ones_are_refused(tmp_path):
     features = _tags("chunk_tags", ["O", "B-NP"])  # a re-export with another label set
     folder = tmp_path / "x"
     for split in ("train", "test"):
-        path = folder / f"conll2000/{split}/0000.parquet"
+        path = folder / f"default/{split}/0000.parquet"
         path.parent.mkdir(parents=True)
         datasets.Dataset.from_list([{"id": "0", "tokens": ["a"], "pos_tags": [0], "chunk_tags": [1]}],
                                    features=features).to_parquet(str(path))
     with pytest.raises(ValueError, match="eriktks/conll2000.*differ"):
         load_hub_task("conll2000", lambda path, config, split, data_files, revision:
                       datasets.load_dataset(str(folder), split=split, data_files=data_files))
+
+
+@pytest.mark.parametrize("folder_name", ["default", "conll2000"])
+def test_conll2000_loads_from_the_parquet_exports_default_folder_and_from_one_named_for_its_config(folder_name, tmp_path):
+    """The hub's listing of eriktks/conll2000 at refs/convert/parquet holds default/{train,test}/0000.parquet
+    (issue 30: the spec's conll2000/ pattern failed in Colab with DataFilesNotFoundError)."""
+    features, row = SCHEMAS["conll2000"]
+    for split in ("train", "test"):
+        path = tmp_path / folder_name / split / "0000.parquet"
+        path.parent.mkdir(parents=True)
+        datasets.Dataset.from_list([row], features=features).to_parquet(str(path))
+    task = load_hub_task("conll2000", lambda path, config, split, data_files, revision:
+                         datasets.load_dataset(str(tmp_path), split=split, data_files=data_files))
+    assert set(task.splits) == {"train", "test"} and task.label_names == HUB_TASKS["conll2000"].label_names
+
+
+def test_a_split_whose_files_match_no_pattern_names_every_pattern_tried(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"eriktks/conll2000 at refs/convert/parquet, split train: no files match "
+                       r"default/train/\*\.parquet or conll2000/train/\*\.parquet"):
+        load_hub_task("conll2000", lambda path, config, split, data_files, revision:
+                      datasets.load_dataset(str(tmp_path), split=split, data_files=data_files))
 
 
 # --- a hub that cannot be reached, or never answers -------------------------------------------------
