@@ -31,6 +31,19 @@ def runs_dir(homework: str) -> Path:
     return Path(os.environ.get("ITFT_RUNS_DIR") or "runs") / homework
 
 
+def runs_notice(homework: str = "hw2_intermediate") -> str:
+    """Where ``homework``'s runs are and whether they outlive this session: a Colab runtime forgets its
+    disk when it is recycled, so runs not on Google Drive are gone a week later, when the next homework
+    wants them (Homework 3 then uses the course's recorded run, and says so)."""
+    folder = runs_dir(homework).resolve()
+    if in_colab() and not str(folder).startswith("/content/drive"):
+        return (f"{homework}'s runs are in {folder}, on this Colab runtime, which forgets them when it is recycled "
+                "(after a disconnect, or within a day): to keep them for Homework 3, download that folder, or set "
+                "RUNS_ON_DRIVE = True in the setup cell (Google Drive) before the long cells. Without them Homework 3 "
+                "uses the course's recorded run, and says so.")
+    return f"{homework}'s runs are in {folder}; Homework 3 reads them from there (or from ITFT_RUNS_DIR)."
+
+
 def get_device(prefer: str | None = None) -> torch.device:
     """cuda, then mps, then cpu; ``prefer`` (e.g. "cpu") overrides the choice."""
     if prefer:

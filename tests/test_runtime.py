@@ -59,3 +59,16 @@ def test_device_choice():
         assert runtime.get_device().type == expected
     else:
         assert runtime.get_device().type in ("mps", "cpu")
+
+
+def test_the_runs_notice_warns_in_colab_unless_the_runs_are_on_drive(monkeypatch, tmp_path):
+    """Homework 2's last cell and Homework 3's first say what becomes of Homework 2's runs (issue 30)."""
+    for var in ("COLAB_RELEASE_TAG", "COLAB_GPU"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ITFT_RUNS_DIR", str(tmp_path))
+    assert "forgets" not in runtime.runs_notice() and str(tmp_path / "hw2_intermediate") in runtime.runs_notice()
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-20261201")
+    warned = runtime.runs_notice()
+    assert "forgets them" in warned and "RUNS_ON_DRIVE = True" in warned and "recorded run" in warned
+    monkeypatch.setenv("ITFT_RUNS_DIR", "/content/drive/MyDrive/itft-runs")
+    assert "forgets" not in runtime.runs_notice()
