@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass, field
 
 PRELOAD = ("nbgrader.apps", "nbconvert.exporters", "itft_grader.checks.execute")
+KILL_GRACE = 30.0  # seconds to wait, after killing a run past its timeout, for the server to report its end
 
 
 class ServerDied(RuntimeError):
@@ -48,10 +49,12 @@ class ForkServer:
         self._lock = threading.Lock()
         self._runs: dict[int, _Run] = {}
         self._next = 0
+        self._closed = False  # set by the reader when the server's output ends: no run can start after that
         threading.Thread(target=self._read, daemon=True, name="itft-forkserver-reader").start()
 
     def alive(self) -> bool:
-        return self._proc.poll() is None
+        with self._lock:
+            return not self._closed and self._proc.poll() is None
 
     def run(self, root: str, argv: list[str], env: dict[str, str], log: str, memory: tuple[int, int | None] | None,
             timeout: float | None) -> int:
@@ -59,6 +62,8 @@ class ForkServer:
         timeout its whole session is killed and ``subprocess.TimeoutExpired`` raised."""
         request = {"root": root, "argv": argv, "env": env, "log": log, "memory": memory}
         with self._lock:
+            if self._closed:
+                raise ServerDied("the nbgrader fork server is gone")
             self._next += 1
             key, run = self._next, _Run()
             self._runs[key] = run
@@ -73,7 +78,7 @@ class ForkServer:
             if not run.ended.wait(timeout):
                 if run.pid is not None:
                     _kill_session(run.pid)
-                run.ended.wait()
+                run.ended.wait(KILL_GRACE)  # the server reports the killed run (a dead server never will)
                 raise subprocess.TimeoutExpired(["nbgrader", *argv], timeout or 0)
         finally:
             with self._lock:
@@ -96,6 +101,7 @@ class ForkServer:
                 run.code = message["code"]
                 run.ended.set()
         with self._lock:  # the server is gone: every waiting run is killed and ends, without a code
+            self._closed = True
             for run in self._runs.values():
                 if run.pid is not None:
                     _kill_session(run.pid)

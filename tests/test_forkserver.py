@@ -75,10 +75,12 @@ def test_a_server_that_dies_fails_its_run_kills_what_it_started_and_is_replaced(
 
     thread = threading.Thread(target=run)
     thread.start()
-    for _ in range(400):
+    for _ in range(1200):  # the run has started nbgrader's configuration (a loaded machine: give it a minute)
         if pid_file.exists() and pid_file.read_text():
             break
         time.sleep(0.05)
+    else:
+        pytest.fail("the slow run never started")
     old._proc.kill()
     thread.join(60)
     assert not thread.is_alive() and isinstance(outcome[0], NbgraderError) and "fork server died" in str(outcome[0])
