@@ -46,7 +46,8 @@ class ForkServer:
     def __init__(self) -> None:
         self._proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True, bufsize=1)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the runs and whether the server's output has ended
+        self._send_lock = threading.Lock()  # one request at a time on the server's input
         self._runs: dict[int, _Run] = {}
         self._next = 0
         self._closed = False  # set by the reader when the server's output ends: no run can start after that
@@ -67,13 +68,15 @@ class ForkServer:
             self._next += 1
             key, run = self._next, _Run()
             self._runs[key] = run
-            assert self._proc.stdin is not None
-            try:
+        try:  # a lock of its own: the reader must never wait for a writer blocked on a full pipe
+            with self._send_lock:
+                assert self._proc.stdin is not None
                 self._proc.stdin.write(json.dumps({"id": key, **request}) + "\n")
                 self._proc.stdin.flush()
-            except OSError as exc:  # the server is gone (BrokenPipeError)
-                del self._runs[key]
-                raise ServerDied(f"the nbgrader fork server is gone ({exc})") from None
+        except OSError as exc:  # the server is gone (BrokenPipeError)
+            with self._lock:
+                self._runs.pop(key, None)
+            raise ServerDied(f"the nbgrader fork server is gone ({exc})") from None
         try:
             if not run.ended.wait(timeout):
                 if run.pid is not None:
