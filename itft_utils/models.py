@@ -157,10 +157,30 @@ def _dtype_kwargs(dtype: torch.dtype) -> dict:
     return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
 
 
+def legacy_bert_config(source: str) -> BertConfig | None:
+    """The config of a BERT checkpoint whose ``config.json`` names no ``model_type`` (Google's BERT
+    miniatures, the Colab encoder among them, were uploaded before configs carried one), else None.
+    transformers 4 guessed the type from the repository's name; transformers 5 refuses such a config."""
+    import json
+
+    from transformers.utils import cached_file
+
+    with quiet_transformers():
+        path = cached_file(source, "config.json")
+    data = json.loads(Path(path).read_text()) if path else {}
+    if "model_type" in data or not {"type_vocab_size", "num_hidden_layers", "vocab_size"} <= set(data):
+        return None
+    return BertConfig(**data)
+
+
 def load_tokenizer(name: str):
     """The tokenizer for a preset, hub name or folder (always a fast one: QA needs offsets)."""
+    source = resolve_model(name)
     with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model(name), use_fast=True)
+        if legacy_bert_config(source) is not None:  # vocab.txt only, no tokenizer_config.json: BERT's WordPiece
+            tokenizer = transformers.BertTokenizerFast.from_pretrained(source)  # type: ignore[attr-defined,unused-ignore]
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
     if not getattr(tokenizer, "is_fast", True):
         raise TypeError(f"{name}: QA needs a fast tokenizer (offset mappings); got {type(tokenizer).__name__}")
     return tokenizer
@@ -193,8 +213,15 @@ def build_model(
         if label_names:
             kwargs["id2label"] = dict(enumerate(label_names))
             kwargs["label2id"] = {label: i for i, label in enumerate(label_names)}
+    source = resolve_model(name)
+    config = legacy_bert_config(source)
+    if config is not None:  # the head's settings go into the config given in place of the checkpoint's own
+        for key in ("num_labels", "problem_type", "id2label", "label2id"):  # num_labels first: it resets id2label
+            if key in kwargs:
+                setattr(config, key, kwargs.pop(key))
+        kwargs["config"] = config
     with quiet_transformers():
-        return HEAD_CLASSES[task_type].from_pretrained(resolve_model(name), **kwargs)
+        return HEAD_CLASSES[task_type].from_pretrained(source, **kwargs)
 
 
 def save_encoder(model: torch.nn.Module, path: str | Path, tokenizer=None) -> Path:

@@ -73,3 +73,34 @@ def test_quiet_transformers_restores_settings():
     with models.quiet_transformers():
         assert log.get_verbosity() == log.ERROR
     assert log.get_verbosity() == before
+
+
+def test_a_bert_checkpoint_without_model_type_loads_as_the_notebooks_load_the_colab_encoder(tmp_path):
+    """Google's BERT miniatures (the Colab encoder, google/bert_uncased_L-4_H-512_A-8) ship a config.json
+    without ``model_type``, pytorch_model.bin in torch's legacy format and vocab.txt only: transformers 5
+    refuses such a config by itself (issue 30); the package reads it as BERT's."""
+    import json
+
+    from transformers import BertConfig, BertForPreTraining
+
+    from itft_utils.models import build_model, legacy_bert_config, load_tokenizer
+
+    folder = tmp_path / "google" / "bert_uncased_L-2_H-64_A-2"
+    folder.mkdir(parents=True)
+    settings = dict(hidden_size=64, hidden_act="gelu", initializer_range=0.02, vocab_size=120, hidden_dropout_prob=0.1,
+                    num_attention_heads=2, type_vocab_size=2, max_position_embeddings=128, num_hidden_layers=2,
+                    intermediate_size=128, attention_probs_dropout_prob=0.1)
+    (folder / "config.json").write_text(json.dumps(settings))
+    pretrained = BertForPreTraining(BertConfig(**settings))
+    torch.save(pretrained.state_dict(), folder / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *[f"w{i}" for i in range(115)]]))
+
+    assert legacy_bert_config(str(folder)).num_hidden_layers == 2
+    tokenizer = load_tokenizer(str(folder))
+    assert tokenizer.is_fast and tokenizer("W1 w2")["input_ids"] == [2, 6, 7, 3]  # uncased WordPiece
+    qa = build_model(str(folder), "qa")
+    query = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(qa.base_model.encoder.layer[0].attention.self.query.weight, pretrained.state_dict()[query])
+    tagger = build_model(str(folder), "tagging", label_names=["O", "B-NP", "I-NP"])
+    assert tagger.config.num_labels == 3 and tagger.config.id2label[2] == "I-NP" and tagger.classifier.out_features == 3
+    assert legacy_bert_config(str(models.build_tiny_model())) is None  # a config that names its type goes the usual way
