@@ -165,8 +165,11 @@ def legacy_bert_config(source: str) -> BertConfig | None:
 
     from transformers.utils import cached_file
 
-    with quiet_transformers():
-        path = cached_file(source, "config.json")
+    try:
+        with quiet_transformers():
+            path = cached_file(source, "config.json")
+    except OSError:  # no config.json (a tokenizer-only folder): nothing to read; the loaders say what is missing
+        return None
     data = json.loads(Path(path).read_text()) if path else {}
     if "model_type" in data or not {"type_vocab_size", "num_hidden_layers", "vocab_size"} <= set(data):
         return None

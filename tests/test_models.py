@@ -104,3 +104,5 @@ def test_a_bert_checkpoint_without_model_type_loads_as_the_notebooks_load_the_co
     tagger = build_model(str(folder), "tagging", label_names=["O", "B-NP", "I-NP"])
     assert tagger.config.num_labels == 3 and tagger.config.id2label[2] == "I-NP" and tagger.classifier.out_features == 3
     assert legacy_bert_config(str(models.build_tiny_model())) is None  # a config that names its type goes the usual way
+    tokenizer.save_pretrained(str(tmp_path / "tokenizer_only"))  # no config.json at all: the tokenizer still loads
+    assert load_tokenizer(str(tmp_path / "tokenizer_only"))("w1")["input_ids"] == [2, 6, 3]
