@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -268,11 +269,7 @@ def phases(names: list[str], tmp: Path) -> dict:
 
 def _statuses(out: Path) -> dict[str, int]:
     with open(out / "grades.csv") as f:
-        rows = list(csv.DictReader(f))
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
-    return counts
+        return dict(Counter(row["status"] for row in csv.DictReader(f)))
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """A fork server for nbgrader runs: one process imports nbgrader once, then forks a child per run.
 
-Importing nbgrader (and through it nbformat's schema validators and nbconvert) costs 2.4 s of CPU, and
+Importing nbgrader (and through it nbformat's schema validators and nbconvert) costs seconds of CPU, and
 grading a submission runs nbgrader twice (autograde, generate_feedback): forked from a process that
 has already imported it, a run starts in milliseconds. Each run is still a process of its own, as
 ``python -m nbgrader`` was: its own session (a timeout kills it and the kernel it started), its own

