@@ -141,7 +141,7 @@ def partial_credit(checks: Mapping[str, Callable[[], bool]], points: float) -> f
     return round(points * passed / len(checks), 2)
 
 
-def _run_cell(source: str, name: str, namespace: dict):
+def run_cell(source: str, name: str, namespace: dict):
     """Execute a cell like IPython does and return the value of its last expression (or None)."""
     tree = ast.parse(source)
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
@@ -196,7 +196,7 @@ def run_public_tests(manifest: dict, namespace: dict, exercise: str | None = Non
         points, gid = entry.get("points", 0), entry["grade_id"]
         try:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                score = _run_cell(entry["source"], gid, namespace)
+                score = run_cell(entry["source"], gid, namespace)
             if isinstance(score, (int, float)) and not isinstance(score, bool) and score < points:
                 # nbgrader's partial credit: a test cell that ends in a number scores that number.
                 failed = [line for line in sink.getvalue().splitlines() if line.startswith(("failed:", "warning in"))]

@@ -3,17 +3,17 @@
 # torch 2.11 (its default PyPI wheel, which runs on a CPU), transformers 5.15, datasets 4.0,
 # accelerate 1.14, numpy 2.1) in a fresh virtual environment; the student artefact installed the way
 # the setup cell installs it (pip, lower bounds only); torch and numpy checked unchanged; then every
-# notebook's perfect-student version run in grading mode and in offline mode on generated data.
+# notebook's perfect-student version run in grading mode and in offline mode on generated data; every hub
+# dataset loaded from its committed listing's layouts with datasets 4.0.
 #   bash scripts/check_colab_like.sh [WORK_DIR]     (downloads about 3 GB once; then ~25 min on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 WORK=${1:-/tmp/itft-colab-like}
-PY=${PYTHON:-python3.13}
-if ! "$PY" -c "" 2>/dev/null && command -v pyenv >/dev/null; then PY="$(pyenv root)/versions/$(pyenv versions --bare | grep '^3\.13' | tail -1)/bin/python3.13"; fi
+PY=$(bash scripts/python_of.sh 3.13)
 COLAB=("torch==2.11.*" "transformers==5.15.*" "datasets==4.0.*" "accelerate==1.14.*" "numpy==2.1.*" matplotlib
        ipykernel nbclient nbformat)
-rm -rf "$WORK/tree" "$WORK/perfect" "$WORK/run"
+rm -rf "$WORK/tree" "$WORK/perfect" "$WORK/run" "$WORK/hub"
 mkdir -p "$WORK/perfect" "$WORK/run"
 if [ ! -x "$WORK/venv/bin/python" ]; then "$PY" -m venv "$WORK/venv"; fi
 # Colab's pip has no machine-wide configuration (this workplace's caps torch and adds local indexes).
@@ -36,6 +36,9 @@ if [ "$(torch_numpy "$BEFORE")" != "$(torch_numpy "$AFTER")" ]; then
   echo "installing the student package changed torch or numpy: before $BEFORE, after $AFTER"; exit 1
 fi
 echo "after installing $(basename "$WHEEL"): torch and numpy unchanged ($AFTER)"
+# Every hub dataset (CoNLL-2000 included) through its spec and converter with Colab's datasets release, from
+# folders laid out as the committed listings of the hub's repositories say (tests/hub_listings/).
+env -i HOME="$WORK/run" PATH="$WORK/venv/bin:/usr/bin:/bin" HF_HUB_OFFLINE=1 "$WORK/venv/bin/python" tests/hub_layout.py "$WORK/hub"
 .venv/bin/python scripts/perfect_students.py "$WORK/perfect"
 cd "$WORK/run"
 env -i HOME="$WORK/run" PATH="$WORK/venv/bin:/usr/bin:/bin" NBGRADER_EXECUTION=autograde HF_HUB_OFFLINE=1 \

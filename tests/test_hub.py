@@ -1,6 +1,7 @@
 """The hub path without a network: every hub spec names a data-only revision, a hand-written row in
 each repository's schema goes through the real ``datasets.load_dataset`` (Parquet files laid out as
-the hub lays them out, data_files and all) and the spec's converter, and a hub that cannot be
+the committed listing of the repository, ``tests/hub_listings/``, says the hub lays them out, and as
+each alternative layout the listing records) and the spec's converter, and a hub that cannot be
 reached or never answers stops the first data cell of each homework within seconds, with a message
 that names the repository and the offline escape hatch."""
 from __future__ import annotations
@@ -15,53 +16,10 @@ from pathlib import Path
 
 import datasets
 import pytest
-from datasets import ClassLabel, Features, Sequence, Value
+from hub_layout import SCHEMAS, layouts, listing, load_layout, split_of, tags_features
 
 from itft_utils import hub_access
 from itft_utils.data.hub import DATA_ONLY_REVISIONS, HUB_TASKS, load_hub_task
-
-_QA = Features({"id": Value("string"), "title": Value("string"), "context": Value("string"), "question": Value("string"),
-                "answers": Sequence({"text": Value("string"), "answer_start": Value("int32")})})
-_SPAN = {"start": Value("int32"), "end": Value("int32")}
-_MRQA = Features({"subset": Value("string"), "context": Value("string"), "qid": Value("string"), "question": Value("string"),
-                  "detected_answers": Sequence({"text": Value("string"), "char_spans": Sequence(_SPAN),
-                                                "token_spans": Sequence(_SPAN)}),
-                  "answers": Sequence(Value("string"))})
-
-
-def _glue(*columns: str, labels: list[str] | None = None) -> Features:
-    label = Value("float32") if labels is None else ClassLabel(names=labels)
-    return Features({**{c: Value("string") for c in columns}, "label": label, "idx": Value("int32")})
-
-
-def _tags(field: str, names: list[str]) -> Features:
-    extra = {"pos_tags": Sequence(ClassLabel(names=["NN", "VB"]))} if field == "chunk_tags" else {}
-    return Features({"id": Value("string"), "tokens": Sequence(Value("string")), **extra,
-                     field: Sequence(ClassLabel(names=names))})
-
-
-CONTEXT = "Anna lives in Paris."
-#: Each repository's features as its dataset card declares them, and one row in that schema.
-SCHEMAS = {
-    "squad": (_QA, {"id": "q1", "title": "T", "context": CONTEXT, "question": "Where?",
-                    "answers": {"text": ["Paris"], "answer_start": [14]}}),
-    "hotpotqa": (_MRQA, {"subset": "HotpotQA", "context": CONTEXT, "qid": "h1", "question": "Where?",
-                         "detected_answers": {"text": ["Paris"], "char_spans": [{"start": [14], "end": [18]}],
-                                              "token_spans": [{"start": [3], "end": [3]}]}, "answers": ["Paris"]}),
-    "sst2": (_glue("sentence", labels=["negative", "positive"]), {"sentence": "fine film", "label": 1, "idx": 0}),
-    "cola": (_glue("sentence", labels=["unacceptable", "acceptable"]), {"sentence": "him saw", "label": 0, "idx": 0}),
-    "rte": (_glue("sentence1", "sentence2", labels=["entailment", "not_entailment"]),
-            {"sentence1": "a", "sentence2": "b", "label": 1, "idx": 0}),
-    "mrpc": (_glue("sentence1", "sentence2", labels=["not_equivalent", "equivalent"]),
-             {"sentence1": "a", "sentence2": "b", "label": 1, "idx": 0}),
-    "stsb": (_glue("sentence1", "sentence2"), {"sentence1": "a", "sentence2": "b", "label": 3.5, "idx": 0}),
-    "qnli": (_glue("question", "sentence", labels=["entailment", "not_entailment"]),
-             {"question": "a?", "sentence": "b", "label": 0, "idx": 0}),
-    "conll2000": (_tags("chunk_tags", HUB_TASKS["conll2000"].label_names or []),
-                  {"id": "0", "tokens": ["He", "reckons"], "pos_tags": [0, 1], "chunk_tags": [11, 21]}),
-    "wnut17": (_tags("ner_tags", HUB_TASKS["wnut17"].label_names or []),
-               {"id": "0", "tokens": ["@paris", "rocks"], "ner_tags": [7, 0]}),
-}
 
 
 def test_every_hub_spec_names_a_data_only_revision_and_says_why():
@@ -80,37 +38,37 @@ def test_the_readme_table_lists_every_hub_id_with_its_revision():
         assert f"`{spec.path}`" in row and f"`{spec.revision}`" in row, f"README hub table: no row for {name}"
 
 
-def _hub_like_folder(root: Path, name: str) -> Path:
-    """The spec's repository as a local folder: its schema row written as Parquet where the hub keeps it."""
+def test_every_hub_repository_the_package_names_has_a_listing_with_its_source():
+    from itft_utils.models import COLAB_ENCODER, MINILM_HUB_NAME
+
+    for repo in {spec.path for spec in HUB_TASKS.values()} | {COLAB_ENCODER, MINILM_HUB_NAME}:
+        for revision, entry in listing(repo)["revisions"].items():
+            assert entry["source"] and entry["read"] and isinstance(entry["confirmed"], bool), f"{repo}@{revision}"
+    for name, spec in HUB_TASKS.items():
+        assert spec.revision in listing(spec.path)["revisions"], f"{name}: no listing of {spec.path} at {spec.revision}"
+        for files in layouts(name):  # every split the spec reads is in every layout
+            splits = {split_of(f) for f in files if spec.config is None or f.startswith(f"{spec.config}/")}
+            assert set(spec.splits.values()) <= splits, f"{name}: {sorted(spec.splits.values())} not all in {files}"
+
+
+def test_the_encoders_listings_hold_what_the_package_loads():
+    from itft_utils.models import COLAB_ENCODER, MINILM_HUB_NAME
+
+    for repo in (COLAB_ENCODER, MINILM_HUB_NAME):
+        main = listing(repo)["revisions"]["main"]
+        files = set(main["files"]) | set(main.get("unconfirmed_files", []))
+        assert "config.json" in files and "vocab.txt" in files, repo
+        assert files & {"model.safetensors", "pytorch_model.bin"}, repo
+
+
+LAYOUTS = [(name, i) for name in sorted(HUB_TASKS) for i in range(len(layouts(name)))]
+
+
+@pytest.mark.parametrize(("name", "layout"), LAYOUTS)
+def test_a_row_in_the_hubs_schema_converts_from_the_repositorys_listed_files(name, layout, tmp_path):
     spec = HUB_TASKS[name]
-    features, row = SCHEMAS[name]
-    folder = root / spec.path
-    card = ["---", "configs:", f"- config_name: {spec.config}", "  data_files:"]  # how nyu-mll/glue names its configs
-    for theirs in spec.splits.values():
-        pattern = (spec.data_files or {}).get(theirs, f"{spec.config or 'data'}/{theirs}-*.parquet")
-        pattern = pattern if isinstance(pattern, str) else pattern[0]
-        path = folder / pattern.replace("*", "0000")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        datasets.Dataset.from_list([row], features=features).to_parquet(str(path))
-        card += [f"  - split: {theirs}", f"    path: {pattern}"]
-    if spec.config:
-        (folder / "README.md").write_text("\n".join(card + ["---", ""]), encoding="utf-8")
-    return folder
-
-
-@pytest.mark.parametrize("name", sorted(HUB_TASKS))
-def test_a_row_in_the_hubs_schema_converts(name, tmp_path):
-    spec = HUB_TASKS[name]
-    folder = _hub_like_folder(tmp_path, name)
-    calls = []
-
-    def load_from_folder(path, config, split, data_files=None, revision="main"):
-        calls.append((path, revision))
-        if config:  # the repository's card maps the config to its files
-            return datasets.load_dataset(str(folder), config, split=split)
-        return datasets.load_dataset(str(folder), split=split, data_files=data_files or {split: f"data/{split}-*.parquet"})
-
-    task = load_hub_task(name, load_from_folder)
+    calls: list = []
+    task = load_layout(tmp_path, name, layout, calls)
     assert {path for path, _ in calls} == {spec.path} and {r for _, r in calls} == {spec.revision}
     example = [ex for rows in task.splits.values() for ex in rows][0]  # a held-out split may hold the only row
     if spec.hold_out:
@@ -127,7 +85,7 @@ def test_a_row_in_the_hubs_schema_converts(name, tmp_path):
 
 
 def test_labels_that_differ_from_the_pinned_ones_are_refused(tmp_path):
-    features = _tags("chunk_tags", ["O", "B-NP"])  # a re-export with another label set
+    features = tags_features("chunk_tags", ["O", "B-NP"])  # a re-export with another label set
     folder = tmp_path / "x"
     for split in ("train", "test"):
         path = folder / f"default/{split}/0000.parquet"
@@ -137,20 +95,6 @@ def test_labels_that_differ_from_the_pinned_ones_are_refused(tmp_path):
     with pytest.raises(ValueError, match="eriktks/conll2000.*differ"):
         load_hub_task("conll2000", lambda path, config, split, data_files, revision:
                       datasets.load_dataset(str(folder), split=split, data_files=data_files))
-
-
-@pytest.mark.parametrize("folder_name", ["default", "conll2000"])
-def test_conll2000_loads_from_the_parquet_exports_default_folder_and_from_one_named_for_its_config(folder_name, tmp_path):
-    """The hub's listing of eriktks/conll2000 at refs/convert/parquet holds default/{train,test}/0000.parquet
-    (issue 30: the spec's conll2000/ pattern failed in Colab with DataFilesNotFoundError)."""
-    features, row = SCHEMAS["conll2000"]
-    for split in ("train", "test"):
-        path = tmp_path / folder_name / split / "0000.parquet"
-        path.parent.mkdir(parents=True)
-        datasets.Dataset.from_list([row], features=features).to_parquet(str(path))
-    task = load_hub_task("conll2000", lambda path, config, split, data_files, revision:
-                         datasets.load_dataset(str(tmp_path), split=split, data_files=data_files))
-    assert set(task.splits) == {"train", "test"} and task.label_names == HUB_TASKS["conll2000"].label_names
 
 
 def test_a_split_whose_files_match_no_pattern_names_every_pattern_tried(tmp_path):

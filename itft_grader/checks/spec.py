@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from itft_grader.release.build import HIDDEN_REGION
+from itft_grader.regions import HIDDEN_REGION
 
 
 class _Reference:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import tempfile
 from pathlib import Path
 
@@ -24,10 +23,9 @@ from nbformat import NotebookNode
 
 import itft_utils
 from itft_grader.course import assignments, generate_assignment, make_course, manifests_dir, notebooks_dir, solutions_dir
+from itft_grader.regions import HIDDEN_REGION, SOLUTION_REGION
 
 SETTINGS = Path(__file__).resolve().parents[1] / "release.toml"
-SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
-HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 ADDED = ("itft-colab-badge", "itft-setup", "itft-selfcheck")  # ids of the cells the release adds
 
 SETUP_CODE = '''\

@@ -27,6 +27,7 @@ from itft_grader.checks.spec import REFERENCE, load_checks
 from itft_grader.course import assignments, course_root, notebooks_dir, solutions_dir
 from itft_grader.intake.delegation import forbidden_names
 from itft_grader.intake.syntax import parse
+from itft_grader.regions import HIDDEN_REGION
 from itft_grader.release import build as release_module
 
 STUDENT_README = """\
@@ -94,7 +95,7 @@ def _test_trees(solutions: Path) -> dict[str, list[ast.Module]]:
         nb = nbformat.read(solutions / f"{name}.ipynb", as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-                for block in release_module.HIDDEN_REGION.findall(cell.source):
+                for block in HIDDEN_REGION.findall(cell.source):
                     tree = parse(block)
                     if tree is None:
                         raise ValueError(f"{solutions / name}.ipynb: a hidden-test region of cell "
