@@ -7,7 +7,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import generated
+from . import generated, planted
 from .task import Task
 
 
@@ -35,6 +35,17 @@ GENERATED_TASKS: dict[str, GeneratedSpec] = {
                                     "How similar are two descriptions, on a 0-5 scale?"),
     "gen_tagging": GeneratedSpec("tagging", generated.tagging_examples, list(generated.TAGS),
                                  "Tag person and place names (BIO)."),
+    # The planted family (itft_utils.data.planted): a target and sources whose relatedness is known.
+    "plant_qa": GeneratedSpec("qa", planted.planted_qa, None,
+                              "Where does a person live, what do they eat? (the passage also names a city they visited)"),
+    "plant_related": GeneratedSpec("qa", lambda n, s: planted.planted_qa(n, s, world=1, prefix="plant-rel"), None,
+                                   "The target's questions and rule, about other people, cities, foods and things."),
+    "plant_conflict": GeneratedSpec("qa", lambda n, s: planted.planted_qa(n, s, share=0.0, prefix="plant-con"), None,
+                                    "The target's questions on its passages, answered by another rule."),
+    "plant_surface": GeneratedSpec("classification", planted.planted_surface, ["after", "before"],
+                                   "Does the food sentence come before the one about the thing owned?"),
+    "plant_tagging": GeneratedSpec("tagging", planted.planted_tagging, list(planted.SLOT_TAGS),
+                                   "Tag each city, food and thing word with its type."),
 }
 DEFAULT_SIZES = {"train": 400, "validation": 100, "test": 100}
 

@@ -1,0 +1,89 @@
+"""The planted family (issue 35): each task's answers follow its stated rule, and the recorded transfer
+matrix (``bench/planted_family.py``, tiny model, 6 seeds, committed in ``bench/results/planted``) shows the
+lecture's effects with paired tests: a related source helps, a conflicting one hurts, a source that
+shares only the target's words does not help, and both effects shrink when the target is large. The
+last test reruns part of the recorded command and finds the committed numbers."""
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from itft_grader.checks import references as ref
+from itft_utils.data import generate_task, planted
+from itft_utils.data.generated import CITIES, FOODS, NAMES, THINGS
+from itft_utils.transfer import load_cells
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDED = ROOT / "bench" / "results" / "planted"
+
+
+def _fact(example: dict, relation: str) -> str:
+    """The value the passage states for ``relation`` about its person (one sentence per relation)."""
+    sentence, _, slot = planted.RELATIONS[relation]
+    between, after = sentence.removeprefix("{p}").split("{" + slot + "}")
+    name = example["context"].split()[0]
+    return re.search(re.escape(name + between) + "(.+?)" + re.escape(after), example["context"]).group(1)
+
+
+def _asked(example: dict) -> str:
+    name = example["context"].split()[0]
+    return next(rel for rel, (_, question, _) in planted.RELATIONS.items() if question.format(p=name) == example["question"])
+
+
+def test_the_rules_are_the_planted_ones():
+    """The target and the related source answer the asked fact, the conflicting source the other type's
+    fact; the related source's words are the other half of the world's."""
+    for name, rule in (("plant_qa", lambda asked: asked), ("plant_related", lambda asked: asked),
+                       ("plant_conflict", lambda asked: planted.CONFLICT[asked])):
+        for example in generate_task(name, sizes={"train": 60, "validation": 10}).split("train"):
+            assert example["answers"]["text"] == [_fact(example, rule(_asked(example)))], (name, example)
+    words = lambda task: {w for ex in generate_task(task, sizes={"train": 80, "validation": 10}).split("train")  # noqa: E731
+                          for w in ex["context"].split()}
+    values = set(NAMES) | {w for v in (*CITIES, *FOODS, *THINGS) for w in v.split()}
+    assert not (words("plant_qa") & words("plant_related") & values)
+
+
+def test_the_share_dial_mixes_the_two_rules():
+    rows = planted.planted_qa(400, seed=1, share=0.5)
+    by_rule = sum(ex["answers"]["text"] == [_fact(ex, _asked(ex))] for ex in rows)
+    assert 150 < by_rule < 250  # about half follow the target's rule, the rest the conflicting one
+
+
+def _scores(size: int) -> dict[str, dict[int, float]]:
+    scores: dict[str, dict[int, float]] = {}
+    for cell in load_cells(RECORDED / f"n{size}"):
+        scores.setdefault(cell["source"] or "baseline", {})[cell["seed"]] = cell["score"]
+    return scores
+
+
+def test_the_recorded_family_shows_the_lectures_effects_with_paired_tests():
+    small, large = _scores(64), _scores(512)
+    assert len(small["baseline"]) == 6 and all(len(s) == 6 for s in small.values())  # 6 seeds: sign-flip p can reach 1/32
+    assert 20 < statistics.mean(small["baseline"].values()) < 80  # learned partly: no floor, no ceiling
+    related = ref.paired_summary(small["plant_related"], small["baseline"])
+    conflict = ref.paired_summary(small["plant_conflict"], small["baseline"])
+    versus_surface = ref.paired_summary(small["plant_related"], small["plant_surface"])
+    assert related["mean"] > 0 and related["p_value"] <= 0.05 and related["interval"][0] > 0
+    assert conflict["mean"] < 0 and conflict["p_value"] <= 0.05 and conflict["interval"][1] < 0
+    assert versus_surface["mean"] > 0 and versus_surface["p_value"] <= 0.05  # the surface twin is no substitute
+    # both effects are larger when the target is small
+    assert related["mean"] > ref.paired_summary(large["plant_related"], large["baseline"])["mean"]
+    assert conflict["mean"] < ref.paired_summary(large["plant_conflict"], large["baseline"])["mean"]
+
+
+def test_the_recorded_cells_are_what_the_command_makes(tmp_path):
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "planted_family.py"), "--out", str(tmp_path), "--seeds", "0",
+                           "--sizes", "64", "--sources", "plant_related,plant_conflict"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rerun = {c["source"]: c["score"] for c in load_cells(tmp_path / "n64")}
+    recorded = {source: seeds[0] for source, seeds in _scores(64).items()}
+    assert rerun == pytest.approx({None: recorded["baseline"], "plant_related": recorded["plant_related"],
+                                   "plant_conflict": recorded["plant_conflict"]}, abs=1e-6)
