@@ -72,14 +72,21 @@ def _hw1_lines(data: dict) -> list[str]:
 
 
 def _hw2_lines(data: dict) -> list[str]:
+    """Per source: its own seeds' mean, its paired gain over the same seeds' baseline, and the score
+    Homework 3 ranks it by (the baseline's mean plus that paired gain: sources measured on fewer seeds
+    than the baseline are compared on their seeds only), best first, as Homework 3 orders them."""
     per_seed: dict[str, dict[str, float]] = data.get("per_seed", {})  # {run: {seed: score}}
     base = per_seed.get("baseline", {})
-    lines = [f"  {data['note']}", f"  {'source':<12} {'seeds':>5} {data['metric'] + ' (mean ± sd)':>20} "
-             f"{'paired gain (mean ± sd)':>24}", f"  {'(none)':<12} {len(base):>5} {_mean_sd(list(base.values())):>20}"]
-    for source, values in sorted(per_seed.items()):
-        if source != "baseline":
-            gains = [v - base[seed] for seed, v in values.items() if seed in base]  # the same seed: a paired difference
-            lines.append(f"  {source:<12} {len(values):>5} {_mean_sd(list(values.values())):>20} {_mean_sd(gains):>24}")
+    metric = data["metric"]
+    lines = [f"  {data['note']}",
+             f"  {'source':<12} {'seeds':>5} {metric + ' (raw mean ± sd)':>22} {'paired gain (mean ± sd)':>24} "
+             f"{'score (Homework 3 ranks by)':>28}",
+             f"  {'(none)':<12} {len(base):>5} {_mean_sd(list(base.values())):>22} {'':>24} {data['baseline']:>28.2f}"]
+    for source in sorted(data["scores"], key=data["scores"].get, reverse=True):
+        values = per_seed.get(source, {})
+        gains = [v - base[seed] for seed, v in values.items() if seed in base]  # the same seed: a paired difference
+        lines.append(f"  {source:<12} {len(values):>5} {_mean_sd(list(values.values())):>22} {_mean_sd(gains):>24} "
+                     f"{data['scores'][source]:>28.2f}")
     return lines
 
 

@@ -26,6 +26,19 @@ def test_recorded_results_show_only_when_the_session_has_no_real_numbers(capsys)
     assert capsys.readouterr().out == ""
 
 
+def test_the_hw2_table_prints_the_scores_homework3_ranks_by_in_its_order(capsys):
+    """Issue 31: a source measured on fewer seeds than the baseline has a raw mean over its own seeds and a
+    score (the baseline's mean plus its paired gain) that Homework 3 ranks by; the table prints both, in
+    Homework 3's order, under headers that say which is which."""
+    data = recorded.recorded("hw2_intermediate")
+    recorded.show_recorded("hw2_intermediate", "offline", "generated")
+    out = capsys.readouterr().out
+    assert "raw mean" in out and "score (Homework 3 ranks by)" in out
+    rows = [line.split() for line in out.splitlines() if line.split() and line.split()[0] in data["scores"]]
+    assert [row[0] for row in rows] == sorted(data["scores"], key=data["scores"].get, reverse=True)
+    assert all(float(row[-1]) == pytest.approx(data["scores"][row[0]], abs=0.005) for row in rows)
+
+
 def test_every_homework_has_its_recorded_run_or_says_it_has_none(capsys, monkeypatch, tmp_path):
     for homework in recorded.HOMEWORKS:
         assert recorded.show_recorded(homework, "offline", "generated")
