@@ -11,8 +11,9 @@ stands in) and turns mixed precision "auto" into fp16 (a T4 has no bf16). IPytho
 ``get_ipython`` are stood in for, and lines that are IPython magics (``%``, ``!``) are skipped.
 
 Everything is written the moment it ends, so a run stopped at its cap still says what it measured:
-``cells.jsonl`` (one line per code cell: seconds, error) and ``runs.jsonl`` (one line per training
-run or task embedding: the function, its tasks, examples, epochs and seconds).
+``cells.jsonl`` (one line per code cell: seconds, error; ``notebook.json`` says how many there are) and
+``runs.jsonl`` (one line per training run or task embedding: the function, its tasks, examples, epochs and
+seconds).
 
     python bench/colab_dry_run.py hw2_intermediate --model .carry/minilm --data-dir /tmp/itft-gpu/data --out $OUT/hw2
     python bench/colab_dry_run.py hw1_mtl --model tiny --smoke --out /tmp/dry/hw1     # CPU: plumbing only
@@ -92,10 +93,11 @@ print(f"Colab dry run: hub data from {{DATA_DIR}}, encoder {{MODEL}}, fp16{{' (s
 
 
 class Journal:
-    """Append-only JSON lines, each flushed and synced as it is written (the process may be killed next)."""
+    """JSON lines, a new file per run, each line flushed and synced as it is written (the process may be
+    killed next)."""
 
     def __init__(self, path: Path):
-        self.file = open(path, "a", buffering=1)
+        self.file = open(path, "w", buffering=1)
 
     def write(self, record: dict) -> None:
         self.file.write(json.dumps(record) + "\n")
@@ -130,7 +132,9 @@ def replace_everywhere(original: Callable, replacement: Callable) -> None:
 
 
 def time_runs(journal: Journal, cell: Callable[[], int]) -> None:
-    """Wrap each :data:`TIMED` function wherever the package holds it, writing one line per call."""
+    """Wrap each :data:`TIMED` function wherever the package holds it, writing one line per outermost
+    call (a timed function that calls another is one run, its seconds counted once)."""
+    depth = [0]
     for module_name, name, tasks_arg, examples_arg in TIMED:
         original = getattr(import_module(module_name), name)
         signature = inspect.signature(original)
@@ -141,10 +145,15 @@ def time_runs(journal: Journal, cell: Callable[[], int]) -> None:
             bound = _signature.bind_partial(*args, **kwargs).arguments
             config = bound.get("config")
             started = time.perf_counter()
-            result = _original(*args, **kwargs)
-            journal.write({"cell": cell(), "function": _name, "tasks": _tasks(bound.get(_tasks_arg)),
-                           "examples": _size(bound.get(_examples_arg)), "epochs": getattr(config, "epochs", None),
-                           "seconds": round(time.perf_counter() - started, 3)})
+            depth[0] += 1
+            try:
+                result = _original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+            if depth[0] == 0:
+                journal.write({"cell": cell(), "function": _name, "tasks": _tasks(bound.get(_tasks_arg)),
+                               "examples": _size(bound.get(_examples_arg)), "epochs": getattr(config, "epochs", None),
+                               "seconds": round(time.perf_counter() - started, 3)})
             return result
 
         replace_everywhere(original, timed)
@@ -198,6 +207,7 @@ def run(homework: str, out: Path, data_dir: Path, model: str, smoke: bool) -> in
     failures = 0
     os.chdir(ROOT / "solutions")  # where Jupyter would start the kernel
     sources = [PRELUDE.format(data_dir=str(data_dir), model=model, smoke=smoke), *code_cells(homework)]
+    (out / "notebook.json").write_text(json.dumps({"homework": homework, "cells": len(sources)}))  # what "to its end" is
     for index, source in enumerate(sources, start=-1):  # the prelude is cell -1
         current[0] = index
         started, error = time.perf_counter(), None

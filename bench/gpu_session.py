@@ -2,8 +2,9 @@
 15 minutes of device time in all (start included), Python 3.12 with torch 2.11, transformers 5.17 and
 tokenizers 0.23.2, no Jupyter stack, no ``datasets``, no network, 64 MiB carried along.
 
-Stages, each under its own cap (a share of ``--budget``), each writing what it measures the moment a
-run ends, so that a stage stopped at its cap still yields per-run times:
+Stages, each under its own cap (a share of ``--budget``); the notebooks write each cell's and each
+training run's time the moment it ends, so a notebook stopped at its cap still yields per-run times (the
+Fisher and trainer stages write their JSON at their end and are sized to finish well inside their caps):
 
 * ``env``: versions and GPU; tokenizers 0.23.1/0.23.2 (they drop QA overflow windows, which the package
   refuses) are replaced by the carried 0.23.3 wheel, unpacked onto ``PYTHONPATH``; the carried MiniLM
@@ -102,7 +103,8 @@ def prepare(carry: Path = CARRY) -> int:
         for name in DATASETS:
             for rel in EXPECTED_FILES[name]:
                 tar.add(data_dir / rel, arcname=rel)
-    download_tokenizers_wheel(carry / "wheels")
+    if not list((carry / "wheels").glob(f"tokenizers-{TOKENIZERS_FIXED}-*.whl")):
+        download_tokenizers_wheel(carry / "wheels")
     return check_carry(carry)
 
 
@@ -167,12 +169,12 @@ def stage_commands(out: Path, data_dir: Path, model: str, smoke: bool, device: s
     py, fast = sys.executable, ["--model", "tiny"] if smoke else ["--model", model]
     commands = {hw: [py, str(HERE / "colab_dry_run.py"), hw, *fast, "--data-dir", str(data_dir),
                      "--out", str(out / "colab" / hw), *(["--smoke"] if smoke else [])] for hw in HOMEWORKS}
+    # --smoke keeps each stage's real settings (on the tiny model they cost seconds) and cuts only repetitions
     commands["fisher"] = [py, str(HERE / "bench_fisher.py"), *fast, "--device", device, "--out", str(out / "fisher.json"),
-                          *(["--batch-sizes", "4", "--lengths", "32", "--repeats", "1"] if smoke else
-                            ["--batch-sizes", "8,32,64", "--lengths", "64,128"])]
+                          "--batch-sizes", "8,32,64", "--lengths", "64,128", *(["--repeats", "1"] if smoke else [])]
     commands["trainer"] = [py, str(HERE / "bench_trainer.py"), *fast, "--device", device, "--out", str(out / "trainer.json"),
-                           *(["--throughput-rounds", "1", "--throughput-steps", "2", "--runs", "ours,hf_trainer"] if smoke else
-                             ["--throughput-rounds", "3", "--runs", "ours,ours_ungrouped,ours_padded,hf_trainer,hf_trainer_grouped"])]
+                           "--runs", "ours,ours_ungrouped,ours_padded,hf_trainer,hf_trainer_grouped",
+                           *(["--throughput-rounds", "1", "--throughput-steps", "2"] if smoke else ["--throughput-rounds", "3"])]
     return commands
 
 
@@ -200,10 +202,12 @@ def run_kinds(runs: list[dict]) -> Counter:
     return Counter(f"{r['function']} {r['tasks']}" for r in runs)
 
 
-def extrapolate(cells: list[dict], runs: list[dict], plan: dict[str, int]) -> dict:
-    """The whole notebook's time from what ran: the finished cells, plus each planned run not measured,
-    priced at the mean of the measured runs of its kind (else of its function). A label says so."""
-    measured = sum(c["seconds"] for c in cells)
+def extrapolate(cells: list[dict], runs: list[dict], plan: dict[str, int], total_cells: int | None) -> dict:
+    """The whole notebook's time from what ran: the finished cells, the runs that finished inside the cell
+    the cap cut, and each planned run not measured, priced at the mean of the measured runs of its kind
+    (else of its function). Cells after the cut count only through their runs: a lower bound, labelled so."""
+    finished = {c["cell"] for c in cells}
+    measured = sum(c["seconds"] for c in cells) + sum(r["seconds"] for r in runs if r["cell"] not in finished)
     done = run_kinds(runs)
     mean_of_kind: dict[str, float] = {k: statistics.mean(r["seconds"] for r in runs if f"{r['function']} {r['tasks']}" == k)
                                       for k in done}
@@ -219,10 +223,13 @@ def extrapolate(cells: list[dict], runs: list[dict], plan: dict[str, int]) -> di
         else:
             missing += left * price
     planned = sum(plan.values())
-    label = ("measured: the notebook ran to its end" if not missing and not unpriced and done.total() >= planned else
-             f"extrapolated: {done.total()} of {planned} runs measured" + (f"; not priced (no run of that function "
-                                                                          f"measured): {unpriced}" if unpriced else ""))
-    return {"runs_measured": done.total(), "runs_planned": planned, "cells_finished": len(cells),
+    if total_cells is not None and len(cells) >= total_cells:
+        label = "measured: every cell ran"
+    else:
+        label = (f"extrapolated, a lower bound ({len(cells)} of {total_cells or '?'} cells finished; the cells after the cut "
+                 f"count only through their runs): {done.total()} of {planned} runs measured"
+                 + (f"; not priced (no run of that function measured): {unpriced}" if unpriced else ""))
+    return {"runs_measured": done.total(), "runs_planned": planned, "cells_finished": len(cells), "cells": total_cells,
             "measured_seconds": round(measured, 1), "whole_notebook_seconds": round(measured + missing, 1),
             "label": label, "seconds_per_run": {k: round(v, 2) for k, v in mean_of_kind.items()}}
 
@@ -233,8 +240,10 @@ def report(out: Path, stages: dict, machine: dict, plan: dict) -> dict:
         folder = out / "colab" / hw
         if folder.exists():
             cells, runs = _lines(folder / "cells.jsonl"), _lines(folder / "runs.jsonl")
+            shape = folder / "notebook.json"
+            total = json.loads(shape.read_text())["cells"] if shape.exists() else None
             notebooks[hw] = {"failed_cells": [c for c in cells if c["error"]], "runs_by_kind": dict(run_kinds(runs)),
-                             **extrapolate(cells, runs, plan.get(hw, {}))}
+                             **extrapolate(cells, runs, plan.get(hw, {}), total)}
     result = {"machine": machine, "stages": stages, "notebooks": notebooks}
     (out / "report.json").write_text(json.dumps(result, indent=1))
     return result
@@ -244,20 +253,28 @@ def session(out: Path, budget: float, smoke: bool, carry: Path, write_plan: Path
     started = time.perf_counter()
     work = Path("/tmp/itft-gpu")
     shutil.rmtree(work, ignore_errors=True)  # a fresh session, also when run twice here
+    out = out.resolve()  # the stages run from the repository root
+    shutil.rmtree(out / "colab", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    machine = fix_tokenizers(work, carry)  # before anything imports tokenizers
-    (work / "data").mkdir(parents=True, exist_ok=True)
-    with tarfile.open(carry / "data.txz") as tar:
-        tar.extractall(work / "data", filter="data")
-    # one runs folder for the three homeworks, as in Colab: Homework 3 reads Homework 2's runs
-    os.environ.update(ITFT_DATA_DIR=str(work / "data"), ITFT_RUNS_DIR=str(work / "runs"), HF_HUB_OFFLINE="1",
-                      TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg")
-    machine.update(check_environment(carry / "minilm"))
+    plan = json.loads(PLAN.read_text()) if PLAN.exists() else {}
+    machine: dict = {}
+    try:
+        machine.update(fix_tokenizers(work, carry))  # before anything imports tokenizers
+        (work / "data").mkdir(parents=True, exist_ok=True)
+        with tarfile.open(carry / "data.txz") as tar:
+            tar.extractall(work / "data", filter="data")
+        # one runs folder for the three homeworks, as in Colab: Homework 3 reads Homework 2's runs
+        os.environ.update(ITFT_DATA_DIR=str(work / "data"), ITFT_RUNS_DIR=str(work / "runs"), HF_HUB_OFFLINE="1",
+                          TRANSFORMERS_OFFLINE="1", MPLBACKEND="Agg")
+        machine.update(check_environment(carry / "minilm"))
+    except Exception as exc:  # noqa: BLE001 - whatever stops the session, the report says it
+        machine["env_error"] = f"{type(exc).__name__}: {exc}"
+        report(out, {"env": {"status": f"failed: {machine['env_error']}"}}, machine, plan)
+        raise
     print(json.dumps(machine), flush=True)
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    plan = json.loads(PLAN.read_text()) if PLAN.exists() else {}
     stages: dict[str, dict] = {}
     commands = stage_commands(out, work / "data", str(carry / "minilm"), smoke, device)
     for name, share in SHARES.items():

@@ -10,10 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 WORK=${1:-/tmp/itft-gpu-like}
-PY=$(bash scripts/python_of.sh 3.12)
 if [ -z "$(.venv/bin/python -c 'from itft_utils.data import default_data_dir; print(default_data_dir() or "")')" ]; then
   echo "GPU-like check skipped: the Colab path needs the real data folder (ITFT_DATA_DIR or ../shared/data)"; exit 0
 fi
+PY=$(bash scripts/python_of.sh 3.12)
 MACHINE=("torch==2.11.0" "transformers==5.17.0" "tokenizers==0.23.2" "accelerate==1.15.0" numpy matplotlib tqdm)
 if [ ! -x "$WORK/venv/bin/python3" ]; then .venv/bin/uv venv -q -p "$PY" "$WORK/venv"; fi
 PIP_CONFIG_FILE=/dev/null .venv/bin/uv pip install -q -p "$WORK/venv/bin/python3" "${MACHINE[@]}"

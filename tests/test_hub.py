@@ -51,7 +51,9 @@ def test_every_hub_repository_the_package_names_has_a_listing_with_its_source():
             assert set(spec.splits.values()) <= splits, f"{name}: {sorted(spec.splits.values())} not all in {files}"
 
 
-def test_the_encoders_listings_hold_what_the_package_loads():
+def test_each_encoders_listing_names_what_the_package_needs_to_load_it():
+    """A guard on the listings, not on the hub: re-reading a repository (updating its listing) that no
+    longer shows a config, a vocabulary or weights the package can read must fail here."""
     from itft_utils.models import COLAB_ENCODER, MINILM_HUB_NAME
 
     for repo in (COLAB_ENCODER, MINILM_HUB_NAME):
