@@ -71,10 +71,11 @@ def main() -> None:
         raise SystemExit(f"{out / 'cells'}: no finished cells to report; run without --report-only first")
     table = format_table(transfer_table(cells))
     source_seconds = {(c["source"], c["seed"]): c["source_seconds"] for c in cells if c["source"]}
-    summary = {"machine": common.machine(), "setting": vars(args), "seconds_this_call": time.perf_counter() - started,
-               "seconds_target_runs": sum(c["seconds"] for c in cells), "seconds_source_runs": sum(source_seconds.values()),
-               "table": table}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    if not args.report_only:  # a report runs nothing: the runs' record stays as the runs left it (issue 33)
+        summary = {"machine": common.machine(), "setting": vars(args), "seconds_this_call": time.perf_counter() - started,
+                   "seconds_target_runs": sum(c["seconds"] for c in cells), "seconds_source_runs": sum(source_seconds.values()),
+                   "table": table}
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
     save_figure(plot_transfer(cells), out / "transfer.png")
     save_figure(plot_transfer_curves(cells), out / "transfer_curves.png")
     print(table)

@@ -72,6 +72,8 @@ def main() -> None:
         (out / "estimates.json").write_text(json.dumps(estimates, indent=1))
     table, report = race_table(estimates, measured, args.embeddings)
     print(report)
+    if args.report_only:  # a report runs nothing: race.json stays as the measuring call wrote it (issue 33)
+        return
     (out / "race.json").write_text(json.dumps({
         "command": "python bench/estimator_race.py " + " ".join(
             f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items() if v not in (None, False)),

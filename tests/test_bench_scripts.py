@@ -66,6 +66,7 @@ def test_the_transfer_report_keeps_to_the_seeds_and_sources_asked_for(tmp_path):
     assert set(package["per_seed"]) == {"baseline", "policyqa", "sst2"}
     assert all(set(per_seed) == {"0", "1", "2"} for per_seed in package["per_seed"].values())
     assert "| policyqa |" in out and "| subjqa |" not in out and "| conll2000 |" not in out
+    assert not (tmp_path / "summary.json").exists()  # a report runs nothing, so it leaves the runs' record alone
 
 
 @pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")

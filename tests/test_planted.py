@@ -87,3 +87,12 @@ def test_the_recorded_cells_are_what_the_command_makes(tmp_path):
     recorded = {source: seeds[0] for source, seeds in _scores(64).items()}
     assert rerun == pytest.approx({None: recorded["baseline"], "plant_related": recorded["plant_related"],
                                    "plant_conflict": recorded["plant_conflict"]}, abs=1e-6)
+
+
+def test_results_section_12_prints_what_the_committed_cells_give():
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "planted_family.py"), "--report-only"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
+    for block in done.stdout.strip().split("\n\n"):
+        assert block.strip() in results, f"RESULTS section 12 differs from planted_family.py --report-only:\n{block}"
