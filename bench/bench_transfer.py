@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--target-n", type=int, default=1000, help="target training questions (the target-size axis: 250, 1000, 2000)")
     parser.add_argument("--cache", default=None, help="intermediate encoders (default: OUT/intermediate); share one across target sizes")
     parser.add_argument("--package", default=None, help="also write the results as a packaged TransferResults file here")
+    parser.add_argument("--figures", default=None, help="with --report-only: draw the figures into this folder (a run "
+                        "draws them into --out)")
     parser.add_argument("--report-only", action="store_true",
                         help="summarise the cells of --seeds and --sources under --out without running missing ones")
     args = parser.parse_args()
@@ -76,8 +78,11 @@ def main() -> None:
                    "seconds_target_runs": sum(c["seconds"] for c in cells), "seconds_source_runs": sum(source_seconds.values()),
                    "table": table}
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    save_figure(plot_transfer(cells), out / "transfer.png")
-    save_figure(plot_transfer_curves(cells), out / "transfer_curves.png")
+    figures = out if not args.report_only else Path(args.figures) if args.figures else None
+    if figures is not None:  # a report draws only where it is told: the committed figures are the runs'
+        figures.mkdir(parents=True, exist_ok=True)
+        save_figure(plot_transfer(cells), figures / "transfer.png")
+        save_figure(plot_transfer_curves(cells), figures / "transfer_curves.png")
     print(table)
     print(source_table(cells))  # what each source model learned, and its optimiser steps
     source_minutes = [s / 60 for s in source_seconds.values()]
@@ -90,7 +95,8 @@ def main() -> None:
         print(f"not exactly paired with its baseline: {line}")
     if args.package:
         write_package(cells, experiment, Path(args.package))
-    print(f"figures: {out / 'transfer.png'}, {out / 'transfer_curves.png'}; cells: {out / 'cells'}")
+    print(f"figures: {figures / 'transfer.png'}, {figures / 'transfer_curves.png'}; " if figures else "", end="")
+    print(f"cells: {out / 'cells'}")
 
 
 def per_seed_table(cells: list[dict]) -> str:

@@ -1,0 +1,43 @@
+"""Every table RESULTS quotes from a ``--report-only`` command is that command's output, verbatim, over the
+committed results (issue 33): an edited number, or results added without the table redone, fails here.
+Sections 1 and 12 have their own tests (``test_bench_scripts.py``, ``test_planted.py``); running a report
+leaves the committed files as they were."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from itft_utils.data import default_data_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+NEEDS_DATA = pytest.mark.skipif(default_data_dir() is None,
+                                reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+REPORTS = [
+    pytest.param(["bench/bench_transfer.py", "--model", ".carry/minilm", "--out", "bench/results/transfer", "--seeds",
+                  "0,1,2,3,4,5", "--report-only"], 2, id="section 3: the transfer matrix", marks=NEEDS_DATA),
+    pytest.param(["bench/estimator_race.py", "--report-only", "--transfer-seeds", "0,1,2,3,4,5"], 1,
+                 id="section 4: the estimator race"),
+    pytest.param(["bench/hw1_recorded.py", "--report-only"], 2, id="section 9: Homework 1's recorded run"),
+]
+
+
+def _status() -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--", "bench/results", "itft_utils/resources"], cwd=ROOT,
+                          capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize(("command", "tables"), REPORTS)
+def test_results_quotes_each_report_verbatim_and_the_report_changes_no_file(command, tables):
+    before = _status()
+    done = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    printed = re.findall(r"(?:^\|.*\n)+", done.stdout, re.M)
+    assert len(printed) == tables, f"{command[0]} printed {len(printed)} tables, RESULTS quotes {tables}"
+    results = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
+    for table in printed:
+        assert table.strip() in results, f"RESULTS differs from {' '.join(command)}:\n{table}"
+    assert _status() == before, f"{' '.join(command)} changed committed files"
