@@ -83,14 +83,14 @@ def main() -> None:
         figures.mkdir(parents=True, exist_ok=True)
         save_figure(plot_transfer(cells), figures / "transfer.png")
         save_figure(plot_transfer_curves(cells), figures / "transfer_curves.png")
-    print(table)
-    print(source_table(cells))  # what each source model learned, and its optimiser steps
+    print(table + "\n")
+    print(source_table(cells) + "\n")  # what each source model learned, and its optimiser steps
     source_minutes = [s / 60 for s in source_seconds.values()]
     print(f"cost (one run, as recorded in the cells): target runs {min(c['seconds'] for c in cells) / 60:.0f}–"
           f"{max(c['seconds'] for c in cells) / 60:.0f} min"
           + (f", source models {min(source_minutes):.0f}–{max(source_minutes):.0f} min" if source_minutes else ""))
-    print(per_seed_table(cells))
-    print(paired_statistics(cells))
+    print(per_seed_table(cells) + "\n")
+    print(paired_statistics(cells) + "\n")
     for line in unpaired_cells(cells):
         print(f"not exactly paired with its baseline: {line}")
     if args.package:

@@ -7,6 +7,7 @@ NDCG@k and regret@k are Homework 3's exercises: :func:`selection_table` takes th
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -90,12 +91,13 @@ def random_ranking(sources: Iterable[str], seed: int = 0) -> list[str]:
 
 
 def selection_table(rankings: Mapping[str, Sequence[str]], scores: Mapping[str, float], ndcg: Callable, regret: Callable,
-                    k: int = 3, random_seeds: int = 0) -> list[dict]:
+                    k: int = 3, random_expected: bool = False) -> list[dict]:
     """One row per method: NDCG@k, regret@1, regret@k, rank of the best source, the top pick.
 
     ``ndcg(ranking, scores, k)`` and ``regret(ranking, scores, k)`` are Homework 3's exercises, passed
-    in (the student's, or the grading package's references). ``random_seeds`` > 0 adds a "random" row
-    averaged over that many seeded shuffles.
+    in (the student's, or the grading package's references). ``random_expected`` adds a "random" row:
+    each value's exact expectation over uniformly random orders (every ordered top-k is equally likely,
+    and these metrics read no further; the best source's rank is uniform, so its mean is (n + 1) / 2).
     """
     def row(method: str, ranking: Sequence[str]) -> dict:
         ranked = _measured(ranking, scores)
@@ -103,11 +105,13 @@ def selection_table(rankings: Mapping[str, Sequence[str]], scores: Mapping[str, 
                 f"regret@{k}": regret(ranked, scores, k), "best_rank": best_source_rank(ranked, scores), "top": ranked[0]}
 
     rows = [row(m, r) for m, r in rankings.items()]
-    if random_seeds > 0:
-        draws = [row("random", random_ranking(scores, s)) for s in range(random_seeds)]
-        rows.append({"method": f"random (mean of {random_seeds})",
-                     **{key: float(np.mean([d[key] for d in draws])) for key in (f"ndcg@{k}", "regret@1", f"regret@{k}", "best_rank")},
-                     "top": "-"})
+    if random_expected:
+        sources = sorted(scores)
+        draws = [row("random", [*top, *(s for s in sources if s not in top)])
+                 for top in itertools.permutations(sources, min(k, len(sources)))]
+        rows.append({"method": "random (expected)",
+                     **{key: float(np.mean([d[key] for d in draws])) for key in (f"ndcg@{k}", "regret@1", f"regret@{k}")},
+                     "best_rank": (len(sources) + 1) / 2, "top": "-"})
     return rows
 
 

@@ -18,7 +18,7 @@ NEEDS_DATA = pytest.mark.skipif(default_data_dir() is None,
                                 reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
 REPORTS = [
     pytest.param(["bench/bench_transfer.py", "--model", ".carry/minilm", "--out", "bench/results/transfer", "--seeds",
-                  "0,1,2,3,4,5", "--report-only"], 2, id="section 3: the transfer matrix", marks=NEEDS_DATA),
+                  "0,1,2,3,4,5", "--report-only"], 4, id="section 3: the transfer matrix", marks=NEEDS_DATA),
     pytest.param(["bench/estimator_race.py", "--report-only", "--transfer-seeds", "0,1,2,3,4,5"], 1,
                  id="section 4: the estimator race"),
     pytest.param(["bench/hw1_recorded.py", "--report-only"], 2, id="section 9: Homework 1's recorded run"),
