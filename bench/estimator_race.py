@@ -144,6 +144,13 @@ def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str)
         lines.append(f"| {row['method']} | {row['ndcg@3']:.3f} | {_number(100 * row['chance'], '.1f')} "
                      f"| {row['regret@1']:.2f} % | {row['best_rank']:.1f} | "
                      f"{_number(row['spearman'], '+.2f')} | {_number(row['seconds'], '.0f')} | {order} |")
+    passes = [v for src, v in estimates["encoder_seconds"].items() if src in measured]
+    fisher = {src: v for src, v in estimates["taskemb_fisher_seconds_500"].items() if src in measured or src == "squad"}
+    lines += ["", f"cost: the target's forward pass through each source's encoder {min(passes):.0f}-{max(passes):.0f} s "
+              f"({sum(passes) / 60:.1f} min for the {len(passes)}); beyond it, LogME {estimates['estimator_seconds']['LogME']:.1f} s "
+              f"and H-score {estimates['estimator_seconds']['H-score']:.1f} s; TaskEmb's Fisher pass over 500 examples "
+              f"{min(fisher.values()):.0f}-{max(fisher.values()):.0f} s per task (timed on 64 and scaled; the target's "
+              f"{fisher.get('squad', float('nan')):.0f} s)"]
     return table, "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ REPORTS = [
     pytest.param(["bench/bench_transfer.py", "--model", ".carry/minilm", "--out", "bench/results/transfer", "--seeds",
                   "0,1,2,3,4,5", "--report-only"], 4, id="section 3: the transfer matrix", marks=NEEDS_DATA),
     pytest.param(["bench/estimator_race.py", "--report-only", "--transfer-seeds", "0,1,2,3,4,5"], 1,
-                 id="section 4: the estimator race"),
+                 id="section 4: the estimator race (and its cost line)"),
     pytest.param(["bench/hw1_recorded.py", "--report-only"], 2, id="section 9: Homework 1's recorded run"),
 ]
 
@@ -40,4 +40,7 @@ def test_results_quotes_each_report_verbatim_and_the_report_changes_no_file(comm
     results = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
     for table in printed:
         assert table.strip() in results, f"RESULTS differs from {' '.join(command)}:\n{table}"
+    for line in done.stdout.splitlines():  # the lines of seconds RESULTS quotes, where a report prints them
+        if line.startswith("cost: "):
+            assert line in results, f"RESULTS differs from {' '.join(command)}:\n{line}"
     assert _status() == before, f"{' '.join(command)} changed committed files"
