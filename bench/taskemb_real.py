@@ -10,7 +10,7 @@ An interrupted run resumes from its caches. Reported:
   whose nearest neighbour (cosine) has the same task family, and each task's nearest neighbour;
 * the ranking of sources for SQuAD-1k, and, given Homework 2's measured transfers
   (``--transfer-results``: its output folder with ``cells/``, or a JSON file), NDCG@3, regret@1/3
-  and the best source's rank for TaskEmb, TextEmb, DataSize and random (mean of 100 seeds);
+  and the best source's rank for TaskEmb, TextEmb, DataSize and random (its exact expectation);
 * the task maps (PCA, and classical MDS of 1 − cosine: t-SNE means little for 13 points) and the similarity
   heat maps (diagonal left blank) as PNG files.
 
@@ -18,6 +18,8 @@ An interrupted run resumes from its caches. Reported:
         [--hw2-models runs/hw2_real/intermediate] [--n-train 1000] [--n-fisher 500] [--device cuda]
 
 Smoke test (seconds): ``--model tiny --tasks squad,sst2,conll2000 --n-train 32 --n-fisher 8``.
+``--report-only`` prints the report over the embeddings cached in ``OUT/embeddings`` (committed in
+``bench/results/taskemb_real``) with neither the model nor the data folder, and writes nothing.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from itft_utils.data.local import LOCAL_LOADERS
 from itft_utils.plots import plot_similarity_heatmap, plot_task_map, save_figure
 from itft_utils.qa import QASettings
 from itft_utils.taskemb import (
+    TaskEmbedding,
     datasize_ranking,
     embed_tasks,
     load_transfer_results,
@@ -106,13 +109,31 @@ def main() -> int:
     parser.add_argument("--device", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/out/taskemb_real")
+    parser.add_argument("--report-only", action="store_true", help="report over OUT/embeddings only: no model, no data, "
+                        "nothing written")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    data_dir = common.data_dir_or_exit()
     names = [t for t in args.tasks.split(",") if t]
     out = Path(args.out)
     started = time.perf_counter()
+    if args.report_only:
+        embeddings = {p.stem: TaskEmbedding.load(p) for p in sorted((out / "embeddings").glob("*.npz")) if p.stem in names}
+        if not embeddings:
+            raise SystemExit(f"{out / 'embeddings'}: no cached embeddings of {names}; run without --report-only first")
+    else:
+        embeddings = embed(args, names, out)
+    summary = report(args, embeddings)
+    if not args.report_only:  # a report runs nothing: the run's record and figures stay as the run left them
+        summary["figures"] = draw(vectors_by_method(embeddings), {n: e.family for n, e in embeddings.items()}, out)
+        summary["seconds"] = time.perf_counter() - started
+        (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+        print(f"\nwrote {out / 'summary.json'} and {', '.join(summary['figures'])} ({summary['seconds'] / 60:.1f} min)")
+    return 0
 
+
+def embed(args, names: list[str], out: Path) -> dict[str, TaskEmbedding]:
+    """Fine-tune (or reuse) each task's model and embed it; cached in ``out``, so a rerun resumes."""
+    data_dir = common.data_dir_or_exit()
     tasks = {name: load_task(name, source="local", data_dir=data_dir) for name in names}
     examples = {}
     if TARGET in tasks:
@@ -125,10 +146,13 @@ def main() -> int:
     print(f"{len(tasks)} tasks, model {args.model}; {common.machine()}")
     if model_dirs:
         print(f"reusing Homework 2 encoders for {sorted(model_dirs)}")
-    embeddings = embed_tasks(tasks, args.model, out, examples=examples, n_train=args.n_train, n_fisher=args.n_fisher,
-                             config=config, settings=QASettings(args.max_length, args.doc_stride), model_dirs=model_dirs,
-                             fisher=args.fisher, device=args.device, seed=args.seed)
+    return embed_tasks(tasks, args.model, out, examples=examples, n_train=args.n_train, n_fisher=args.n_fisher,
+                       config=config, settings=QASettings(args.max_length, args.doc_stride), model_dirs=model_dirs,
+                       fisher=args.fisher, device=args.device, seed=args.seed)
 
+
+def report(args, embeddings: dict[str, TaskEmbedding]) -> dict:
+    """Print the nearest neighbours, the rankings for the target and the selection table; return them."""
     families = {n: e.family for n, e in embeddings.items()}
     methods = vectors_by_method(embeddings)
     summary = {"setting": vars(args), "machine": common.machine(), "seconds": None, "methods": {}}
@@ -157,11 +181,7 @@ def main() -> int:
         print(f"\nselection for {TARGET} against measured transfers ({results.metric}; left out: {missing or 'none'})")
         for row in table:
             print("  " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-    summary["figures"] = draw(methods, families, out)
-    summary["seconds"] = time.perf_counter() - started
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
-    print(f"\nwrote {out / 'summary.json'} and {', '.join(summary['figures'])} ({summary['seconds'] / 60:.1f} min)")
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Sections 1 and 12 have their own tests (``test_bench_scripts.py``, ``test_plante
 leaves the committed files as they were."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -44,3 +45,16 @@ def test_results_quotes_each_report_verbatim_and_the_report_changes_no_file(comm
         if line.startswith("cost: "):
             assert line in results, f"RESULTS differs from {' '.join(command)}:\n{line}"
     assert _status() == before, f"{' '.join(command)} changed committed files"
+
+
+def test_the_task_embedding_report_needs_no_model_and_no_data(tmp_path):
+    """taskemb_real.py --report-only over the committed embeddings, with no ``.carry/`` model named and no data
+    folder (issue 33): it prints the nearest neighbours and the selection, and writes nothing."""
+    before = _status()
+    env = {**os.environ, "ITFT_DATA_DIR": str(tmp_path / "no-data")}
+    done = subprocess.run([sys.executable, "bench/taskemb_real.py", "--report-only", "--model", str(tmp_path / "no-model"),
+                           "--out", "bench/results/taskemb_real", "--transfer-results", "bench/results/transfer",
+                           "--transfer-seeds", "0,1,2,3,4,5"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "same-family share" in done.stdout and "method random (expected)  ndcg@3 0.709" in done.stdout
+    assert _status() == before and not list(tmp_path.iterdir())
