@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import json
 import math
 import time
@@ -39,6 +38,7 @@ from itft_utils.estimators import h_score_estimator, ranking_from_scores, run_es
 from itft_utils.homework import prepare_task, real_data_experiment, real_data_sources
 from itft_utils.metrics import spearman
 from itft_utils.models import build_model, load_tokenizer, quiet_transformers
+from itft_utils.selection import top_k_orders
 from itft_utils.taskemb import TaskEmbedding, compute_task_embedding, load_transfer_results, rank_sources, selection_table
 from itft_utils.transfer import intermediate_checkpoint, library_versions
 
@@ -117,6 +117,7 @@ def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str)
     Spearman's ρ against the measured F1, beside its cost in seconds (Markdown and rows)."""
     rankings = {name: ranking_from_scores({s: v for s, v in scores.items() if s in measured})
                 for name, scores in estimates["scores"].items()}
+    fisher = {src: v for src, v in estimates["taskemb_fisher_seconds_500"].items() if src in measured or src == "squad"}
     encoder_seconds = sum(v for s, v in estimates["encoder_seconds"].items() if s in measured)
     seconds = {name: encoder_seconds + v for name, v in estimates["estimator_seconds"].items()}
     embeddings = {p.stem: TaskEmbedding.load(p) for p in sorted(Path(embeddings_dir).glob("*.npz"))
@@ -125,8 +126,7 @@ def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str)
         for method, vectors in (("TaskEmb", {n: e.taskemb() for n, e in embeddings.items()}),
                                 ("TextEmb", {n: e.textemb() for n, e in embeddings.items()})):
             rankings[method] = [s for s, _ in rank_sources("squad", vectors, sources=measured)]
-        fisher = estimates["taskemb_fisher_seconds_500"]
-        seconds["TaskEmb"] = sum(v for s, v in fisher.items() if s in measured or s == "squad")
+        seconds["TaskEmb"] = sum(fisher.values())
         seconds["TextEmb"] = float("nan")  # a forward pass inside TaskEmb's; not timed apart
     rankings["DataSize"] = sorted(measured)  # every source had the same 2,000 examples: a tie, alphabetical
     table = selection_table(rankings, measured, ref.ndcg_at_k, ref.regret_at_k, k=3, random_expected=True)
@@ -145,7 +145,6 @@ def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str)
                      f"| {row['regret@1']:.2f} % | {row['best_rank']:.1f} | "
                      f"{_number(row['spearman'], '+.2f')} | {_number(row['seconds'], '.0f')} | {order} |")
     passes = [v for src, v in estimates["encoder_seconds"].items() if src in measured]
-    fisher = {src: v for src, v in estimates["taskemb_fisher_seconds_500"].items() if src in measured or src == "squad"}
     lines += ["", f"cost: the target's forward pass through each source's encoder {min(passes):.0f}-{max(passes):.0f} s "
               f"({sum(passes) / 60:.1f} min for the {len(passes)}); beyond it, LogME {estimates['estimator_seconds']['LogME']:.1f} s "
               f"and H-score {estimates['estimator_seconds']['H-score']:.1f} s; TaskEmb's Fisher pass over 500 examples "
@@ -157,10 +156,8 @@ def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str)
 def share_of_orders_as_good(ndcg: float, measured: dict[str, float], k: int = 3) -> float:
     """The share of all orders of the sources whose NDCG@k is at least ``ndcg``: how often a random pick
     does as well (exact: NDCG@k depends only on the first k, so the k-permutations are enumerated)."""
-    sources = sorted(measured)
-    tops = list(itertools.permutations(sources, min(k, len(sources))))
-    as_good = sum(ref.ndcg_at_k([*top, *(s for s in sources if s not in top)], measured, k) >= ndcg - 1e-12 for top in tops)
-    return as_good / len(tops)
+    orders = top_k_orders(measured, k)
+    return sum(ref.ndcg_at_k(order, measured, k) >= ndcg - 1e-12 for order in orders) / len(orders)
 
 
 def _number(value: float, spec: str) -> str:

@@ -118,8 +118,8 @@ def main() -> int:
     started = time.perf_counter()
     if args.report_only:
         embeddings = {p.stem: TaskEmbedding.load(p) for p in sorted((out / "embeddings").glob("*.npz")) if p.stem in names}
-        if not embeddings:
-            raise SystemExit(f"{out / 'embeddings'}: no cached embeddings of {names}; run without --report-only first")
+        if missing := sorted(set(names) - set(embeddings)):
+            raise SystemExit(f"{out / 'embeddings'}: no cached embeddings of {missing}; run without --report-only first")
     else:
         embeddings = embed(args, names, out)
     summary = report(args, embeddings)

@@ -96,8 +96,8 @@ def selection_table(rankings: Mapping[str, Sequence[str]], scores: Mapping[str, 
 
     ``ndcg(ranking, scores, k)`` and ``regret(ranking, scores, k)`` are Homework 3's exercises, passed
     in (the student's, or the grading package's references). ``random_expected`` adds a "random" row:
-    each value's exact expectation over uniformly random orders (every ordered top-k is equally likely,
-    and these metrics read no further; the best source's rank is uniform, so its mean is (n + 1) / 2).
+    each value's exact expectation over uniformly random orders (:func:`top_k_orders`; the rank of the
+    earliest of m tied best sources among n has mean (n + 1) / (m + 1)).
     """
     def row(method: str, ranking: Sequence[str]) -> dict:
         ranked = _measured(ranking, scores)
@@ -106,13 +106,19 @@ def selection_table(rankings: Mapping[str, Sequence[str]], scores: Mapping[str, 
 
     rows = [row(m, r) for m, r in rankings.items()]
     if random_expected:
-        sources = sorted(scores)
-        draws = [row("random", [*top, *(s for s in sources if s not in top)])
-                 for top in itertools.permutations(sources, min(k, len(sources)))]
+        draws = [row("random", ranking) for ranking in top_k_orders(scores, k)]
+        tied_best = sum(v == max(scores.values()) for v in scores.values())  # the earliest of them counts
         rows.append({"method": "random (expected)",
                      **{key: float(np.mean([d[key] for d in draws])) for key in (f"ndcg@{k}", "regret@1", f"regret@{k}")},
-                     "best_rank": (len(sources) + 1) / 2, "top": "-"})
+                     "best_rank": (len(scores) + 1) / (tied_best + 1), "top": "-"})
     return rows
+
+
+def top_k_orders(sources: Iterable[str], k: int) -> list[list[str]]:
+    """One ranking per ordered choice of the first ``k`` sources (the rest in name order): under a uniformly
+    random order each is equally likely, so a metric that reads only the first k averages exactly over them."""
+    names = sorted(sources)
+    return [[*top, *(s for s in names if s not in top)] for top in itertools.permutations(names, min(k, len(names)))]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,9 +123,11 @@ def load_layout(root: Path, name: str, layout: int, calls: list | None = None) -
 def main(root: Path) -> None:
     datasets.disable_progress_bars()
     for name in sorted(HUB_TASKS):
+        config = HUB_TASKS[name].config
         for layout, files in enumerate(layouts(name)):
             task = load_layout(root / f"{name}-{layout}", name, layout)
-            print(f"{name}: {HUB_TASKS[name].path} laid out as {files[:3]}{' ...' if len(files) > 3 else ''}: "
+            mine = [f for f in files if f.endswith(".parquet") and (config is None or f.startswith(f"{config}/"))]
+            print(f"{name}: {HUB_TASKS[name].path} laid out as {mine[:3]}{' ...' if len(mine) > 3 else ''}: "
                   f"loads, splits {sorted(task.splits)}")
     print(f"every hub dataset loads from every layout of its listing with datasets {datasets.__version__}")
 

@@ -41,8 +41,20 @@ def test_the_rules_are_the_planted_ones():
     fact; the related source's words are the other half of the world's."""
     for name, rule in (("plant_qa", lambda asked: asked), ("plant_related", lambda asked: asked),
                        ("plant_conflict", lambda asked: planted.CONFLICT[asked])):
-        for example in generate_task(name, sizes={"train": 60, "validation": 10}).split("train"):
+        task = generate_task(name, sizes={"train": 60, "validation": 10})
+        assert not task.repaired  # every answer start was right as generated, none moved by the Task
+        for example in task.split("train"):
             assert example["answers"]["text"] == [_fact(example, rule(_asked(example)))], (name, example)
+    for example in generate_task("plant_surface", sizes={"train": 40, "validation": 10}).split("train"):
+        text = example["text"]
+        assert example["label"] == int(text.index(" eat ") < text.index(" owns "))
+    slot_of = {v: slot for slot, values in planted.SLOTS.items() for v in values}
+    for example in generate_task("plant_tagging", sizes={"train": 40, "validation": 10}).split("train"):
+        tags = [planted.SLOT_TAGS[t] for t in example["tags"]]
+        for token, tag in zip(example["tokens"], tags):
+            if tag.startswith("B-"):
+                assert tag == f"B-{slot_of.get(token, 'city' if tag == 'B-CITY' else '?').upper()}", (token, tag)
+        assert tags.count("O") < len(tags) and {t for t in tags if t != "O"} <= set(planted.SLOT_TAGS[1:])
     words = lambda task: {w for ex in generate_task(task, sizes={"train": 80, "validation": 10}).split("train")  # noqa: E731
                           for w in ex["context"].split()}
     values = set(NAMES) | {w for v in (*CITIES, *FOODS, *THINGS) for w in v.split()}
@@ -72,9 +84,9 @@ def test_the_recorded_family_shows_the_lectures_effects_with_paired_tests():
     assert related["mean"] > 0 and related["p_value"] <= 0.05 and related["interval"][0] > 0
     assert conflict["mean"] < 0 and conflict["p_value"] <= 0.05 and conflict["interval"][1] < 0
     assert versus_surface["mean"] > 0 and versus_surface["p_value"] <= 0.05  # the surface twin is no substitute
-    # both effects are larger when the target is small
-    assert related["mean"] > ref.paired_summary(large["plant_related"], large["baseline"])["mean"]
-    assert conflict["mean"] < ref.paired_summary(large["plant_conflict"], large["baseline"])["mean"]
+    # both effects are larger, in size, when the target is small
+    assert abs(related["mean"]) > abs(ref.paired_summary(large["plant_related"], large["baseline"])["mean"])
+    assert abs(conflict["mean"]) > abs(ref.paired_summary(large["plant_conflict"], large["baseline"])["mean"])
 
 
 def test_the_recorded_cells_are_what_the_command_makes(tmp_path):

@@ -274,12 +274,20 @@ def test_baselines_and_selection_table():
     perfect, worst, rand = rows
     assert perfect == {"method": "perfect", "ndcg@2": pytest.approx(1.0), "regret@1": 0.0, "regret@2": 0.0, "best_rank": 1, "top": "b"}
     assert worst["best_rank"] == 3 and worst["regret@1"] == pytest.approx(20 / 70 * 100)
-    # the random row is the exact mean over every order of the three sources (issue 33: not a sample of shuffles)
+    assert rand["method"] == "random (expected)"
+
+
+@pytest.mark.parametrize("scores", [{"a": 50.0, "b": 70.0, "c": 60.0, "d": 55.0, "e": 40.0},
+                                    {"a": 70.0, "b": 70.0, "c": 50.0, "d": 60.0}])  # two tied best sources
+def test_the_random_row_is_the_exact_mean_over_every_order(scores):
+    """Issue 33: not a sample of shuffles. Brute force over all n! orders (the row averages over the ordered
+    top-k only, and puts the best source's mean rank in a closed form that must hold with ties too)."""
+    [rand] = te.selection_table({}, scores, ref.ndcg_at_k, ref.regret_at_k, k=2, random_expected=True)
     orders = [list(order) for order in itertools.permutations(scores)]
-    assert rand["method"] == "random (expected)" and rand["best_rank"] == 2.0
     for key, metric in (("ndcg@2", lambda r: ref.ndcg_at_k(r, scores, 2)), ("regret@1", lambda r: ref.regret_at_k(r, scores, 1)),
-                        ("regret@2", lambda r: ref.regret_at_k(r, scores, 2))):
-        assert rand[key] == pytest.approx(sum(map(metric, orders)) / len(orders))
+                        ("regret@2", lambda r: ref.regret_at_k(r, scores, 2)),
+                        ("best_rank", lambda r: te.best_source_rank(r, scores))):
+        assert rand[key] == pytest.approx(sum(map(metric, orders)) / len(orders)), key
 
 
 def test_nearest_neighbour_agreement():

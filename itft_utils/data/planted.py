@@ -6,8 +6,8 @@ city they visited, what they own), one sentence each, in random order. The plant
 what each task asks and by which rule its answer is found:
 
 * the **target** (``plant_qa``) asks where the person lives and what they eat. The passage also names a
-  visited city, so an answer's type alone does not find it: the question's relation must be matched
-  with its sentence's;
+  visited city, so where someone lives is not found by the answer's type alone: the question's relation
+  must be matched with its sentence's (what they eat is: a passage names one food);
 * the **related** source (``plant_related``) is the target's task, rule and all, in the other half of
   the world's names, cities, foods and things: it shares the rule, not the words;
 * the **conflicting** source (``plant_conflict``) asks the target's questions about the target's own
@@ -41,12 +41,13 @@ TARGET_RELATIONS = ("lives", "eats")
 CONFLICT = {"lives": "owns", "eats": "visits"}
 #: Tag names of the tagging source: the slot type of each fact word.
 SLOT_TAGS = ["O", "B-CITY", "I-CITY", "B-FOOD", "B-THING"]
-#: What each source shares with the target, by construction (the truth selection methods are judged by).
+#: What each source shares with the target, by construction. What that does to the target is measured, not
+#: stated here (RESULTS section 12: the related source helps, the conflicting one and the tagger hurt).
 PLANTED = {
-    "plant_related": {"rule": "the target's", "words": "other", "expected": "helps"},
-    "plant_surface": {"rule": "none", "words": "the target's", "expected": "little or nothing"},
-    "plant_tagging": {"rule": "answer types only", "words": "the target's", "expected": "little or nothing"},
-    "plant_conflict": {"rule": "the opposite mapping", "words": "the target's", "expected": "hurts"},
+    "plant_related": {"rule": "the target's", "words": "other"},
+    "plant_surface": {"rule": "none", "words": "the target's"},
+    "plant_tagging": {"rule": "answer types only", "words": "the target's"},
+    "plant_conflict": {"rule": "the opposite mapping", "words": "the target's"},
 }
 
 
