@@ -4,9 +4,10 @@ that the lecture's effects can be checked against a known truth on a CPU in minu
 Target ``plant_qa``; sources ``plant_related`` (the target's rule, other words), ``plant_conflict`` (the
 target's words, the opposite mapping), ``plant_surface`` and ``plant_tagging`` (the target's words, none
 of the rule); see :mod:`itft_utils.data.planted`. The tiny random BERT, every run at learning rate 2e-3,
-batch 16, 10 % warm-up, windows of 128 tokens; each source 2,000 examples for 2 epochs; the target 64 or
-512 questions for 8 epochs, scored on 200 held-out questions; seeds 0-5. Per size: the baseline's mean
-F1 and each source's paired differences to the same seed's baseline (``bench_transfer.py``'s table).
+batch 16, 10 % warm-up, windows of 128 tokens; each source 2,000 examples for 2 epochs, scored on 200 of its
+own held-out examples; the target 64, 256 or 512 questions for 8 epochs, scored on 200 held-out questions;
+seeds 0-5. Per size: the baseline's mean F1, each source's paired differences to the same seed's baseline
+(``bench_transfer.py``'s table) and what each source model learned.
 
     python bench/planted_family.py                      # runs what is missing (resumable), then reports
     python bench/planted_family.py --report-only        # the tables of the committed cells only
@@ -24,10 +25,10 @@ from bench_transfer import paired_statistics
 from itft_utils.homework import prepare_task
 from itft_utils.qa import QASettings
 from itft_utils.training import TrainConfig
-from itft_utils.transfer import TaskSpec, load_cells, run_transfer_matrix
+from itft_utils.transfer import TaskSpec, load_cells, run_transfer_matrix, source_table
 
 SOURCES = ("plant_related", "plant_conflict", "plant_surface", "plant_tagging")
-SIZES = (64, 512)
+SIZES = (64, 256, 512)
 CONFIG = TrainConfig(learning_rate=2e-3, batch_size=16, warmup_ratio=0.1)
 SETTINGS = QASettings(128, 32)
 TARGET_EPOCHS, SOURCE_EXAMPLES, SOURCE_EPOCHS, EVAL_EXAMPLES = 8, 2000, 2, 200
@@ -36,7 +37,7 @@ TARGET_EPOCHS, SOURCE_EXAMPLES, SOURCE_EPOCHS, EVAL_EXAMPLES = 8, 2000, 2, 200
 def run_size(size: int, seeds: list[int], sources: list[str], out: Path) -> list[dict]:
     """One target size's matrix; its cells go to out/n<size>, the source models to out/intermediate."""
     target = TaskSpec("plant_qa", "generated", size, EVAL_EXAMPLES, TARGET_EPOCHS)
-    specs = [TaskSpec(name, "generated", SOURCE_EXAMPLES, 0, SOURCE_EPOCHS) for name in sources]
+    specs = [TaskSpec(name, "generated", SOURCE_EXAMPLES, EVAL_EXAMPLES, SOURCE_EPOCHS) for name in sources]
     return run_transfer_matrix(specs, [target], seeds, out / f"n{size}", "tiny", CONFIG, SETTINGS,
                                cache_dir=out / "intermediate", prepare=prepare_task)
 
@@ -44,7 +45,7 @@ def run_size(size: int, seeds: list[int], sources: list[str], out: Path) -> list
 def report(cells: list[dict], size: int) -> str:
     base = [c["score"] for c in cells if c["source"] is None]
     return (f"target plant_qa, {size} questions ({len(base)} seeds): baseline F1 {statistics.mean(base):.1f} "
-            f"(range {min(base):.1f}-{max(base):.1f})\n\n{paired_statistics(cells)}\n")
+            f"(range {min(base):.1f}-{max(base):.1f})\n\n{paired_statistics(cells)}\n\n{source_table(cells)}\n")
 
 
 def main() -> None:

@@ -42,12 +42,12 @@ from .transfer import PreparedTask, TaskSpec, run_transfer_matrix
 #: Whole-notebook times: measured ones say where (bench/RESULTS.md), the rest are labelled estimates.
 EXPECTED_TIME = {
     ("hw1_mtl", "grading"): "under a minute (measured: about 11 s graded alone on 2 CPU cores, bench/RESULTS.md §11)",
-    ("hw1_mtl", "offline", "generated"): "up to half an hour on a 2-core CPU (measured: 30 min beside another job)",
+    ("hw1_mtl", "offline", "generated"): "about 5 minutes on a 2-core CPU (measured: 4.3 min, bench/RESULTS.md §7)",
     ("hw1_mtl", "offline", "local"): "about 1.5 hours on a 2-core CPU (measured: 91 min on one thread beside other "
                                      "jobs; every run is saved, so rerun to resume)",
     ("hw1_mtl", "colab"): "30–40 minutes on a T4 (an estimate: not yet measured on a T4)",
     ("hw2_intermediate", "grading"): "under a minute",
-    ("hw2_intermediate", "offline", "generated"): "about 8 minutes on a 2-core CPU (measured)",
+    ("hw2_intermediate", "offline", "generated"): "about 10 minutes on a 2-core CPU (measured: 9.3 min, bench/RESULTS.md §7)",
     # The recorded cells' range: the cost line of python bench/bench_transfer.py --model .carry/minilm
     # --out bench/results/transfer --seeds 0,1,2,3,4 --report-only.
     ("hw2_intermediate", "offline", "local"): "many hours on a 2-core CPU (the course's recorded cells: 15–38 min per "
@@ -55,7 +55,7 @@ EXPECTED_TIME = {
     ("hw2_intermediate", "colab"): "about 25–35 minutes on a T4 (an estimate: not yet measured on a T4; "
                                    "the quarter-size target adds six short runs)",
     ("hw3_taskemb", "grading"): "under a minute",
-    ("hw3_taskemb", "offline", "generated"): "about 2 minutes on a 2-core CPU (measured)",
+    ("hw3_taskemb", "offline", "generated"): "about 3 minutes on a 2-core CPU (measured: 3.3 min, bench/RESULTS.md §7)",
     ("hw3_taskemb", "offline", "local"): "about an hour on a 2-core CPU (an estimate; resumable)",
     ("hw3_taskemb", "colab"): "15–30 minutes on a T4 (an estimate: not yet measured on a T4; the ablation and the "
                               "estimator race add two Fisher passes and a forward pass of the target per source)",

@@ -1,7 +1,8 @@
 """The planted family (issue 35): each task's answers follow its stated rule, and the recorded transfer
 matrix (``bench/planted_family.py``, tiny model, 6 seeds, committed in ``bench/results/planted``) shows the
-lecture's effects with paired tests: a related source helps, a conflicting one hurts, a source that
-shares only the target's words does not help, and both effects shrink when the target is large. The
+lecture's effects with paired tests at the small target: a related source helps, a conflicting one hurts, a
+source that shares only the target's words does not help; the related source's gain shrinks as the target
+grows, and both effects are small when the target is large. The
 last test reruns part of the recorded command and finds the committed numbers."""
 from __future__ import annotations
 
@@ -84,7 +85,10 @@ def test_the_recorded_family_shows_the_lectures_effects_with_paired_tests():
     assert related["mean"] > 0 and related["p_value"] <= 0.05 and related["interval"][0] > 0
     assert conflict["mean"] < 0 and conflict["p_value"] <= 0.05 and conflict["interval"][1] < 0
     assert versus_surface["mean"] > 0 and versus_surface["p_value"] <= 0.05  # the surface twin is no substitute
-    # both effects are larger, in size, when the target is small
+    # both effects are larger, in size, when the target is small; the related source's gain shrinks with the target
+    middle = _scores(256)
+    assert (related["mean"] > ref.paired_summary(middle["plant_related"], middle["baseline"])["mean"]
+            > ref.paired_summary(large["plant_related"], large["baseline"])["mean"])
     assert abs(related["mean"]) > abs(ref.paired_summary(large["plant_related"], large["baseline"])["mean"])
     assert abs(conflict["mean"]) > abs(ref.paired_summary(large["plant_conflict"], large["baseline"])["mean"])
 
