@@ -11,10 +11,13 @@ seeds 0-5. Per size: the baseline's mean F1, each source's paired differences to
 
     python bench/planted_family.py                      # runs what is missing (resumable), then reports
     python bench/planted_family.py --report-only        # the tables of the committed cells only
+    python bench/planted_family.py --model minilm --lr 1e-4 --target-epochs 4 --source-examples 1000 --sizes 32 \
+        --sources plant_related,plant_conflict,plant_surface --out bench/results/planted_minilm   # the pre-trained encoder
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 from pathlib import Path
 
@@ -34,11 +37,12 @@ SETTINGS = QASettings(128, 32)
 TARGET_EPOCHS, SOURCE_EXAMPLES, SOURCE_EPOCHS, EVAL_EXAMPLES = 8, 2000, 2, 200
 
 
-def run_size(size: int, seeds: list[int], sources: list[str], out: Path) -> list[dict]:
+def run_size(size: int, seeds: list[int], sources: list[str], out: Path, args) -> list[dict]:
     """One target size's matrix; its cells go to out/n<size>, the source models to out/intermediate."""
-    target = TaskSpec("plant_qa", "generated", size, EVAL_EXAMPLES, TARGET_EPOCHS)
-    specs = [TaskSpec(name, "generated", SOURCE_EXAMPLES, EVAL_EXAMPLES, SOURCE_EPOCHS) for name in sources]
-    return run_transfer_matrix(specs, [target], seeds, out / f"n{size}", "tiny", CONFIG, SETTINGS,
+    target = TaskSpec("plant_qa", "generated", size, EVAL_EXAMPLES, args.target_epochs)
+    specs = [TaskSpec(name, "generated", args.source_examples, EVAL_EXAMPLES, SOURCE_EPOCHS) for name in sources]
+    config = dataclasses.replace(CONFIG, learning_rate=args.lr)
+    return run_transfer_matrix(specs, [target], seeds, out / f"n{size}", args.model, config, SETTINGS,
                                cache_dir=out / "intermediate", prepare=prepare_task)
 
 
@@ -54,13 +58,18 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4,5")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--sources", default=",".join(SOURCES))
+    parser.add_argument("--model", default="tiny", help="tiny (the recorded run) or minilm (pre-trained)")
+    parser.add_argument("--lr", type=float, default=CONFIG.learning_rate)
+    parser.add_argument("--target-epochs", type=int, default=TARGET_EPOCHS)
+    parser.add_argument("--source-examples", type=int, default=SOURCE_EXAMPLES)
     parser.add_argument("--report-only", action="store_true", help="print the committed cells' tables, run nothing")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    torch.set_num_threads(1)  # the tiny model is fastest on one thread, and its numbers then match across machines
+    if args.model == "tiny":
+        torch.set_num_threads(1)  # the tiny model is fastest on one thread, and its numbers then match across machines
     for size in (int(s) for s in args.sizes.split(",")):
         cells = (load_cells(args.out / f"n{size}", seeds) if args.report_only
-                 else run_size(size, seeds, args.sources.split(","), args.out))
+                 else run_size(size, seeds, args.sources.split(","), args.out, args))
         print(report(cells, size))
 
 
