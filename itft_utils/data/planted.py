@@ -51,10 +51,14 @@ PLANTED = {
 }
 
 
+#: The two halves of the world's names and values: the target lives in 0, the related source in 1.
+WORLDS = [{k: values[world::2] for k, values in (("name", NAMES), *SLOTS.items())} for world in (0, 1)]
+
+
 def _passage(rng: random.Random, world: int = 0) -> tuple[str, dict[str, str], list[str]]:
-    """A person, one fact per relation (the two cities differ) and the passage's sentences, shuffled.
-    ``world`` 0 or 1: which half of the names and values (the related source lives in the other half)."""
-    half = {k: values[world::2] for k, values in (("name", NAMES), *SLOTS.items())}
+    """A person, one fact per relation (the two cities differ) and the passage's sentences, shuffled,
+    drawn from half ``world`` of :data:`WORLDS`."""
+    half = WORLDS[world]
     name = rng.choice(half["name"])
     city, visited = rng.sample(half["city"], 2)
     facts = {"lives": city, "visits": visited, "eats": rng.choice(half["food"]), "owns": rng.choice(half["thing"])}
