@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -30,3 +31,20 @@ def squad_1k(data_dir: Path, n_train: int = 1000, seed: int = 0, n_eval: int | N
 def machine() -> str:
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {gpu}, torch {torch.__version__}"
+
+
+
+def results_file(cells: list[dict], target: str, sources: Sequence[str], seeds: Sequence[int], *, note: str, model: str,
+                 source_sizes: dict[str, int], command: str, flags: dict | None = None) -> dict:
+    """A packaged transfer-results file (``itft_utils/resources/transfer_results_*.json``, read by
+    :func:`itft_utils.selection.load_transfer_results`) from one target's cells: the mean and the per-seed
+    scores of the baseline and of each source, with what they are (``note``) and how they were made."""
+    from itft_utils.transfer import library_versions, transfer_table
+
+    rows = {row["source"]: row for row in transfer_table(cells)}
+    per_seed = {name or "baseline": [round(c["score"], 2) for s in seeds for c in cells if c["source"] == name and c["seed"] == s]
+                for name in (None, *sources)}
+    return {"note": note, **(flags or {}), "target": target, "metric": "f1", "model": model,
+            "baseline": round(rows[None]["mean"], 2), "scores": {name: round(rows[name]["mean"], 2) for name in sources},
+            "source_sizes": source_sizes, "per_seed": per_seed, "seeds": list(seeds), "command": command,
+            "versions": library_versions()}

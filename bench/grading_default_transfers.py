@@ -21,13 +21,14 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import results_file  # noqa: E402  (puts the repo on sys.path)
 
 from itft_utils.homework import prepare_task  # noqa: E402
 from itft_utils.qa import QASettings  # noqa: E402
 from itft_utils.selection import DEFAULT_TRANSFER_RESULTS  # noqa: E402
 from itft_utils.training import TrainConfig  # noqa: E402
-from itft_utils.transfer import TaskSpec, library_versions, run_transfer_matrix, transfer_table  # noqa: E402
+from itft_utils.transfer import TaskSpec, run_transfer_matrix  # noqa: E402
 
 SOURCES = ("gen_qa_aux", "gen_sentiment", "gen_topic", "gen_pair", "gen_similarity", "gen_tagging")
 SEEDS = (0, 1, 2)
@@ -45,29 +46,16 @@ def build(out_dir: str | Path) -> dict:
                                     QASettings(96, 32), progress=False, prepare=prepare_task)
     finally:
         torch.set_num_threads(threads)
-    rows = {row["source"]: row for row in transfer_table(cells)}
-    per_seed = {name or "baseline": [round(c["score"], 2) for s in SEEDS for c in cells if c["source"] == name and c["seed"] == s]
-                for name in (None, *SOURCES)}
-    spread = max(max(v) - min(v) for v in per_seed.values())
-    return {
-        "note": ("GRADING-MODE DEFAULT, NOT REAL-DATA RESULTS. Measured with the tiny random BERT of the grading preset "
-                 "(2 layers, hidden size 64) on generated tasks: each source fine-tuned on 400 examples, then the target "
-                 "gen_qa on 200 examples (2 epochs each, lr 3e-3, batch 16, max length 96), F1 on 200 held-out questions, "
-                 f"mean of seeds 0, 1, 2 (`{COMMAND}`). The differences between sources are within seed noise (per-seed F1 "
-                 f"varies by up to {spread:.0f} points). For real data, load Homework 2's measured results instead."),
-        "grading_default": True,
-        "target": "gen_qa",
-        "metric": "f1",
-        "model": "tiny",
-        "baseline": round(rows[None]["mean"], 2),
-        "scores": {name: round(rows[name]["mean"], 2) for name in SOURCES},
-        "source_sizes": dict.fromkeys(SOURCES, 400),
-        "per_seed": per_seed,
-        "seeds": list(SEEDS),
-        "command": COMMAND,
-        "versions": library_versions(),
-    }
-
+    by_arm = [[c["score"] for c in cells if c["source"] == name] for name in (None, *SOURCES)]
+    spread = max(max(scores) - min(scores) for scores in by_arm)  # one arm's spread over seeds
+    return results_file(
+        cells, "gen_qa", SOURCES, SEEDS, flags={"grading_default": True}, model="tiny", source_sizes=dict.fromkeys(SOURCES, 400),
+        command=COMMAND,
+        note=("GRADING-MODE DEFAULT, NOT REAL-DATA RESULTS. Measured with the tiny random BERT of the grading preset "
+              "(2 layers, hidden size 64) on generated tasks: each source fine-tuned on 400 examples, then the target "
+              "gen_qa on 200 examples (2 epochs each, lr 3e-3, batch 16, max length 96), F1 on 200 held-out questions, "
+              f"mean of seeds 0, 1, 2 (`{COMMAND}`). The differences between sources are within seed noise (per-seed F1 "
+              f"varies by up to {spread:.0f} points). For real data, load Homework 2's measured results instead."))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

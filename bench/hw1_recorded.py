@@ -9,8 +9,12 @@ ships (``itft_utils/resources/recorded/``) for students without a GPU and which 
 
     nice -n 19 env OMP_NUM_THREADS=1 python bench/hw1_recorded.py            # run (resumes), then collect
     python bench/hw1_recorded.py --report-only                              # collect what is finished
+    python bench/hw1_recorded.py --planted                                  # without the data folder: minutes
 
-Needs the real data folder (../shared/data or ITFT_DATA_DIR); exits with a reason without it.
+Needs the real data folder (../shared/data or ITFT_DATA_DIR) and exits with a reason without it, except with
+``--planted``: the notebook as a CPU-only student runs it without the data folder (the planted family,
+``itft_utils.data.planted``), into bench/results/hw1_planted; its numbers are what the model answers quote for
+that case.
 """
 from __future__ import annotations
 
@@ -34,7 +38,8 @@ PLAIN, PROJECTED = "λ = 0.5, cosines logged", "λ = 0.5 + PCGrad"  # the notebo
 
 
 def run_notebook(out: Path, data_dir: Path) -> float:
-    """Execute the solution notebook in offline mode on the real data; its runs land in out/runs."""
+    """Execute the solution notebook in offline mode on ``data_dir`` (an empty folder: the planted family);
+    its runs land in out/runs."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -46,10 +51,10 @@ def run_notebook(out: Path, data_dir: Path) -> float:
     return time.perf_counter() - started
 
 
-def collect(out: Path) -> dict:
+def collect(out: Path, planted: bool = False) -> dict:
     """The finished runs, by part: each row as the notebook's table has it (without the step history),
     and what the histories say that the rows do not (sampling probabilities, gradient cosines, PCGrad)."""
-    from itft_utils.homework import PAIR_SIZES, TARGET_EPOCHS
+    from itft_utils.homework import GENERATED_OFFLINE_EPOCHS, GENERATED_OFFLINE_SIZES, PAIR_SIZES, TARGET_EPOCHS
 
     parts: dict[str, list[dict]] = {}
     histories: dict[tuple[str, int], dict] = {}
@@ -61,12 +66,14 @@ def collect(out: Path) -> dict:
             row["steps"] = len(history.get("steps", []))
             rows.append(row)
         parts[part] = sorted(rows, key=lambda r: (r["run"], r["seed"]))  # a fixed order, whatever the file system's
-    n_target, n_aux, n_test, n_dev = PAIR_SIZES["offline"]
-    return {"notebook": "solutions/hw1_mtl.ipynb", "mode": "offline", "model": "all-MiniLM-L6-v2 (offline)",
-            "data": "SQuAD v1.1 dev (38 articles to train, 10 held out: dev and test) + PolicyQA; SST-2 for the format runs",
+    n_target, n_aux, n_test, n_dev = GENERATED_OFFLINE_SIZES if planted else PAIR_SIZES["offline"]
+    data = ("the planted family: plant_qa + plant_related; plant_surface for the format runs" if planted else
+            "SQuAD v1.1 dev (38 articles to train, 10 held out: dev and test) + PolicyQA; SST-2 for the format runs")
+    return {"notebook": "solutions/hw1_mtl.ipynb", "mode": "offline", "model": "all-MiniLM-L6-v2 (offline)", "data": data,
             "sizes": f"{n_target} target and {n_aux} auxiliary training questions, {n_dev} dev and {n_test} test questions, "
-                     f"{TARGET_EPOCHS['offline']} target epochs",
-            "command": COMMAND, "machine": f"this project's 2-core {common.machine().split(',')[0]} CPU",
+                     f"{GENERATED_OFFLINE_EPOCHS if planted else TARGET_EPOCHS['offline']} target epochs",
+            "command": f"{COMMAND} --planted" if planted else COMMAND,
+            "machine": f"this project's 2-core {common.machine().split(',')[0]} CPU",
             "parts": parts, "from_histories": from_histories(histories)}
 
 
@@ -97,15 +104,17 @@ def from_histories(histories: dict[tuple[str, int], dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "hw1_offline")
+    parser.add_argument("--out", type=Path, help="default: bench/results/hw1_offline (hw1_planted with --planted)")
     parser.add_argument("--report-only", action="store_true", help="collect the finished runs, train nothing")
+    parser.add_argument("--planted", action="store_true", help="without the data folder: the planted family")
     args = parser.parse_args()
-    data_dir = common.data_dir_or_exit()
+    args.out = args.out or ROOT / "bench" / "results" / ("hw1_planted" if args.planted else "hw1_offline")
     args.out.mkdir(parents=True, exist_ok=True)
+    data_dir = args.out / "no-data" if args.planted else common.data_dir_or_exit()
     if not args.report_only:
         seconds = run_notebook(args.out, data_dir)
-        print(f"notebook finished in {seconds / 60:.0f} min (runs already saved were reused)")
-    recorded = collect(args.out)
+        print(f"notebook finished in {seconds / 60:.1f} min (runs already saved were reused)")
+    recorded = collect(args.out, args.planted)
     write_atomic(args.out / "hw1_mtl.json", json.dumps(recorded, indent=1))
     print(markdown(recorded))
 

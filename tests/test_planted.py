@@ -6,6 +6,8 @@ grows, and both effects are small when the target is large. The
 last test reruns part of the recorded command and finds the committed numbers."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import statistics
@@ -18,6 +20,8 @@ import pytest
 from itft_grader.checks import references as ref
 from itft_utils.data import generate_task, planted
 from itft_utils.data.generated import CITIES, FOODS, NAMES, THINGS
+from itft_utils.homework import planted_experiment
+from itft_utils.selection import packaged_transfer_results
 from itft_utils.transfer import load_cells
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,9 +111,11 @@ def test_the_recorded_cells_are_what_the_command_makes(tmp_path):
 
 MINILM = ["--out", str(RECORDED.parent / "planted_minilm"), "--sizes", "32", "--sources",
           "plant_related,plant_conflict,plant_surface"]
+#: Homework 2 offline without the data folder, as recorded (relative --out: the packaged file names its command).
+OFFLINE = ["--model", "minilm", "--seeds", "0,1,2", "--sizes", "16,64", "--out", "bench/results/planted_offline"]
 
 
-@pytest.mark.parametrize("arguments", [[], MINILM], ids=["tiny model", "MiniLM"])
+@pytest.mark.parametrize("arguments", [[], MINILM, OFFLINE], ids=["tiny model", "MiniLM", "the homeworks offline"])
 def test_results_section_12_prints_what_the_committed_cells_give(arguments):
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "planted_family.py"), "--report-only", *arguments], cwd=ROOT,
                           capture_output=True, text=True)
@@ -133,3 +139,29 @@ def test_with_the_pretrained_encoder_the_contrasts_hold_at_a_small_target():
     for other in ("plant_conflict", "plant_surface"):
         versus = ref.paired_summary(scores["plant_related"], scores[other])
         assert versus["mean"] > 0 and versus["p_value"] <= 0.05, other
+
+
+def test_homework_2_offline_is_the_recorded_run():
+    """The experiment a CPU-only student runs (no data folder) has the recorded run's target and sources,
+    so the notebook's "what to expect" rows and Homework 3's packaged transfers describe it."""
+    experiment = planted_experiment("minilm")
+    assert experiment.model == "minilm" and experiment.seeds == [0, 1, 2]
+    for cell in load_cells(RECORDED.parent / "planted_offline" / "n64", [0, 1, 2]):
+        assert cell["target_spec"].items() <= dataclasses.asdict(experiment.target).items()
+        if cell["source"] is not None:
+            spec = next(s for s in experiment.sources if s.name == cell["source"])
+            # the homework skips the sources' own scores (n_eval 0): the target runs are the same
+            assert {**cell["source_spec"], "n_eval": 0}.items() <= dataclasses.asdict(spec).items()
+    assert experiment.with_target_size(experiment.target.n_train // 4).target.n_train == 16  # the recorded small size
+
+
+def test_the_packaged_planted_transfers_are_the_recorded_cells(bench_module, tmp_path, monkeypatch):
+    family = bench_module("planted_family")
+    monkeypatch.setattr(family, "PACKAGED", tmp_path / "made.json")
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", ["planted_family.py", *OFFLINE, "--report-only", "--package", "64"])
+    family.main()
+    made, shipped = (json.loads(path.read_text()) for path in (tmp_path / "made.json", family.RESOURCES / "transfer_results_plant_qa.json"))
+    assert {k: v for k, v in made.items() if k != "versions"} == {k: v for k, v in shipped.items() if k != "versions"}
+    results = packaged_transfer_results("plant_qa")
+    assert max(results.scores, key=results.scores.get) == "plant_related" and min(results.scores, key=results.scores.get) == "plant_tagging"
