@@ -1,5 +1,5 @@
 """The class atlas at scale: harvest, validate, aggregate and report a synthetic class (default 1,000
-Homework 2 submissions, nine of them bad in each way the tests know), timed per stage.
+Homework 2 submissions over three targets, twelve of them bad in each way the tests know), timed per stage.
 
     python bench/bench_atlas.py [--students 1000] [--mode colab]
 """
@@ -21,10 +21,10 @@ from itft_utils.atlas import atlas_library
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=1000)
-    parser.add_argument("--mode", default="colab", help="whose library: colab (30 cells) or grading (18)")
+    parser.add_argument("--mode", default="colab", help="whose library: colab (3 targets, 84 cells) or grading (3 targets, 48)")
     args = parser.parse_args()
     library = atlas_library(args.mode)
-    effects = {None: 0.0, **{name: float(i % 7 - 3) for i, name in enumerate(library.sources)}}
+    effects = {name: float(i % 7 - 3) for i, name in enumerate(library.sources)}
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         plan, _ = write_synthetic_class(tmp, library, args.students, effects)
@@ -34,11 +34,13 @@ def main() -> None:
         atlas = write_atlas(result, library, Path(tmp) / "atlas")
         written = time.perf_counter()
     c = atlas["counts"]
-    print(f"{args.students} submissions, {len(library.cells)} library cells, on {common.machine()}")
+    print(f"{args.students} submissions, {len(library.targets)} targets, {len(library.cells)} library cells in "
+          f"{len(library.assignments)} assignments, on {common.machine()}")
     print(f"  writing the class: {made - started:.2f} s (not part of the harvest)")
     print(f"  harvest and checks: {harvested - made:.2f} s ({1000 * (harvested - made) / args.students:.2f} ms per submission)")
     print(f"  aggregate and report (JSON, CSV, HTML with figures): {written - harvested:.2f} s")
-    print(f"  cells: {c['valid']} valid, {c['invalid']} invalid, {c['flagged']} flagged; {c['unreadable']} problems")
+    print(f"  cells: {c['valid']} valid ({c['used']} used), {c['invalid']} invalid, {c['flagged']} flagged; "
+          f"{c['unreadable']} problems; replicates judged at {atlas['tolerance']['value']:.2f} points")
 
 
 if __name__ == "__main__":

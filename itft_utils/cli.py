@@ -180,14 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
     atlas.add_argument("--out", required=True, help="where atlas.json, cells.csv and report.html go")
     atlas.add_argument("--mode", default="colab", help="the mode the class ran in (default colab)")
     atlas.add_argument("--plan", default=None, help="the plan `itft atlas-plan` wrote, if the class used one")
-    atlas.add_argument("--tolerance", type=float, default=2.0, help="duplicates further apart than this are flagged (points)")
+    atlas.add_argument("--tolerance", type=float, default=None,
+                       help="replicates further than this from their median are set aside (points; default: derived from "
+                            "the class's replicate spread, provisional until there are enough)")
     atlas.add_argument("--rankings", default=None,
                        help="JSON {method: {target: [sources, best first]}}: adds the estimators' leaderboard")
+    atlas.add_argument("--rankings-from", default=None,
+                       help="Homework 3's grading folder: the rankings its submissions stored make the estimators' leaderboard")
     atlas.set_defaults(func=lambda a: _grader("atlas.report").build_atlas(a.grading_dir, a.out, a.mode, a.plan, a.tolerance,
-                                                                           a.rankings) and 0)
-    plan = sub.add_parser("atlas-plan", help="assign the atlas cells for a roster (every cell run by two students)")
+                                                                           a.rankings, a.rankings_from) and 0)
+    plan = sub.add_parser("atlas-plan", help="assign the atlas for a roster: every assignment covered, then replicated evenly")
     plan.add_argument("roster", help="one student id per line (or a CSV with the id first)")
-    plan.add_argument("--out", default="itft_utils/resources/atlas_plan.json", help="default: shipped with the package")
+    plan.add_argument("--out", default="atlas/plan.json",
+                      help="default atlas/plan.json: publish it in the course's atlas folder (ITFT_ATLAS_HOME), where the "
+                           "notebooks read it when the atlas cell runs")
     plan.add_argument("--mode", default="colab", help="the mode whose library the class runs (default colab)")
     plan.set_defaults(func=lambda a: _grader("atlas.report").write_plan(a.roster, a.out, a.mode) and 0)
     tasks = sub.add_parser("tasks", help="list the known task names")

@@ -174,10 +174,19 @@ def load_transfer_results(path: str | Path | None = None, target: str | None = N
                           seeds: Iterable[int] | None = None) -> TransferResults:
     """Measured transfers from ``path``: a JSON file in :class:`TransferResults`'s format, a JSON list
     of Homework 2's summary rows, Homework 2's output folder (its ``cells/``), or the class atlas
-    (``atlas.json`` of ``itft atlas``, a file or an http(s) URL; ``target`` picks one of its targets).
-    ``None`` reads the grading-mode default shipped with the package (tiny model, generated tasks: NOT
-    real-data results). ``seeds`` keeps only those seeds' cells of an output folder (a results table
-    stays reproducible while more seeds are added to the folder)."""
+    (``atlas.json`` of ``itft atlas``, a file or an http(s) URL, or by name: ``"atlas"`` is the one the course
+    publishes, :func:`itft_utils.atlas.read_published`; ``target`` picks one of its targets). ``None`` reads
+    the grading-mode default shipped with the package (tiny model, generated tasks: NOT real-data results).
+    ``seeds`` keeps only those seeds' cells of an output folder (a results table stays reproducible while
+    more seeds are added to the folder)."""
+    if path == "atlas":
+        from .atlas import HOME_VARIABLE, atlas_home, read_published
+
+        published = read_published("atlas.json")
+        if published is None:
+            raise FileNotFoundError(f"the course has not published the class atlas yet (no atlas.json in "
+                                    f"{HOME_VARIABLE}={atlas_home()!r}): use your Homework 2 runs for now")
+        return _from_json(published, target, f"{atlas_home()}/atlas.json")
     if isinstance(path, str) and path.startswith(("http://", "https://")):
         import urllib.request
 

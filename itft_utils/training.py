@@ -86,6 +86,15 @@ def resolve_precision(requested: str, device: torch.device) -> torch.dtype | Non
     return torch.bfloat16 if native_bf16 else torch.float16
 
 
+def run_device(config: TrainConfig) -> dict[str, str]:
+    """Where a run with ``config`` trains and in which precision, as its result records it: the class atlas
+    judges replicates of a cell by device kind, and pairs a source with a baseline of the same machine."""
+    device = get_device(config.device)
+    dtype = resolve_precision(config.mixed_precision, device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return {"device": name, "precision": "fp32" if dtype is None else {torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]}
+
+
 class Precision:
     """A run's mixed precision in one place: the autocast context for forward passes, and for fp16
     the loss scaling that keeps small gradients from underflowing (bf16 and fp32 need none)."""

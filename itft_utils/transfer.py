@@ -45,7 +45,7 @@ from .models import build_model, load_tokenizer, quiet_transformers, save_encode
 from .qa import QASettings
 from .replaced import StudentCodeError, call_replaced
 from .runtime import is_grading, set_seed
-from .training import TrainConfig, epoch_batches
+from .training import TrainConfig, epoch_batches, run_device
 
 BASELINE = "no intermediate task"  # how tables and plots name the baseline (its cells have source None)
 
@@ -302,6 +302,7 @@ def _run_cell(target: PreparedTask, source: PreparedTask | None, seed: int, mode
         "target_spec": target.spec.budget(),
         "source_spec": source.spec.budget() if source else None,
         "versions": library_versions(),
+        **run_device(run),
     }
     replaced = sorted(settings.functions()) + (["hand_over"] if hand_over is not None and source else [])
     return {**cell, "replaced_steps": replaced} if replaced else cell

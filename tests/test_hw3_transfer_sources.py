@@ -81,7 +81,8 @@ def before_transfers(tmp_path_factory):
         nb = nbformat.read(ROOT / "solutions" / "hw3_taskemb.ipynb", as_version=4)
         namespace = solution_namespace(nb, "heatmap_run")
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "transfers_run")
-    return namespace, cell.source
+    choice = next(c for c in nb.cells if c.get("id") == "transfers-choice")  # the student's editable choice, as left
+    return namespace, choice.source + "\n" + cell.source
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -109,3 +110,23 @@ def test_the_transfer_cell_runs_on_whatever_homework2_left_and_says_what_it_used
         assert "are for squad, not gen_qa" in first
     if kind == "damaged":
         assert "could not be read" in first
+
+
+def test_the_transfer_cell_reads_the_class_atlas_by_name(before_transfers, tmp_path, monkeypatch):
+    """TRANSFERS = "atlas": the class atlas the course publishes (ITFT_ATLAS_HOME, set by the setup cell), by
+    name, for the chosen target; not published yet: a clear error that says where it looked."""
+    namespace, source = before_transfers
+    scores = {s: 30.0 + i for i, s in enumerate(SOURCES)}
+    atlas = {"itft_atlas": 2, "targets": {"gen_qa": {"target": "gen_qa", "metric": "f1 in points", "baseline": 25.0,
+                                                     "scores": scores, "note": "the class atlas"}}}
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("ITFT_ATLAS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ITFT_TRANSFER_RESULTS", "atlas")
+    with pytest.raises(FileNotFoundError, match="has not published the class atlas yet"):
+        exec(compile(source, "<transfers_run>", "exec"), dict(namespace))
+    (tmp_path / "home" / "atlas.json").write_text(json.dumps(atlas))
+    printed, ns = io.StringIO(), dict(namespace)
+    with contextlib.redirect_stdout(printed):
+        exec(compile(source, "<transfers_run>", "exec"), ns)
+    assert printed.getvalue().splitlines()[0] == "transfer results: atlas (gen_qa)"
+    assert ns["results"].scores == scores and ns["rankings"]["TaskEmb"][0] in SOURCES

@@ -264,7 +264,7 @@ def test_a_smaller_target_keeps_the_qa_source_and_its_encoders(tmp_path):
                                     experiment.settings)
     for mode in ("colab", "offline"):  # the QA source comes first in every mode
         first = homework.homework_experiment(mode, data_dir=tmp_path).sources[0]
-        assert first.name in ("hotpotqa", "gen_qa_aux", "policyqa")
+        assert first.name in ("hotpotqa", "plant_related", "policyqa")  # offline without the data folder: the planted family
 
 
 def test_specs_refuse_bad_budgets_and_duplicate_labels(tmp_path):

@@ -8,7 +8,7 @@ import csv
 import html
 import io
 import json
-import math
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,16 +27,18 @@ def write_atlas(harvest: Harvest, library: AtlasLibrary, out: str | Path,
     targets = aggregate(harvest.cells)
     for result in targets.values():  # DataSize's sizes: the examples each source trained on (one budget for all)
         result["source_sizes"] = {name: spec.n_train for name, spec in library.sources.items() if name in result["scores"]}
-    e = library.experiment
     atlas = {
         "itft_atlas": ATLAS_VERSION,
-        "library": {"mode": library.mode, "model": e.model, "target": e.target.budget(), "seeds": list(library.seeds),
-                    "sources": {name: spec.budget() for name, spec in library.sources.items()},
-                    "cells": len(library.cells)},
+        "library": {"mode": library.mode, "model": library.model, "targets": {t: spec.budget() for t, spec in library.targets.items()},
+                    "seeds": list(library.seeds), "sources": {name: spec.budget() for name, spec in library.sources.items()},
+                    "cells": len(library.cells), "assignments": len(library.assignments)},
+        "plan": harvest.plan,
+        "tolerance": harvest.tolerance,
         "targets": targets,
         "leaderboard": leaderboard(targets),
         "estimators": score_estimators(targets, rankings) if rankings else [],
-        "counts": {"valid": sum(c.valid for c in harvest.cells), "invalid": sum(not c.valid for c in harvest.cells),
+        "counts": {"valid": sum(c.valid for c in harvest.cells), "used": sum(c.used for c in harvest.cells),
+                   "invalid": sum(not c.valid for c in harvest.cells),
                    "flagged": sum(bool(c.flags) for c in harvest.cells), "unreadable": len(harvest.problems),
                    "missing": len(harvest.missing)},
         "problems": harvest.problems,
@@ -45,9 +47,10 @@ def write_atlas(harvest: Harvest, library: AtlasLibrary, out: str | Path,
     write_atomic(out / "atlas.json", json.dumps(atlas, indent=1, default=str) + "\n")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["student_id", "file", "cell", "status", "score", "reasons", "flags"])
+    writer.writerow(["student_id", "file", "cell", "status", "score", "device", "reasons", "flags"])
     for c in harvest.cells:
-        writer.writerow([c.student_id, c.file, c.name, "valid" if c.valid else "invalid", c.cell.get("score"),
+        status = "used" if c.used else "set aside" if c.valid else "invalid"
+        writer.writerow([c.student_id, c.file, c.name, status, c.cell.get("score"), c.cell.get("device", ""),
                          "; ".join(c.reasons), "; ".join(c.flags)])
     write_atomic(out / "cells.csv", buffer.getvalue())
     write_atomic(out / "report.html", _html(atlas, harvest))
@@ -64,7 +67,8 @@ def _png(fig) -> str:
 
 
 def _heatmap(targets: dict) -> str:
-    """Sources x targets: the mean paired gain over seeds, annotated with its 95 % interval."""
+    """Sources x targets: the mean paired gain over seeds (points), annotated with its 95 % t interval, or
+    with "too few seeds" where it has none."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,18 +80,19 @@ def _heatmap(targets: dict) -> str:
         return "<p>No source has cells paired with a baseline yet.</p>"
     columns = sorted(targets)
     gains = np.array([[targets[t]["gains"].get(s, {}).get("mean", np.nan) for t in columns] for s in names])
-    fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(columns), 0.6 + 0.45 * len(names)))
+    fig, ax = plt.subplots(figsize=(2.2 + 1.8 * len(columns), 0.6 + 0.5 * len(names)))
     bound = float(np.nanmax(np.abs(gains))) or 1.0
     image = ax.imshow(gains, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
     for i, s in enumerate(names):
         for j, t in enumerate(columns):
-            half = targets[t]["intervals"].get(s)
             if not np.isnan(gains[i, j]):
-                text = f"{gains[i, j]:+.1f}" + (f"\n(±{half:.1f})" if half is not None and not math.isnan(half) else "")
-                ax.text(j, i, text, ha="center", va="center", fontsize=7)
+                gain = targets[t]["gains"][s]
+                low_high = gain.get("interval")
+                below = f"[{low_high[0]:+.1f}, {low_high[1]:+.1f}]" if low_high else "too few seeds"
+                ax.text(j, i, f"{gains[i, j]:+.1f}\n{below}", ha="center", va="center", fontsize=7)
     ax.set_xticks(range(len(columns)), columns)
     ax.set_yticks(range(len(names)), names)
-    ax.set_title("Paired gain over the baseline (mean over seeds; ± half-width of the score's 95 % t interval)")
+    ax.set_title("Paired gain over the baseline, within students (points; mean over seeds, 95 % t interval)")
     fig.colorbar(image, ax=ax, label="gain (points)")
     return _png(fig)
 
@@ -116,9 +121,13 @@ def _html(atlas: dict, harvest: Harvest) -> str:
         "max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;"
         "font-size:13px}</style></head><body>",
         f"<h1>Class transfer atlas</h1><p>Model {html.escape(atlas['library']['model'])}, mode "
-        f"{html.escape(atlas['library']['mode'])}; {atlas['library']['cells']} cells in the library. Cells: "
-        f"{counts['valid']} valid, {counts['invalid']} invalid, {counts['flagged']} flagged; "
-        f"{counts['unreadable']} submission problems; {counts['missing']} library cells not handed in by anyone.</p>",
+        f"{html.escape(atlas['library']['mode'])}; {len(atlas['library']['targets'])} targets, {atlas['library']['cells']} "
+        f"cells in {atlas['library']['assignments']} assignments (plan {html.escape(atlas['plan'])}). Cells: "
+        f"{counts['valid']} valid ({counts['used']} used), {counts['invalid']} invalid, {counts['flagged']} flagged; "
+        f"{counts['unreadable']} submission problems; {counts['missing']} library cells not handed in by anyone. "
+        f"Replicates judged at {atlas['tolerance']['value']:.2f} points ({html.escape(atlas['tolerance']['basis'])}; "
+        f"measured robust spread {atlas['tolerance']['within_kind']:.2f} on one device kind, "
+        f"{atlas['tolerance']['across_kinds']:.2f} across kinds).</p>",
         "<h2>The matrix</h2>", _heatmap(atlas["targets"]), _strips(harvest),
         "<h2>Leaderboard: the best intermediate task per target</h2>",
         _table(atlas["leaderboard"], ["target", "best_source", "score", "interval", "gain", "relative_gain_pct", "p_sign_flip", "seeds"]),
@@ -140,18 +149,26 @@ def _html(atlas: dict, harvest: Harvest) -> str:
 
 
 def build_atlas(grading_dir: str | Path, out: str | Path, mode: str = "colab", plan_path: str | Path | None = None,
-                tolerance: float = 2.0, rankings_path: str | Path | None = None) -> dict:
-    """``itft atlas``: harvest ``grading_dir``, write the outputs to ``out``, print a summary."""
-    from itft_grader.atlas.harvest import harvest
+                tolerance: float | None = None, rankings_path: str | Path | None = None,
+                rankings_from: str | Path | None = None) -> dict:
+    """``itft atlas``: harvest ``grading_dir``, write the outputs to ``out``, print a summary. The
+    estimators' leaderboard scores ``rankings_path`` (a JSON file) or the rankings Homework 3's submissions
+    stored (``rankings_from``: its grading folder)."""
+    from itft_grader.atlas.harvest import harvest, harvest_rankings
     from itft_utils.atlas import atlas_library
 
     library = atlas_library(mode)
     plan = json.loads(Path(plan_path).read_text(encoding="utf-8")) if plan_path else None
     rankings = json.loads(Path(rankings_path).read_text(encoding="utf-8")) if rankings_path else None
+    if rankings_from:
+        rankings, problems = harvest_rankings(rankings_from)
+        print(f"rankings: {sum(len(r) for r in next(iter(rankings.values()), {}).values())} submissions' rankings harvested "
+              f"from {rankings_from}; {len(problems)} without usable rankings: {', '.join(p['student_id'] for p in problems) or 'none'}")
     atlas = write_atlas(harvest(grading_dir, library, plan, tolerance), library, out, rankings)
     c = atlas["counts"]
-    print(f"atlas: {c['valid']} valid cells, {c['invalid']} invalid, {c['flagged']} flagged, {c['unreadable']} "
-          f"submission problems, {c['missing']} library cells missing; see {Path(out) / 'report.html'}")
+    print(f"atlas: {c['valid']} valid cells ({c['used']} used), {c['invalid']} invalid, {c['flagged']} flagged, "
+          f"{c['unreadable']} submission problems, {c['missing']} library cells missing; replicates judged at "
+          f"{atlas['tolerance']['value']:.2f} points ({atlas['tolerance']['basis']}); see {Path(out) / 'report.html'}")
     for row in atlas["leaderboard"]:
         print(f"  best intermediate task for {row['target']}: {row['best_source']} ({row['score']:.1f})")
     for row in atlas["estimators"]:
@@ -159,15 +176,19 @@ def build_atlas(grading_dir: str | Path, out: str | Path, mode: str = "colab", p
     return atlas
 
 
-def write_plan(roster: str | Path, out: str | Path, mode: str = "colab", min_cover: int = 2) -> dict:
-    """``itft atlas-plan``: the balanced assignment for a roster (one student id per line, or a CSV whose
-    first column is the id), stored by hashed id so that the plan can ship with the student package."""
+def write_plan(roster: str | Path, out: str | Path, mode: str = "colab") -> dict:
+    """``itft atlas-plan``: the class's plan for a roster (one student id per line, or a CSV whose first
+    column is the id), stored by hashed id; publish it as ``plan.json`` in the course's atlas folder
+    (``ITFT_ATLAS_HOME``), where the notebooks read it when the atlas cell runs: no new release needed."""
     from itft_utils.atlas import atlas_library, atlas_plan
 
     lines = Path(roster).read_text(encoding="utf-8").splitlines()
     ids = [row[0] for row in csv.reader(lines) if row and row[0].strip() and not row[0].lower().startswith("student")]
-    plan = atlas_plan(ids, atlas_library(mode), min_cover)
+    library = atlas_library(mode)
+    plan = atlas_plan(ids, library)
     write_atomic(out, json.dumps(plan, indent=0) + "\n")
-    per = len(next(iter(plan.values()), []))
-    print(f"plan for {len(plan)} students: {per} cell(s) each over {len(atlas_library(mode).cells)} cells; wrote {out}")
+    runs = Counter(plan["students"].values())
+    print(f"plan for {len(plan['students'])} students over {len(library.assignments)} assignments ({len(library.cells)} cells): "
+          f"each assignment run by {min(runs.get(i, 0) for i in range(len(library.assignments)))}-{max(runs.values())} "
+          f"students; wrote {out}")
     return plan

@@ -34,6 +34,7 @@ SETUP_CODE = '''\
 import os, subprocess, sys
 from importlib import metadata
 ITFT_SOURCE, ITFT_VERSION = "{install_source}", "{version}"
+os.environ.setdefault("ITFT_ATLAS_HOME", "{atlas_home}")  # the course's class atlas: its plan and interim matrix
 if "google.colab" in sys.modules and not os.environ.get("NBGRADER_EXECUTION"):
     _before = {{name: metadata.version(name) for name in ("torch", "numpy")}}
     _pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", ITFT_SOURCE], capture_output=True, text=True)
@@ -89,7 +90,7 @@ def _added_cells(assignment: str, settings: dict) -> tuple[NotebookNode, Noteboo
         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(assignment, settings)})")
     version = itft_utils.__version__
     setup = nbformat.v4.new_code_cell(SETUP_CODE.format(install_source=settings["install_source"].format(version=version),
-                                                        version=version))
+                                                        version=version, atlas_home=settings.get("atlas_home", "")))
     selfcheck = nbformat.v4.new_code_cell(SELFCHECK_CODE.format(assignment=assignment))
     for cell, cell_id in zip((badge, setup, selfcheck), ADDED):
         cell["id"] = cell_id
