@@ -130,3 +130,27 @@ def test_the_transfer_cell_reads_the_class_atlas_by_name(before_transfers, tmp_p
         exec(compile(source, "<transfers_run>", "exec"), ns)
     assert printed.getvalue().splitlines()[0] == "transfer results: atlas (gen_qa)"
     assert ns["results"].scores == scores and ns["rankings"]["TaskEmb"][0] in SOURCES
+
+
+def test_with_the_atlas_the_selection_is_scored_on_every_target(before_transfers, tmp_path, monkeypatch):
+    """The atlas cell after Exercise B2 scores the student's TaskEmb and TextEmb rankings, with their own
+    functions, on every atlas target that is in the task library, and averages them."""
+    namespace, source = before_transfers
+    nb = nbformat.read(ROOT / "solutions" / "hw3_taskemb.ipynb", as_version=4)
+    across = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "atlas_targets_run").source
+    rows = {t: {"target": t, "metric": "f1 in points", "baseline": 25.0, "scores": {s: 30.0 + i for i, s in enumerate(names)}}
+            for t, names in (("gen_qa", SOURCES), ("gen_pair", ["gen_qa", "gen_qa_aux", "gen_sentiment", "gen_tagging"]),
+                             ("not_in_the_library", SOURCES))}
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "atlas.json").write_text(json.dumps({"itft_atlas": 2, "targets": rows}))
+    monkeypatch.setenv("ITFT_ATLAS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ITFT_TRANSFER_RESULTS", "atlas")
+    printed, ns = io.StringIO(), dict(namespace)
+    with contextlib.redirect_stdout(printed):
+        exec(compile(source, "<transfers_run>", "exec"), ns)
+        exec(compile(across, "<atlas_targets_run>", "exec"), ns)
+    assert set(ns["across"]) == {"gen_qa", "gen_pair"}
+    assert "TaskEmb over 2 atlas targets: mean NDCG@3" in printed.getvalue()
+    ndcg = ns["ndcg_at_k"]
+    ranking = ns["cosine_ranking"]("gen_pair", {s: ns["taskemb"][s] for s in ["gen_pair", *rows["gen_pair"]["scores"]]})
+    assert ns["across"]["gen_pair"]["TaskEmb"][0] == pytest.approx(ndcg(ranking, rows["gen_pair"]["scores"], 3))
