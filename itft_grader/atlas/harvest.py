@@ -34,7 +34,7 @@ REQUIRED = ("target", "source", "seed", "metric", "score", "metrics", "curve", "
 BROKEN_TOKENIZERS = ("0.23.1", "0.23.2")  # they drop the windows of long QA contexts
 #: The replicate tolerance, in points, until the class's replicates measure their own spread: the one
 #: cross-device spread the project holds (bench/RESULTS.md section 3: seed 0's SQuAD-1k baseline 3.9 F1
-#: apart on an H100 and on this CPU). Provisional: replicates from a lent GPU or a class replace it.
+#: apart on an H100 in bf16 and on this CPU, other batches too). Provisional: a class's replicates replace it.
 PROVISIONAL_TOLERANCE = 3.9
 MIN_DEVIATIONS = 30  # replicate deviations needed before the class's own spread sets the tolerance
 SPREADS = 4.0  # how many robust standard deviations a replicate may stray from its cell's median
