@@ -40,7 +40,8 @@ def main() -> None:
     print(f"  harvest and checks: {harvested - made:.2f} s ({1000 * (harvested - made) / args.students:.2f} ms per submission)")
     print(f"  aggregate and report (JSON, CSV, HTML with figures): {written - harvested:.2f} s")
     print(f"  cells: {c['valid']} valid ({c['used']} used), {c['invalid']} invalid, {c['flagged']} flagged; "
-          f"{c['unreadable']} problems; replicates judged at {atlas['tolerance']['value']:.2f} points")
+          f"{c['unreadable']} problems; replicates judged at {atlas['tolerance']['value']:.2f} points (scores), "
+          f"{atlas['tolerance']['gain_value']:.2f} (paired gains)")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .data.registry import built_in_task_type
 from .homework import PLANTED_SOURCES, homework_experiment
 from .qa import QASettings
 from .training import TrainConfig
@@ -113,6 +114,15 @@ class AtlasLibrary:
     def cells(self) -> list[AtlasCell]:
         return [AtlasCell(source, t, seed) for t in self.targets for seed in self.seeds for source in [None, *self.sources_for(t)]]
 
+    def target_type(self, target: str) -> str:
+        """``target``'s task type, from the registry (not from what a cell says it is)."""
+        return built_in_task_type(self.targets[target].name)
+
+    def points(self, cell: Mapping) -> float:
+        """A cell's score in points by its target's type (QA's F1 as it is, accuracy and tagging F1 times 100)."""
+        score = float(cell["score"])
+        return score if self.target_type(cell["target"]) == "qa" else 100 * score
+
     def key(self, cell: AtlasCell) -> str:
         """The configuration key a correctly run cell carries (:func:`itft_utils.transfer.cell_key`)."""
         source = self.sources[cell.source] if cell.source else None
@@ -156,16 +166,23 @@ def student_hash(student_id: str) -> str:
     return hashlib.sha256(f"itft-atlas:{student_id.strip()}".encode()).hexdigest()[:16]
 
 
-def atlas_plan(student_ids: Iterable[str], library: AtlasLibrary) -> dict:
-    """The class's plan: students in hash order take the assignments in turn, so every assignment (and so
-    every cell) is covered before any is repeated, and each is run by floor or ceil of n / assignments
-    students (at least 3 once the class has three times as many students as assignments)."""
-    hashes = sorted({student_hash(s) for s in student_ids if s.strip()})
-    if not hashes:
-        raise ValueError("a plan needs at least one student id")
+def atlas_plan(student_ids: Iterable[str], library: AtlasLibrary, previous: Mapping | None = None) -> dict:
+    """The class's plan: students in hash order take the least-covered assignment in turn (ties: the first),
+    so every assignment (and so every cell) is covered before any is repeated, and each is run by floor or ceil
+    of n / assignments students (at least 3 once the class has three times as many students as assignments).
+    With ``previous`` (the plan already published for this matrix) it only appends: no student already in it
+    changes assignment, and newcomers fill the least-covered ones."""
     names = [a.name for a in library.assignments]
-    return {"itft_atlas_plan": ATLAS_VERSION, "mode": library.mode, "assignments": names,
-            "students": {h: i % len(names) for i, h in enumerate(hashes)}}
+    kept = dict(previous["students"]) if previous and previous.get("assignments") == names else {}
+    counts = [0] * len(names)
+    for index in kept.values():
+        counts[index] += 1
+    for h in sorted({student_hash(s) for s in student_ids if s.strip()} - set(kept)):
+        kept[h] = counts.index(min(counts))
+        counts[kept[h]] += 1
+    if not kept:
+        raise ValueError("a plan needs at least one student id")
+    return {"itft_atlas_plan": ATLAS_VERSION, "mode": library.mode, "assignments": names, "students": kept}
 
 
 def plan_label(plan: Mapping | None) -> str:
@@ -203,7 +220,11 @@ def read_published(name: str, home: str | None = None) -> dict | None:
         return None
     if not home.startswith(("http://", "https://")):
         path = Path(home) / name
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        try:
+            return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        except (OSError, ValueError) as exc:
+            print(f"Could not read the course's {name} from {path} ({exc}): going on without it.")
+            return None
     url = f"{home.rstrip('/')}/{name}"
     try:
         with urllib.request.urlopen(url, timeout=20) as response:
@@ -274,6 +295,9 @@ def where_you_stand(output: Mapping, atlas: Mapping | None = None) -> str:
     if base is None:
         return "Your assignment has no finished baseline, so your sources cannot be compared: rerun the cell above."
     target, seed = base["target"], str(base["seed"])
+    mode = atlas.get("library", {}).get("mode")
+    if mode and mode != payload.get("mode"):
+        return f"The class matrix was run in {mode} mode, your cells in {payload.get('mode')} mode: they are not comparable."
     result = atlas.get("targets", {}).get(target)
     if not result:
         return f"The interim matrix has no cells for {target} yet."

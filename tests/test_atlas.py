@@ -61,6 +61,11 @@ def test_the_plan_covers_every_cell_first_then_replicates_evenly(mode):
             assert min(cover.values()) >= 3
         # Each student's notebook derives the same assignment from their id and the plan.
         assert assign(ids[0], library, plan) == library.assignments[plan["students"][student_hash(ids[0])]]
+    # A late enrolment appends: no one already in the plan changes assignment, the newcomer fills a least-covered one.
+    grown = atlas_plan([*ids, "late-1"], library, previous=plan)
+    assert {h: grown["students"][h] for h in plan["students"]} == plan["students"]
+    runs = Counter(plan["students"].values())
+    assert runs[grown["students"][student_hash("late-1")]] == min(runs.get(i, 0) for i in range(n_assignments))
     with pytest.raises(ValueError, match="STUDENT_ID"):
         assign("  ", library)
     other = {**plan, "assignments": plan["assignments"][:-1]}
@@ -94,7 +99,7 @@ def test_a_synthetic_class_is_harvested_validated_and_paired_within_students(lib
     assert "not a cell of the atlas library" in reasons[bad["foreign"]]
     assert {sid for sid, text in reasons.items() if text} == {bad[k] for k in ("tampered", "config", "tokenizers", "order", "foreign")}
     flags = {sid: " ".join(f for c in cells for f in c.flags) for sid, cells in by_student.items()}
-    assert "an outlier among" in flags[bad["disagree"]]  # its baseline, set aside; so its sources are unpaired
+    assert "points from the median of its other" in flags[bad["disagree"]]  # its baseline, set aside; so its sources are unpaired
     assert "not paired" in flags[bad["disagree"]] and "not paired" in flags[bad["unpaired"]]
     assert "run under 'plan-000000000000'" in flags[bad["plan"]]
     problems = {p["student_id"]: p["problem"] for p in result.problems}
@@ -139,13 +144,13 @@ def test_a_synthetic_class_is_harvested_validated_and_paired_within_students(lib
 
 
 def test_the_estimators_bootstrap_keeps_a_seeds_pairs_and_leaves_one_seed_sources_out():
-    """Two sources 2 points apart at every seed while the seeds themselves move by 20: resampling seeds
-    jointly never swaps them, so the oracle's NDCG interval is [1, 1] and the reversed ranking's stays
+    """Sources about 2 points apart at every seed while the seeds themselves move the baseline by 20: resampling
+    seeds jointly never swaps them, so the oracle's NDCG interval is [1, 1] and the reversed ranking's stays
     below it; a source measured on one seed is left out of the scores, and said to be."""
-    seed_effect = {0: -10.0, 1: 0.0, 2: 10.0}
-    paired = {"a": {str(k): 52 + v for k, v in seed_effect.items()}, "b": {str(k): 50 + v for k, v in seed_effect.items()},
-              "c": {str(k): 45 + v for k, v in seed_effect.items()}, "lonely": {"0": 99.0}}
-    targets = {"t": {"paired_per_seed": paired, "scores": {}}}
+    base = {"0": 40.0, "1": 50.0, "2": 60.0}  # the seeds move every run by 20 points
+    gains = {"a": {"0": 2.0, "1": 2.5, "2": 1.5}, "b": {"0": 0.0, "1": 0.5, "2": -0.5}, "c": {"0": -5.0, "1": -4.0, "2": -6.0},
+             "lonely": {"0": 49.0}}
+    targets = {"t": {"per_seed": {"baseline": base}, "gains_per_seed": gains, "scores": {}}}
     best, worst = score_estimators(targets, {"oracle": {"t": ["a", "b", "c", "lonely"]}, "reversed": {"t": ["c", "b", "a", "lonely"]}})
     assert best["method"] == "oracle" and best["ndcg@3_interval"] == [pytest.approx(1.0), pytest.approx(1.0)]
     assert worst["ndcg@3_interval"][1] < 1.0 and best["left_out"] == {"t": ["lonely"]} and MIN_SEEDS == 2
@@ -243,3 +248,61 @@ def test_the_estimator_leaderboard_comes_from_homework_3s_submissions(library, g
     rows = {r["method"]: r for r in json.loads((tmp_path / "atlas" / "atlas.json").read_text())["estimators"]}
     assert rows["TaskEmb"]["ndcg@3"] > rows["TextEmb"]["ndcg@3"] and rows["TaskEmb"]["targets"] == 3
     assert 0 < rows["TextEmb"]["ndcg@3"] < 0.5 < rows["TaskEmb"]["ndcg@3"] < 1  # a quarter of TaskEmb's rankings reversed
+
+
+def test_odd_and_hostile_payloads_end_as_reasons_or_problems_never_as_a_crash(library, tmp_path):
+    """Whatever a notebook holds, the harvest finishes and says what it made of each submission: malformed
+    notebooks and outputs are problems, malformed cells are invalid with a reason, a student's second copy of a
+    cell is not counted, an earlier submission gives way to the later one, and a source whose baseline ran on
+    another machine is not paired."""
+    from itft_grader.atlas.sample import synthetic_cell
+    from itft_utils.atlas import atlas_output
+
+    plan = atlas_plan([str(60_000 + i) for i in range(20)], library)
+    originals = tmp_path / "g" / "originals"
+    originals.mkdir(parents=True)
+    manifest = []
+
+    def submit(sid: str, notebook: object, name: str | None = None) -> None:
+        name = name or f"s_{sid}.ipynb"
+        (originals / name).write_text(json.dumps(notebook))
+        manifest.append({"file": name, "kept_as": name, "student_id": sid})
+
+    def good(sid: str, device: str = "NVIDIA L4") -> tuple[list[dict], object]:
+        mine = assign(sid, library, plan)
+        return [synthetic_cell(library, c, 50.0 + i, device) for i, c in enumerate(mine.cells)], mine
+
+    submit("60000", {"cells": None})
+    submit("60001", {"cells": [{"outputs": None}, {"outputs": [{"data": []}]}]})
+    cells, mine = good("60002")
+    broken = atlas_output("60002", library, mine, cells, plan_label(plan))
+    broken["application/json"]["cells"] = None
+    submit("60002", notebook_with([broken]))
+    cells, mine = good("60003")
+    base = cells[0]
+    odd = [{**base, "seed": "0"}, {**base, "seed": [0]}, {**base, "curve": {"a": 1}}, {**base, "metrics": [1]},
+           {**base, "batch_order": ["x"]}, {**base, "score": True}, {**base, "target_type": "qa" if base["target_type"] != "qa" else "tagging"}]
+    submit("60003", notebook_with([atlas_output("60003", library, mine, odd, plan_label(plan))]))
+    cells, mine = good("60004")
+    submit("60004", notebook_with([atlas_output("60004", library, mine, cells + [dict(cells[1])], plan_label(plan))]))
+    cells, mine = good("60005")
+    submit("60005", notebook_with([atlas_output("60005", library, mine, cells[:1], plan_label(plan))]), "first_60005.ipynb")
+    submit("60005", notebook_with([atlas_output("60005", library, mine, cells, plan_label(plan))]), "second_60005.ipynb")
+    cells, mine = good("60006")
+    cells[1] = synthetic_cell(library, mine.cells[1], 51.0, "Tesla T4")  # resumed on another runtime
+    submit("60006", notebook_with([atlas_output("60006", library, mine, cells, plan_label(plan))]))
+    (originals / "manifest.json").write_text(json.dumps(manifest))
+
+    result = harvest(tmp_path / "g", library, plan)
+    problems = {(p["student_id"], p["file"]): p["problem"] for p in result.problems}
+    assert "without a list of cells" in problems[("60002", "s_60002.ipynb")]
+    assert "an earlier submission" in problems[("60005", "first_60005.ipynb")]
+    by_student: dict[str, list] = {}
+    for c in result.cells:
+        by_student.setdefault(c.student_id, []).append(c)
+    assert {"60000", "60001"}.isdisjoint(by_student) and len(by_student["60003"]) == 7
+    assert all(not c.valid and c.reasons for c in by_student["60003"])
+    assert [r for c in by_student["60004"] for r in c.reasons] == ["a second copy of this cell from the same student (not counted)"]
+    assert len(by_student["60005"]) == len(assign("60005", library, plan).cells)  # the later submission's cells
+    t4 = next(c for c in by_student["60006"] if c.cell["device"] == "Tesla T4")
+    assert any("another device or precision" in f for f in t4.flags)

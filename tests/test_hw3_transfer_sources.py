@@ -122,10 +122,16 @@ def test_the_transfer_cell_reads_the_class_atlas_by_name(before_transfers, tmp_p
     (tmp_path / "home").mkdir()
     monkeypatch.setenv("ITFT_ATLAS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ITFT_TRANSFER_RESULTS", "atlas")
+    monkeypatch.setenv("ITFT_RUNS_DIR", str(tmp_path / "runs"))  # no Homework 2 runs
+    colab = {**namespace, "MODE": "colab"}  # the atlas is read where the class ran it, not while grading
     with pytest.raises(FileNotFoundError, match="has not published the class atlas yet"):
-        exec(compile(source, "<transfers_run>", "exec"), dict(namespace))
+        exec(compile(source, "<transfers_run>", "exec"), dict(colab))
+    graded, printed = dict(namespace), io.StringIO()
+    with contextlib.redirect_stdout(printed):  # grading mode: the student's choice cannot break the graded run
+        exec(compile(source, "<transfers_run>", "exec"), graded)
+    assert printed.getvalue().startswith("transfer results: the course's recorded run for gen_qa")
     (tmp_path / "home" / "atlas.json").write_text(json.dumps(atlas))
-    printed, ns = io.StringIO(), dict(namespace)
+    printed, ns = io.StringIO(), dict(colab)
     with contextlib.redirect_stdout(printed):
         exec(compile(source, "<transfers_run>", "exec"), ns)
     assert printed.getvalue().splitlines()[0] == "transfer results: atlas (gen_qa)"
@@ -145,7 +151,7 @@ def test_with_the_atlas_the_selection_is_scored_on_every_target(before_transfers
     (tmp_path / "home" / "atlas.json").write_text(json.dumps({"itft_atlas": 2, "targets": rows}))
     monkeypatch.setenv("ITFT_ATLAS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ITFT_TRANSFER_RESULTS", "atlas")
-    printed, ns = io.StringIO(), dict(namespace)
+    printed, ns = io.StringIO(), {**namespace, "MODE": "colab"}
     with contextlib.redirect_stdout(printed):
         exec(compile(source, "<transfers_run>", "exec"), ns)
         exec(compile(across, "<atlas_targets_run>", "exec"), ns)

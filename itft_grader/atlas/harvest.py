@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from itft_grader.checks.references import mean_interval, paired_summary
-from itft_utils.atlas import ATLAS_MIME, ATLAS_VERSION, AtlasCell, AtlasLibrary, assign, plan_label, points
+from itft_utils.atlas import ATLAS_MIME, ATLAS_VERSION, AtlasCell, AtlasLibrary, assign, plan_label
 
 REQUIRED = ("target", "source", "seed", "metric", "score", "metrics", "curve", "key", "batch_order", "versions")
 BROKEN_TOKENIZERS = ("0.23.1", "0.23.2")  # they drop the windows of long QA contexts
@@ -51,6 +51,7 @@ class Harvested:
     reasons: list[str] = field(default_factory=list)  # why it is invalid (empty: valid)
     flags: list[str] = field(default_factory=list)  # valid, but worth a look (not assigned, another plan, replicates)
     set_aside: bool = False  # valid, but not used: an outlier among its replicates, or one of two that disagree
+    points: float = float("nan")  # its score in points, by its target's type (valid cells)
 
     @property
     def valid(self) -> bool:
@@ -65,6 +66,10 @@ class Harvested:
         c = self.cell
         return f"{c.get('source') or 'baseline'}->{c.get('target')}@{c.get('seed')}"
 
+    @property
+    def machine(self) -> tuple[str, str]:
+        return str(self.cell.get("device", "unrecorded")), str(self.cell.get("precision", "unrecorded"))
+
 
 @dataclass
 class Harvest:
@@ -75,16 +80,23 @@ class Harvest:
     plan: str = "by id"  # the plan the grader expected (plan_label)
 
 
-def _payloads(notebook: dict, marker: str = "itft_atlas") -> list[dict]:
-    """The outputs of a notebook carrying ``marker`` (the atlas cells; Homework 3's rankings), in order."""
+def _payloads(notebook: object, marker: str = "itft_atlas") -> list[dict]:
+    """The outputs of a notebook carrying ``marker`` (the atlas cells; Homework 3's rankings), in order;
+    whatever shape the file has, anything that is not such an output is passed over."""
     found = []
-    for cell in notebook.get("cells", []):
-        for output in cell.get("outputs", []) if isinstance(cell, dict) else []:
-            data = output.get("data", {}) if isinstance(output, dict) else {}
-            payload = data.get(ATLAS_MIME)
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
+        outputs = cell.get("outputs") if isinstance(cell, dict) else None
+        for output in outputs if isinstance(outputs, list) else []:
+            data = output.get("data") if isinstance(output, dict) else None
+            payload = data.get(ATLAS_MIME) if isinstance(data, dict) else None
             if isinstance(payload, dict) and marker in payload:
                 found.append(payload)
     return found
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_cell(cell: object, library: AtlasLibrary) -> list[str]:
@@ -94,20 +106,28 @@ def check_cell(cell: object, library: AtlasLibrary) -> list[str]:
     missing = [k for k in REQUIRED if k not in cell]
     if missing:
         return [f"fields missing: {', '.join(missing)}"]
-    reasons = []
     source, target, seed = cell["source"], cell["target"], cell["seed"]
-    known = {(c.source, c.target, c.seed) for c in library.cells}
-    if (source, target, seed) not in known:
+    if not (source is None or isinstance(source, str)) or not isinstance(target, str) or not isinstance(seed, int) \
+            or isinstance(seed, bool):
+        return ["source, target or seed of the wrong type"]
+    if (source, target, seed) not in {(c.source, c.target, c.seed) for c in library.cells}:
         return [f"not a cell of the atlas library ({source or 'baseline'} -> {target}, seed {seed})"]
+    if not (isinstance(cell["metrics"], dict) and isinstance(cell["curve"], list) and all(isinstance(r, dict) for r in cell["curve"])
+            and all(isinstance(cell[k], str) for k in ("metric", "key", "batch_order"))):
+        return ["metrics, curve, metric, key or batch order of the wrong type"]
+    reasons = []
     if cell["key"] != library.key(AtlasCell(source, target, seed)):
         reasons.append("configuration differs from the library's (its key does not match the fixed settings)")
-    score, metric = cell["score"], cell["metric"]
-    if not isinstance(score, (int, float)) or not math.isfinite(score) or not 0 <= score <= 100:
-        reasons.append(f"score {score!r} out of range")
+    kind = library.target_type(target)
+    if cell.get("target_type") != kind:
+        reasons.append(f"target type {cell.get('target_type')!r}, not {target}'s {kind!r}")
+    score, metric, top = cell["score"], cell["metric"], 100 if kind == "qa" else 1
+    if not _number(score) or not 0 <= score <= top:
+        reasons.append(f"score {score!r} out of range (0 to {top} for a {kind} target)")
     else:
-        last = cell["curve"][-1].get(metric) if cell["curve"] and isinstance(cell["curve"][-1], dict) else None
-        if cell["metrics"].get(metric) != score or (last is not None and abs(last - score) > 1e-6):
-            reasons.append(f"score {score:.2f} disagrees with its own metrics ({cell['metrics'].get(metric)!r}) "
+        last = cell["curve"][-1].get(metric) if cell["curve"] else None
+        if cell["metrics"].get(metric) != score or (last is not None and (not _number(last) or abs(last - score) > 1e-6)):
+            reasons.append(f"score {score:.4g} disagrees with its own metrics ({cell['metrics'].get(metric)!r}) "
                            f"or its last evaluation ({last!r}): edited by hand?")
     versions = cell["versions"] if isinstance(cell["versions"], dict) else {}
     if not {"torch", "transformers"} <= set(versions):
@@ -117,44 +137,45 @@ def check_cell(cell: object, library: AtlasLibrary) -> list[str]:
     return reasons
 
 
+def latest_submissions(originals: Path) -> tuple[dict[str, str], list[dict]]:
+    """{student: file} from the intake manifest, the last submission of each student counting (as the
+    grading policy does); the earlier ones as problem rows, so that none is silently dropped."""
+    manifest = json.loads((originals / "manifest.json").read_text(encoding="utf-8"))
+    latest: dict[str, str] = {}
+    problems = []
+    for entry in manifest if isinstance(manifest, list) else []:
+        sid, name = (entry.get("student_id"), entry.get("kept_as") or entry.get("file")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(sid, str) or not isinstance(name, str) or not name.endswith(".ipynb"):
+            continue
+        if sid in latest:
+            problems.append({"student_id": sid, "file": latest[sid], "problem": f"an earlier submission (the later {name} counts)"})
+        latest[sid] = name
+    return latest, problems
+
+
 def harvest(grading_dir: str | Path, library: AtlasLibrary, plan: Mapping | None = None,
             tolerance: float | None = None) -> Harvest:
     """Read, check and cross-check every atlas cell in ``grading_dir/originals`` (see the module docstring);
     ``tolerance`` (points) overrides the one derived from the replicates."""
     originals = Path(grading_dir) / "originals"
-    manifest = json.loads((originals / "manifest.json").read_text(encoding="utf-8"))
-    expected_plan = plan_label(plan)
+    students, problems = latest_submissions(originals)
+    expected_plan = plan_label(plan if plan and plan.get("mode") == library.mode else None)
     cells: list[Harvested] = []
-    problems: list[dict] = []
-    students: dict[str, str] = {}
-    for entry in manifest:
-        sid, name = entry.get("student_id"), entry.get("kept_as") or entry.get("file")
-        if not sid or not name or not name.endswith(".ipynb"):
-            continue
-        students[sid] = name
+    for sid, name in students.items():
         try:
-            notebook = json.loads((originals / name).read_text(encoding="utf-8"))
+            payloads = _payloads(json.loads((originals / name).read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
             problems.append({"student_id": sid, "file": name, "problem": f"unreadable notebook: {exc}"})
             continue
-        for payload in _payloads(notebook) if isinstance(notebook, dict) else []:
-            claimed = str(payload.get("student_id", "")).strip()
-            if payload.get("itft_atlas") != ATLAS_VERSION:
-                problems.append({"student_id": sid, "file": name, "problem": f"atlas format {payload.get('itft_atlas')!r}, "
-                                 f"not {ATLAS_VERSION}: made by another version of the package (not counted)"})
-                continue
-            if claimed != sid:
-                problems.append({"student_id": sid, "file": name, "problem": f"cells stored under student id "
-                                 f"{claimed!r}, not the file's {sid!r}: copied from another notebook? (not counted)"})
-                continue
-            assigned = {c.name for c in assign(sid, library, plan).cells}
-            for cell in payload.get("cells", []):
-                item = Harvested(sid, name, cell if isinstance(cell, dict) else {"raw": cell}, check_cell(cell, library))
-                if item.valid and payload.get("plan") != expected_plan:
-                    item.flags.append(f"run under {payload.get('plan')!r}, not the course's {expected_plan!r}")
-                if item.valid and item.name not in assigned:
-                    item.flags.append("not among the student's assigned cells")
-                cells.append(item)
+        for earlier in payloads[:-1]:  # a copy of another output, or an old run kept: the last output counts
+            problems.append({"student_id": sid, "file": name, "problem": f"an earlier atlas output ({len(earlier.get('cells') or [])} "
+                             "cells) in the same notebook: not counted (the last one is)"})
+        for payload in payloads[-1:]:
+            try:
+                cells += _payload_cells(sid, name, payload, library, plan, expected_plan, problems)
+            except Exception as exc:  # noqa: BLE001 -- nothing a student stored may stop the class's harvest
+                problems.append({"student_id": sid, "file": name, "problem": f"atlas output could not be read "
+                                 f"({type(exc).__name__}: {exc}; not counted)"})
     _check_batch_orders(cells)
     judged = judge_replicates(cells, tolerance)
     _flag_unpaired(cells)
@@ -167,18 +188,53 @@ def harvest(grading_dir: str | Path, library: AtlasLibrary, plan: Mapping | None
     return Harvest(cells, problems, missing, judged, expected_plan)
 
 
+def _payload_cells(sid: str, name: str, payload: dict, library: AtlasLibrary, plan: Mapping | None, expected_plan: str,
+                   problems: list[dict]) -> list[Harvested]:
+    """One student's stored atlas output as harvested cells (none, with a problem row, when the output as a
+    whole cannot count)."""
+    claimed = str(payload.get("student_id", "")).strip()
+    if payload.get("itft_atlas") != ATLAS_VERSION:
+        problems.append({"student_id": sid, "file": name, "problem": f"atlas format {payload.get('itft_atlas')!r}, "
+                         f"not {ATLAS_VERSION}: made by another version of the package (not counted)"})
+        return []
+    if claimed != sid:
+        problems.append({"student_id": sid, "file": name, "problem": f"cells stored under student id "
+                         f"{claimed!r}, not the file's {sid!r}: copied from another notebook? (not counted)"})
+        return []
+    if not isinstance(payload.get("cells"), list):
+        problems.append({"student_id": sid, "file": name, "problem": "atlas output without a list of cells (not counted)"})
+        return []
+    assigned = {c.name for c in assign(sid, library, plan).cells}
+    found: list[Harvested] = []
+    seen: set[str] = set()
+    for cell in payload["cells"]:
+        item = Harvested(sid, name, cell if isinstance(cell, dict) else {"raw": cell}, check_cell(cell, library))
+        if item.valid and item.name in seen:
+            item.reasons.append("a second copy of this cell from the same student (not counted)")
+        if item.valid:
+            seen.add(item.name)
+            item.points = library.points(item.cell)
+            if payload.get("plan") != expected_plan:
+                item.flags.append(f"run under {payload.get('plan')!r}, not the course's {expected_plan!r}")
+            if item.name not in assigned:
+                item.flags.append("not among the student's assigned cells")
+        found.append(item)
+    return found
+
+
 def _check_batch_orders(cells: list[Harvested]) -> None:
-    """Batch order against the class consensus per (target, seed): every run of a seed sees the same batches."""
-    orders: dict[tuple, Counter] = defaultdict(Counter)
+    """Batch order against the class's majority per (target, seed), one vote per student: every run of a seed
+    sees the same batches. A cell is invalid only where more students agree on another order than on its own."""
+    votes: dict[tuple, Counter] = defaultdict(Counter)
+    for key in {(c.cell["target"], c.cell["seed"], c.cell["batch_order"], c.student_id) for c in cells if c.valid}:
+        votes[key[:2]][key[2]] += 1
     for c in cells:
         if c.valid:
-            orders[(c.cell["target"], c.cell["seed"])][c.cell["batch_order"]] += 1
-    for c in cells:
-        if c.valid:
-            consensus, count = orders[(c.cell["target"], c.cell["seed"])].most_common(1)[0]
-            if c.cell["batch_order"] != consensus and count > 1:
-                c.reasons.append(f"batch order {c.cell['batch_order']} differs from the class's {consensus} "
-                                 f"({count} cells): other data or another data order")
+            tally = votes[(c.cell["target"], c.cell["seed"])]
+            majority, count = tally.most_common(1)[0]
+            if c.cell["batch_order"] != majority and count > tally[c.cell["batch_order"]]:
+                c.reasons.append(f"batch order {c.cell['batch_order']} differs from the class's {majority} "
+                                 f"({count} students): other data or another data order")
 
 
 def _robust_spread(deviations: list[float]) -> float:
@@ -186,129 +242,142 @@ def _robust_spread(deviations: list[float]) -> float:
     return 1.4826 * statistics.median(abs(d) for d in deviations) if deviations else float("nan")
 
 
-def judge_replicates(cells: list[Harvested], tolerance: float | None = None) -> dict:
-    """Judge each cell's replicates (the valid copies of one cell, from different students) and set aside
-    what disagrees; return how: the tolerance in points and its basis, and the replicates' measured
-    spread on one device kind and across kinds."""
-    groups: dict[str, list[Harvested]] = defaultdict(list)
-    for c in cells:
-        if c.valid:
-            groups[c.name].append(c)
-    across, within = [], []
+def _deviations(values: list[float]) -> list[float]:
+    """Each value's distance from the median of the others (leave-one-out: no value is measured against itself)."""
+    return [v - statistics.median(values[:i] + values[i + 1:]) for i, v in enumerate(values)] if len(values) > 1 else []
+
+
+def _tolerance(deviations: list[float], given: float | None, what: str) -> tuple[float, str]:
+    if given is not None:
+        return given, "given"
+    if len(deviations) >= MIN_DEVIATIONS:
+        return SPREADS * _robust_spread(deviations), (f"{SPREADS:g} robust standard deviations of the class's {len(deviations)} "
+                                                      f"{what} deviations (each from the median of the other replicates)")
+    return PROVISIONAL_TOLERANCE, (f"provisional: {len(deviations)} {what} deviations (fewer than {MIN_DEVIATIONS}); the one "
+                                   "cross-device spread measured (bench/RESULTS.md section 3)")
+
+
+def _set_aside(groups: Mapping[str, list[tuple[Harvested, float]]], tolerance: float, what: str) -> None:
+    """Set aside each replicate further than ``tolerance`` from the median of the others: with two that disagree
+    both, with three or more the outlier."""
     for group in groups.values():
-        if len(group) >= 3:
-            middle = statistics.median(points(c.cell) for c in group)
-            across += [points(c.cell) - middle for c in group]
-        by_kind: dict[str, list[float]] = defaultdict(list)
-        for c in group:
-            by_kind[str(c.cell.get("device", "unrecorded"))].append(points(c.cell))
-        for values in by_kind.values():
-            if len(values) >= 3:
-                within += [v - statistics.median(values) for v in values]
-    spread = {"within_kind": _robust_spread(within), "across_kinds": _robust_spread(across), "deviations": len(across)}
-    if tolerance is not None:
-        value, basis = tolerance, "given"
-    elif len(across) >= MIN_DEVIATIONS:
-        value = SPREADS * spread["across_kinds"]
-        basis = f"{SPREADS:g} robust standard deviations of the class's {len(across)} replicate deviations"
-    else:
-        value, basis = PROVISIONAL_TOLERANCE, (f"provisional: {len(across)} replicate deviations (fewer than {MIN_DEVIATIONS}); "
-                                               "the one cross-device spread measured (bench/RESULTS.md section 3)")
-    for group in groups.values():
-        scores = [points(c.cell) for c in group]
-        middle = statistics.median(scores)
-        if len(group) == 2 and abs(scores[0] - scores[1]) > value:
-            for c in group:
+        values = [v for _, v in group]
+        for (c, value), deviation in zip(group, _deviations(values)):
+            if abs(deviation) > tolerance:
                 c.set_aside = True
-                c.flags.append(f"its two replicates disagree ({scores[0]:.1f} and {scores[1]:.1f} points, tolerance "
-                               f"{value:.1f}): neither is used until a third student runs the cell")
-        elif len(group) >= 3:
-            for c, score in zip(group, scores):
-                if abs(score - middle) > value:
-                    c.set_aside = True
-                    c.flags.append(f"an outlier among {len(group)} replicates ({score:.1f} points against their median "
-                                   f"{middle:.1f}, tolerance {value:.1f}): not used")
-    return {"value": value, "basis": basis, **spread}
+                c.flags.append(f"its {what} {value:.1f} is {abs(deviation):.1f} points from the median of its other "
+                               f"{len(group) - 1} replicate(s) (tolerance {tolerance:.1f}): not used"
+                               + (" until a third student runs the cell" if len(group) == 2 else ""))
+
+
+def judge_replicates(cells: list[Harvested], tolerance: float | None = None) -> dict:
+    """Judge each cell's replicates (the valid copies of one cell, from different students) and set aside what
+    disagrees. Baselines are judged on their scores; a source cell on its gain over its own student's used
+    baseline of the same seed and machine (what the matrix uses: a device that shifts every score moves both,
+    and the gain not). Returns the tolerances in points and their bases, and the baselines' measured spread on
+    one device kind and across kinds."""
+    baselines: dict[str, list[tuple[Harvested, float]]] = defaultdict(list)
+    by_kind: dict[tuple, list[float]] = defaultdict(list)
+    for c in cells:
+        if c.valid and c.cell["source"] is None:
+            baselines[c.name].append((c, c.points))
+            by_kind[(c.name, c.machine[0])].append(c.points)
+    across = [d for group in baselines.values() for d in _deviations([v for _, v in group])]
+    within = [d for values in by_kind.values() for d in _deviations(values)]
+    value, basis = _tolerance(across, tolerance, "baseline")
+    _set_aside(baselines, value, "score")
+    gains: dict[str, list[tuple[Harvested, float]]] = defaultdict(list)
+    own = _own_baselines(cells)
+    for c in cells:
+        if c.valid and c.cell["source"] is not None and (c.student_id, c.cell["target"], c.cell["seed"], c.machine) in own:
+            gains[c.name].append((c, c.points - own[(c.student_id, c.cell["target"], c.cell["seed"], c.machine)]))
+    gain_deviations = [d for group in gains.values() for d in _deviations([v for _, v in group])]
+    gain_value, gain_basis = _tolerance(gain_deviations, tolerance, "gain")
+    _set_aside(gains, gain_value, "gain")
+    return {"value": value, "basis": basis, "gain_value": gain_value, "gain_basis": gain_basis,
+            "within_kind": _robust_spread(within), "across_kinds": _robust_spread(across), "deviations": len(across)}
+
+
+def _own_baselines(cells: list[Harvested]) -> dict[tuple, float]:
+    """{(student, target, seed, machine): the student's used baseline in points}: what their sources pair with."""
+    return {(c.student_id, c.cell["target"], c.cell["seed"], c.machine): c.points for c in cells if c.used and c.cell["source"] is None}
 
 
 def _flag_unpaired(cells: list[Harvested]) -> None:
-    """A source cell pairs only with its own student's baseline of the same seed (one machine, one precision)."""
-    baselines = {(c.student_id, c.cell["target"], c.cell["seed"]) for c in cells if c.used and c.cell["source"] is None}
+    """A source cell pairs only with its own student's baseline of the same seed, device and precision."""
+    own = _own_baselines(cells)
+    others = {key[:3] for key in own}
     for c in cells:
-        if c.used and c.cell["source"] is not None and (c.student_id, c.cell["target"], c.cell["seed"]) not in baselines:
-            c.flags.append("no used baseline of the same student and seed: not paired (its score counts, not its gain)")
+        key = (c.student_id, c.cell.get("target"), c.cell.get("seed"))
+        if c.used and c.cell["source"] is not None and (*key, c.machine) not in own:
+            c.flags.append("its student's baseline ran on another device or precision: not paired (its score counts, not "
+                           "its gain)" if key in others else
+                           "no used baseline of the same student and seed: not paired (its score counts, not its gain)")
 
 
 def aggregate(cells: list[Harvested]) -> dict[str, dict]:
     """Per target, the matrix in :class:`itft_utils.selection.TransferResults`'s file format, in points,
     plus what it rests on. ``per_seed``: each run's median over its used replicates; ``baseline``: the
     baseline's mean over seeds. Each source is paired within students: its cell minus the same student's
-    baseline of the same seed; per seed the median of those differences, ``paired_per_seed`` the baseline's
-    median plus it, ``scores`` their mean over seeds (what Homework 3 ranks by); ``gains`` the paired
-    summary over seeds (mean, std, sign-flip p, 95 % t interval, None below :data:`MIN_SEEDS` seeds with
-    a note) and how many within-student pairs it rests on. A source cell with no used baseline of its
-    own student (flagged by the harvest) is left out of the gains."""
+    baseline of the same seed on the same machine; ``gains_per_seed`` the median of those differences per
+    seed; ``scores`` the baseline's mean plus the source's mean gain (what Homework 3 ranks by: sources
+    measured on different seeds stay comparable); ``gains`` the paired summary over seeds (mean, std,
+    sign-flip p, 95 % t interval, None below :data:`MIN_SEEDS` seeds with a note) and how many
+    within-student pairs it rests on. A source cell with no such baseline (flagged by the harvest) is left
+    out of the gains."""
     used = [c for c in cells if c.used]
     raw: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    own_baseline: dict[tuple, float] = {}
     metric: dict[str, str] = {}
     for c in used:
-        target, seed = c.cell["target"], int(c.cell["seed"])
-        raw[target][c.cell["source"] or "baseline"][seed].append(points(c.cell))
-        metric[target] = c.cell["metric"]
-        if c.cell["source"] is None:
-            own_baseline[(c.student_id, target, seed)] = points(c.cell)
+        raw[c.cell["target"]][c.cell["source"] or "baseline"][c.cell["seed"]].append(c.points)
+        metric[c.cell["target"]] = c.cell["metric"]
+    own = _own_baselines(cells)
     diffs: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for c in used:
-        if c.cell["source"] is None:
-            continue
-        key = (c.student_id, c.cell["target"], int(c.cell["seed"]))
-        if key in own_baseline:  # else unpaired, flagged by the harvest
-            diffs[key[1]][c.cell["source"]][key[2]].append(points(c.cell) - own_baseline[key])
+        key = (c.student_id, c.cell["target"], c.cell["seed"], c.machine)
+        if c.cell["source"] is not None and key in own:
+            diffs[key[1]][c.cell["source"]][key[2]].append(c.points - own[key])
     out = {}
     for target, runs in sorted(raw.items()):
         per_seed = {run: {seed: statistics.median(v) for seed, v in sorted(seeds.items())} for run, seeds in sorted(runs.items())}
         base = per_seed.get("baseline", {})
-        paired = {source: {seed: base[seed] + statistics.median(d) for seed, d in sorted(by_seed.items()) if seed in base}
-                  for source, by_seed in sorted(diffs[target].items())}
+        base_mean = statistics.mean(base.values()) if base else None
+        per_seed_gain = {source: {seed: statistics.median(d) for seed, d in sorted(by_seed.items()) if seed in base}
+                         for source, by_seed in sorted(diffs[target].items())}
         gains = {}
-        for source, scores in paired.items():
-            if not scores:
+        for source, by_seed in per_seed_gain.items():
+            if not by_seed:
                 continue
-            summary = paired_summary(scores, base)
+            summary = paired_summary({k: base[k] + g for k, g in by_seed.items()}, base)
             enough = summary["n"] >= MIN_SEEDS
             gains[source] = {**summary, "interval": summary["interval"] if enough else None,
                              "pairs": sum(len(d) for d in diffs[target][source].values()),
                              **({} if enough else {"note": f"too few seeds for an interval ({summary['n']})"})}
         stats = {run: mean_interval(list(seeds.values())) for run, seeds in per_seed.items()}
         out[target] = {
-            "target": target, "metric": f"{metric[target]} in points", "baseline": stats["baseline"][0] if "baseline" in stats else None,
-            "scores": {source: statistics.mean(s.values()) for source, s in paired.items() if s},
+            "target": target, "metric": f"{metric[target]} in points", "baseline": base_mean,
+            "scores": {source: base_mean + gains[source]["mean"] for source in gains} if base_mean is not None else {},
             "intervals": {run: h for run, (_, h) in stats.items()},
             "per_seed": {run: {str(s): v for s, v in seeds.items()} for run, seeds in per_seed.items()},
-            "paired_per_seed": {source: {str(s): v for s, v in seeds.items()} for source, seeds in paired.items()},
+            "gains_per_seed": {source: {str(s): v for s, v in seeds.items()} for source, seeds in per_seed_gain.items()},
             "gains": gains,
             "note": f"the class atlas: {sum(len(s) for s in per_seed.values())} (run, seed) cells for {target}, each the "
-                    "median of the students who ran it; sources scored as the baseline plus their gain paired within students",
+                    "median of the students who ran it; a source scored as the baseline's mean plus its gain paired within students",
         }
     return out
 
 
 def harvest_rankings(grading_dir: str | Path) -> tuple[dict[str, dict[str, list[list[str]]]], list[dict]]:
     """Homework 3's rankings as the class handed them in (``originals/`` of its grading folder, the
-    output :func:`itft_utils.atlas.rankings_output` stored): {method: {target: [one ranking per student]}},
-    and the submissions that hold none or a damaged one ({student_id, file, problem})."""
+    output :func:`itft_utils.atlas.rankings_output` stored; each student's last submission and its last
+    stored rankings): {method: {target: [one ranking per student, repeats dropped]}}, and the submissions
+    that hold none or a damaged one ({student_id, file, problem})."""
     originals = Path(grading_dir) / "originals"
-    manifest = json.loads((originals / "manifest.json").read_text(encoding="utf-8"))
+    students, problems = latest_submissions(originals)
     rankings: dict[str, dict[str, list[list[str]]]] = defaultdict(lambda: defaultdict(list))
-    problems = []
-    for entry in manifest:
-        sid, name = entry.get("student_id"), entry.get("kept_as") or entry.get("file")
-        if not sid or not name or not name.endswith(".ipynb"):
-            continue
+    for sid, name in students.items():
         try:
-            notebook = json.loads((originals / name).read_text(encoding="utf-8"))
-            found = _payloads(notebook, "itft_rankings")[-1:] if isinstance(notebook, dict) else []  # the last one counts
+            found = _payloads(json.loads((originals / name).read_text(encoding="utf-8")), "itft_rankings")[-1:]
         except (OSError, ValueError) as exc:
             problems.append({"student_id": sid, "file": name, "problem": f"unreadable notebook: {exc}"})
             continue
@@ -321,20 +390,21 @@ def harvest_rankings(grading_dir: str | Path) -> tuple[dict[str, dict[str, list[
             continue
         for method, ranking in payload["rankings"].items():
             if isinstance(ranking, list) and all(isinstance(x, str) for x in ranking):
-                rankings[str(method)][payload["target"]].append(ranking)
+                rankings[str(method)][payload["target"]].append(list(dict.fromkeys(ranking)))
     return {m: dict(t) for m, t in rankings.items()}, problems
 
 
 def leaderboard(targets: Mapping[str, dict]) -> list[dict]:
-    """The best intermediate task per target: its score (mean over seeds, 95 % t half-width), its paired
-    gain over the baseline in points and relative to the baseline, and the gain's sign-flip p-value."""
+    """The best intermediate task per target: its score (the baseline's mean plus its paired gain), the gain
+    in points with its 95 % t interval (paired within students, over seeds; None below two seeds), relative to
+    the baseline, and the gain's sign-flip p-value."""
     rows = []
     for target, result in targets.items():
         if result["scores"]:
             best = max(result["scores"], key=result["scores"].get)
             paired = result["gains"].get(best, {})
             rows.append({"target": target, "best_source": best, "score": result["scores"][best],
-                         "interval": result["intervals"].get(best), "gain": paired.get("mean"),
+                         "interval": paired.get("interval"), "gain": paired.get("mean"),
                          "relative_gain_pct": 100 * paired["gain"] if "gain" in paired else None,
                          "p_sign_flip": paired.get("p_value"), "seeds": paired.get("n")})
     return rows
@@ -345,19 +415,20 @@ def score_estimators(targets: Mapping[str, dict], rankings: Mapping[str, Mapping
     """The transferability estimators' leaderboard on the class matrix: per method (``rankings``:
     {method: {target: sources, best first}}, or {method: {target: [one such ranking per student]}} as
     :func:`harvest_rankings` gives), NDCG@k and regret@1 averaged over the targets (and students), each with a
-    95 % bootstrap interval. A draw resamples the targets and, within each target, its seeds, once for
-    all its sources, so a source keeps its pairing with the baseline and with the other sources of the same
-    seed; sources with fewer than :data:`MIN_SEEDS` seeds are left out (a source on one seed would otherwise
-    have no seed noise at all). Best NDCG first."""
+    95 % bootstrap interval. A draw resamples the targets and, within each target, the baseline's seeds, once
+    for all its sources: a source scores the drawn seeds' baseline mean plus its mean paired gain on them, so
+    it keeps its pairing with the baseline and with the other sources of the same seed; sources with fewer
+    than :data:`MIN_SEEDS` seeds are left out (a source on one seed would otherwise have no seed noise at all).
+    Best NDCG first."""
     import numpy as np
 
     from itft_grader.checks.references import ndcg_at_k, regret_at_k
 
     rng = np.random.default_rng(seed)
-    paired = {t: {s: {int(k): v for k, v in by_seed.items()} for s, by_seed in targets[t]["paired_per_seed"].items()
-                  if len(by_seed) >= MIN_SEEDS} for t in targets}
-    names = [t for t in targets if paired[t]]
-
+    base = {t: {int(k): v for k, v in targets[t]["per_seed"].get("baseline", {}).items()} for t in targets}
+    gains = {t: {s: {int(k): v for k, v in by_seed.items()} for s, by_seed in targets[t]["gains_per_seed"].items()
+                 if len(by_seed) >= MIN_SEEDS} for t in targets}
+    names = [t for t in targets if gains[t] and base[t]]
     # One ranking per target, or one per student (harvested): identical rankings are scored once, weighted.
     counted = {m: {t: Counter(tuple(r) for r in (given if given and isinstance(given[0], list) else [given]))
                    for t, given in by_target.items()} for m, by_target in rankings.items()}
@@ -376,16 +447,21 @@ def score_estimators(targets: Mapping[str, dict], rankings: Mapping[str, Mapping
         return float(np.average(ndcg, weights=weights)), float(np.average(regret, weights=weights))
 
     def scores_on(t: str, seeds: list[int]) -> dict[str, float]:
-        return {s: float(np.mean([v[k] for k in seeds if k in v] or list(v.values()))) for s, v in paired[t].items()}
+        """Each source's score on these seeds: the baseline's mean plus the source's mean gain over those of
+        them it has (a source with none of them sits this draw out)."""
+        level = float(np.mean([base[t][k] for k in seeds]))
+        out = {}
+        for s, by_seed in gains[t].items():
+            mine = [by_seed[k] for k in seeds if k in by_seed]
+            if mine:
+                out[s] = level + float(np.mean(mine))
+        return out
 
     def resample() -> tuple[dict, list[str]]:
-        drawn = {}
-        for t in names:
-            seeds = sorted({k for v in paired[t].values() for k in v})
-            drawn[t] = scores_on(t, list(rng.choice(seeds, len(seeds))))
+        drawn = {t: scores_on(t, list(rng.choice(sorted(base[t]), len(base[t])))) for t in names}
         return drawn, list(rng.choice(names, len(names))) if names else []
 
-    observed = {t: scores_on(t, sorted({k for v in paired[t].values() for k in v})) for t in names}
+    observed = {t: scores_on(t, sorted(base[t])) for t in names}
     boots = [resample() for _ in range(n_boot)]
     rows = []
     for method in rankings:
@@ -394,6 +470,6 @@ def score_estimators(targets: Mapping[str, dict], rankings: Mapping[str, Mapping
         low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0) if len(draws) else ([np.nan] * 2, [np.nan] * 2)
         rows.append({"method": method, f"ndcg@{k}": ndcg, f"ndcg@{k}_interval": [float(low[0]), float(high[0])],
                      "regret@1": regret, "regret@1_interval": [float(low[1]), float(high[1])], "targets": len(names),
-                     "left_out": {t: sorted(set(targets[t]["paired_per_seed"]) - set(paired[t])) for t in targets
-                                  if set(targets[t]["paired_per_seed"]) - set(paired[t])}})
+                     "left_out": {t: sorted(set(targets[t]["gains_per_seed"]) - set(gains[t])) for t in targets
+                                  if set(targets[t]["gains_per_seed"]) - set(gains[t])}})
     return sorted(rows, key=lambda r: (math.isnan(r[f"ndcg@{k}"]), -r[f"ndcg@{k}"]))

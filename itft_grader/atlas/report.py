@@ -125,7 +125,8 @@ def _html(atlas: dict, harvest: Harvest) -> str:
         f"cells in {atlas['library']['assignments']} assignments (plan {html.escape(atlas['plan'])}). Cells: "
         f"{counts['valid']} valid ({counts['used']} used), {counts['invalid']} invalid, {counts['flagged']} flagged; "
         f"{counts['unreadable']} submission problems; {counts['missing']} library cells not handed in by anyone. "
-        f"Replicates judged at {atlas['tolerance']['value']:.2f} points ({html.escape(atlas['tolerance']['basis'])}; "
+        f"Replicates judged at {atlas['tolerance']['value']:.2f} points for baselines ({html.escape(atlas['tolerance']['basis'])}) "
+        f"and {atlas['tolerance']['gain_value']:.2f} for paired gains ({html.escape(atlas['tolerance']['gain_basis'])}; "
         f"measured robust spread {atlas['tolerance']['within_kind']:.2f} on one device kind, "
         f"{atlas['tolerance']['across_kinds']:.2f} across kinds).</p>",
         "<h2>The matrix</h2>", _heatmap(atlas["targets"]), _strips(harvest),
@@ -168,7 +169,8 @@ def build_atlas(grading_dir: str | Path, out: str | Path, mode: str = "colab", p
     c = atlas["counts"]
     print(f"atlas: {c['valid']} valid cells ({c['used']} used), {c['invalid']} invalid, {c['flagged']} flagged, "
           f"{c['unreadable']} submission problems, {c['missing']} library cells missing; replicates judged at "
-          f"{atlas['tolerance']['value']:.2f} points ({atlas['tolerance']['basis']}); see {Path(out) / 'report.html'}")
+          f"{atlas['tolerance']['value']:.2f} points for baselines ({atlas['tolerance']['basis']}) and "
+          f"{atlas['tolerance']['gain_value']:.2f} for paired gains; see {Path(out) / 'report.html'}")
     for row in atlas["leaderboard"]:
         print(f"  best intermediate task for {row['target']}: {row['best_source']} ({row['score']:.1f})")
     for row in atlas["estimators"]:
@@ -179,13 +181,15 @@ def build_atlas(grading_dir: str | Path, out: str | Path, mode: str = "colab", p
 def write_plan(roster: str | Path, out: str | Path, mode: str = "colab") -> dict:
     """``itft atlas-plan``: the class's plan for a roster (one student id per line, or a CSV whose first
     column is the id), stored by hashed id; publish it as ``plan.json`` in the course's atlas folder
-    (``ITFT_ATLAS_HOME``), where the notebooks read it when the atlas cell runs: no new release needed."""
+    (``ITFT_ATLAS_HOME``), where the notebooks read it when the atlas cell runs: no new release needed.
+    An existing plan at ``out`` is extended, never reshuffled (late enrolments fill the least-covered assignments)."""
     from itft_utils.atlas import atlas_library, atlas_plan
 
     lines = Path(roster).read_text(encoding="utf-8").splitlines()
     ids = [row[0] for row in csv.reader(lines) if row and row[0].strip() and not row[0].lower().startswith("student")]
     library = atlas_library(mode)
-    plan = atlas_plan(ids, library)
+    previous = json.loads(Path(out).read_text(encoding="utf-8")) if Path(out).exists() else None
+    plan = atlas_plan(ids, library, previous)  # a published plan only grows: no student changes assignment
     write_atomic(out, json.dumps(plan, indent=0) + "\n")
     runs = Counter(plan["students"].values())
     print(f"plan for {len(plan['students'])} students over {len(library.assignments)} assignments ({len(library.cells)} cells): "

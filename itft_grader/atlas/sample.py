@@ -12,18 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from itft_utils.atlas import AtlasCell, AtlasLibrary, assign, atlas_output, atlas_plan, plan_label
-from itft_utils.data import GENERATED_TASKS
-from itft_utils.data.hub import HUB_TASKS
+from itft_utils.data.registry import built_in_task_type as task_type
 
 BAD_KINDS = ("tampered", "config", "disagree", "tokenizers", "copied", "corrupt", "order", "foreign", "missing",
              "unpaired", "old", "plan")
 #: Each device kind shifts every score it makes by this many points (other kernels, other precisions).
 DEVICES = {"Tesla T4": -1.5, "NVIDIA L4": 0.0, "NVIDIA A100-SXM4-40GB": 1.5}
-
-
-def task_type(name: str) -> str:
-    """A built-in task's type, without loading its data."""
-    return (GENERATED_TASKS.get(name) or HUB_TASKS[name]).task_type
 
 
 def synthetic_cell(library: AtlasLibrary, cell: AtlasCell, score_points: float, device: str = "NVIDIA L4") -> dict:

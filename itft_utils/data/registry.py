@@ -33,6 +33,16 @@ def local_available(name: str, data_dir: Path | None) -> bool:
     return data_dir is not None and name in EXPECTED_FILES and all((Path(data_dir) / f).exists() for f in EXPECTED_FILES[name])
 
 
+def built_in_task_type(name: str) -> str:
+    """A generated or hub task's type without loading its data (the class atlas checks a cell's target type by it)."""
+    from .hub import HUB_TASKS
+
+    spec = GENERATED_TASKS.get(name) or HUB_TASKS.get(name)
+    if spec is None:
+        raise KeyError(f"{name!r} is neither a generated nor a hub task")
+    return spec.task_type
+
+
 def task_names() -> list[str]:
     return sorted(built_in_names() | set(REGISTERED))
 
