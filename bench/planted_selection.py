@@ -6,12 +6,14 @@ model solution's layer Fisher (Exercise B1) and once with its typical mistake, |
     python bench/planted_selection.py                # embeds what is missing (minutes on a CPU), then reports
     python bench/planted_selection.py --report-only  # the committed embeddings' report; no model, writes nothing
 
-Embeddings go to ``--out``/right and ``--out``/abs (committed); the fine-tuned task models to ``--out``/right/models
-(not committed), which the |g| variant reuses, so the two differ only in the Fisher.
+Embeddings go to ``--out``/right and ``--out``/abs, the fine-tuned task models to ``--out``/right/models (which the |g|
+variant reuses, so the two differ only in the Fisher); neither is committed (they would weigh on every device
+session's carry), only ``--out``/cosines.json, each source's cosine to the target per variant and method.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -52,13 +54,10 @@ def embed(out: Path) -> None:
     embed_tasks(library.tasks, out_dir=out / "abs", layer_fisher=layer_fisher(VARIANTS["abs"]), model_dirs=models, **settings)
 
 
-def report(out: Path) -> str:
-    results = packaged_transfer_results(PLANTED_TARGET)
-    scores = {s: v for s, v in results.scores.items() if s != PLANTED_TARGET}
-    lines = ["measured (Homework 2's recorded run, transfer_results_plant_qa.json): "
-             + " > ".join(f"{s} {scores[s]:.1f}" for s in sorted(scores, key=scores.get, reverse=True))
-             + f"; no intermediate task {results.baseline:.1f}", "",
-             "| Fisher | method | ranking (cosine to the target) | NDCG@3 | regret@1 | best source's rank |", "|---|---|---|---|---|---|"]
+def cosines(out: Path) -> dict:
+    """Each variant's cosines of every source to the target, by method, from the embeddings in ``out`` (written
+    to ``out``/cosines.json, the committed record: the embeddings themselves stay out of the repository)."""
+    record: dict[str, dict[str, dict[str, float]]] = {}
     for variant in VARIANTS:
         embeddings = {path.stem: TaskEmbedding.load(path.with_suffix("")) for path in sorted((out / variant / "embeddings").glob("*.json"))}
         methods = {"TaskEmb": {n: e.taskemb() for n, e in embeddings.items()}}
@@ -66,7 +65,20 @@ def report(out: Path) -> str:
             methods["TextEmb"] = {n: e.textemb() for n, e in embeddings.items()}
         for method, vectors in methods.items():
             names, sim = similarity_matrix(vectors)
-            cosine = dict(zip(names, sim[names.index(PLANTED_TARGET)]))
+            row = sim[names.index(PLANTED_TARGET)]
+            record.setdefault(variant, {})[method] = {n: float(row[i]) for i, n in enumerate(names) if n != PLANTED_TARGET}
+    return record
+
+
+def report(record: dict) -> str:
+    results = packaged_transfer_results(PLANTED_TARGET)
+    scores = {s: v for s, v in results.scores.items() if s != PLANTED_TARGET}
+    lines = ["measured (Homework 2's recorded run, transfer_results_plant_qa.json): "
+             + " > ".join(f"{s} {scores[s]:.1f}" for s in sorted(scores, key=scores.get, reverse=True))
+             + f"; no intermediate task {results.baseline:.1f}", "",
+             "| Fisher | method | ranking (cosine to the target) | NDCG@3 | regret@1 | best source's rank |", "|---|---|---|---|---|---|"]
+    for variant, methods in record.items():
+        for method, cosine in methods.items():
             ranking = sorted(scores, key=lambda s: (-cosine[s], s))
             lines.append(f"| {'g²' if variant == 'right' else 'abs(g)'} | {method} | "
                          + " > ".join(f"{s} ({cosine[s]:.3f})" for s in ranking)
@@ -80,9 +92,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "planted_selection")
     parser.add_argument("--report-only", action="store_true", help="report the committed embeddings; run nothing")
     args = parser.parse_args()
+    record_path = args.out / "cosines.json"
     if not args.report_only:
         embed(args.out)
-    print(report(args.out))
+        record_path.write_text(json.dumps(cosines(args.out), indent=1) + "\n")
+    print(report(json.loads(record_path.read_text())))
 
 
 if __name__ == "__main__":
