@@ -119,9 +119,8 @@ class AtlasLibrary:
         return built_in_task_type(self.targets[target].name)
 
     def points(self, cell: Mapping) -> float:
-        """A cell's score in points by its target's type (QA's F1 as it is, accuracy and tagging F1 times 100)."""
-        score = float(cell["score"])
-        return score if self.target_type(cell["target"]) == "qa" else 100 * score
+        """A cell's score in points by its target's registered type (not by what the cell says it is)."""
+        return points(cell, self.target_type(cell["target"]))
 
     def key(self, cell: AtlasCell) -> str:
         """The configuration key a correctly run cell carries (:func:`itft_utils.transfer.cell_key`)."""
@@ -154,11 +153,12 @@ def atlas_library(mode: str = "colab", seeds: Iterable[int] = ATLAS_SEEDS) -> At
                         experiment.data_dir)
 
 
-def points(cell: Mapping) -> float:
+def points(cell: Mapping, target_type: str | None = None) -> float:
     """A cell's score on one scale for every target: QA's F1 is in points already, accuracy and tagging F1
-    (0-1) become points, so that one tolerance and one heat map serve every target."""
+    (0-1) become points, so that one tolerance and one heat map serve every target. ``target_type``: the
+    target's type (default: the one the cell records, as for a student's own cells)."""
     score = float(cell["score"])
-    return score if cell.get("target_type") == "qa" else 100 * score
+    return score if (target_type or cell.get("target_type")) == "qa" else 100 * score
 
 
 def student_hash(student_id: str) -> str:
