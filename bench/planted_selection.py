@@ -33,12 +33,16 @@ VARIANTS = {"right": None, "abs": ("((g ** 2 * mask).sum(1) / tokens)", "((g.abs
 
 def layer_fisher(mistake: tuple[str, str] | None):
     """Exercise B1's model solution, or that solution with ``mistake`` written into it."""
+    before = os.environ.get("NBGRADER_EXECUTION")
     os.environ["NBGRADER_EXECUTION"] = "autograde"  # the notebook's set-up cells run quietly, in seconds
     try:
         notebook = nbformat.read(solutions_dir() / "hw3_taskemb.ipynb", as_version=4)
         return solution_namespace(notebook, "layer_fisher_code", mistake)["layer_output_fisher"]
     finally:
-        del os.environ["NBGRADER_EXECUTION"]
+        if before is None:
+            del os.environ["NBGRADER_EXECUTION"]
+        else:
+            os.environ["NBGRADER_EXECUTION"] = before
 
 
 def embed(out: Path) -> None:

@@ -100,8 +100,8 @@ class AtlasLibrary:
 
     def __post_init__(self) -> None:
         # Groups first, then seeds, then targets: the first students cover every (target, seed)'s baseline.
-        groups = {t: [tuple(self.sources_for(t)[i:i + self.group_size])
-                      for i in range(0, len(self.sources_for(t)), self.group_size)] for t in self.targets}
+        rows = {t: self.sources_for(t) for t in self.targets}
+        groups = {t: [tuple(row[i:i + self.group_size]) for i in range(0, len(row), self.group_size)] for t, row in rows.items()}
         depth = max(len(g) for g in groups.values())
         self.assignments = [Assignment(t, seed, groups[t][g]) for g in range(depth) for seed in self.seeds
                             for t in self.targets if g < len(groups[t])]
@@ -185,6 +185,12 @@ def atlas_plan(student_ids: Iterable[str], library: AtlasLibrary, previous: Mapp
     return {"itft_atlas_plan": ATLAS_VERSION, "mode": library.mode, "assignments": names, "students": kept}
 
 
+def usable_plan(plan: Mapping | None, library: AtlasLibrary) -> Mapping | None:
+    """``plan`` when it is one for ``library``'s mode, else None: a plan for another mode's matrix says nothing
+    about this one (an offline student under the class's Colab plan gets an assignment from the id)."""
+    return plan if plan and plan.get("mode") == library.mode else None
+
+
 def plan_label(plan: Mapping | None) -> str:
     """How a plan is named in what students hand in: a digest of its content, or "by id" without one."""
     if not plan:
@@ -198,7 +204,8 @@ def assign(student_id: str, library: AtlasLibrary, plan: Mapping | None = None) 
     if not student_id or not student_id.strip():
         raise ValueError("set STUDENT_ID to your student id (as in the file name you submit): it decides your cells")
     assignments, h = library.assignments, student_hash(student_id)
-    if plan and plan.get("mode") == library.mode:  # a plan for another mode's matrix says nothing about this one
+    plan = usable_plan(plan, library)
+    if plan:
         if plan.get("assignments") != [a.name for a in assignments]:
             raise ValueError(f"the atlas plan ({plan_label(plan)}) was made for another matrix than this package's "
                              f"{library.mode} library: ask the course staff which package version to use")
@@ -261,8 +268,7 @@ def atlas_output(student_id: str, library: AtlasLibrary, assignment: Assignment,
 def run_atlas_cells(student_id: str, library: AtlasLibrary, out_dir: str | Path, plan: Mapping | None = None) -> dict:
     """Run (or resume) the student's assignment (from ``plan``, default :func:`course_plan`) in this runtime
     and return the output that stores it in the notebook: ``display(output, raw=True)``."""
-    plan = plan if plan is not None else course_plan()
-    plan = plan if plan and plan.get("mode") == library.mode else None  # the course's plan is for the class's mode
+    plan = usable_plan(plan if plan is not None else course_plan(), library)
     from .homework import prepare_task
     from .transfer import run_transfer_matrix
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from itft_grader.checks.references import mean_interval, paired_summary
-from itft_utils.atlas import ATLAS_MIME, ATLAS_VERSION, AtlasCell, AtlasLibrary, assign, plan_label
+from itft_utils.atlas import ATLAS_MIME, ATLAS_VERSION, AtlasCell, AtlasLibrary, assign, plan_label, usable_plan
 
 REQUIRED = ("target", "source", "seed", "metric", "score", "metrics", "curve", "key", "batch_order", "versions")
 BROKEN_TOKENIZERS = ("0.23.1", "0.23.2")  # they drop the windows of long QA contexts
@@ -95,6 +95,15 @@ def _payloads(notebook: object, marker: str = "itft_atlas") -> list[dict]:
     return found
 
 
+def _stored(originals: Path, sid: str, name: str, marker: str, problems: list[dict]) -> list[dict] | None:
+    """The outputs carrying ``marker`` in a submitted notebook; None, with a problem row, when it cannot be read."""
+    try:
+        return _payloads(json.loads((originals / name).read_text(encoding="utf-8")), marker)
+    except (OSError, ValueError) as exc:
+        problems.append({"student_id": sid, "file": name, "problem": f"unreadable notebook: {exc}"})
+        return None
+
+
 def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -159,17 +168,13 @@ def harvest(grading_dir: str | Path, library: AtlasLibrary, plan: Mapping | None
     ``tolerance`` (points) overrides the one derived from the replicates."""
     originals = Path(grading_dir) / "originals"
     students, problems = latest_submissions(originals)
-    expected_plan = plan_label(plan if plan and plan.get("mode") == library.mode else None)
+    expected_plan = plan_label(usable_plan(plan, library))
     cells: list[Harvested] = []
     for sid, name in students.items():
-        try:
-            payloads = _payloads(json.loads((originals / name).read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            problems.append({"student_id": sid, "file": name, "problem": f"unreadable notebook: {exc}"})
-            continue
-        for earlier in payloads[:-1]:  # a copy of another output, or an old run kept: the last output counts
-            problems.append({"student_id": sid, "file": name, "problem": f"an earlier atlas output ({len(earlier.get('cells') or [])} "
-                             "cells) in the same notebook: not counted (the last one is)"})
+        payloads = _stored(originals, sid, name, "itft_atlas", problems) or []
+        for _ in payloads[:-1]:  # a copy of another output, or an old run kept: the last output counts
+            problems.append({"student_id": sid, "file": name, "problem": "an earlier atlas output in the same notebook: "
+                             "not counted (the last one is)"})
         for payload in payloads[-1:]:
             try:
                 cells += _payload_cells(sid, name, payload, library, plan, expected_plan, problems)
@@ -376,11 +381,10 @@ def harvest_rankings(grading_dir: str | Path) -> tuple[dict[str, dict[str, list[
     students, problems = latest_submissions(originals)
     rankings: dict[str, dict[str, list[list[str]]]] = defaultdict(lambda: defaultdict(list))
     for sid, name in students.items():
-        try:
-            found = _payloads(json.loads((originals / name).read_text(encoding="utf-8")), "itft_rankings")[-1:]
-        except (OSError, ValueError) as exc:
-            problems.append({"student_id": sid, "file": name, "problem": f"unreadable notebook: {exc}"})
+        stored = _stored(originals, sid, name, "itft_rankings", problems)
+        if stored is None:
             continue
+        found = stored[-1:]
         if not found:
             problems.append({"student_id": sid, "file": name, "problem": "no rankings stored (the transfer cell never ran?)"})
             continue
