@@ -146,7 +146,7 @@ def atlas_library(mode: str = "colab", seeds: Iterable[int] = ATLAS_SEEDS) -> At
         names = ATLAS_SOURCES[mode]
         n = qa.n_train if kind == "generated" else 1000
         for name in ATLAS_TARGETS[mode]:
-            split = "validation" if (kind, name) == ("hub", "mrpc") else "test" if kind != "generated" else "validation"
+            split = "validation" if kind == "generated" else "test"  # labelled on the hub and in the local files
             targets[name] = TaskSpec(name, kind, n, qa.n_eval if kind == "generated" else None, qa.epochs, eval_split=split)
     sources = {name: TaskSpec(name, kind, template.n_train, 0, template.epochs) for name in names}
     return AtlasLibrary(targets, sources, tuple(seeds), mode, experiment.model, experiment.config, experiment.settings,

@@ -93,7 +93,7 @@ def cmd_grade(args) -> int:
         print("WARNING: --no-sandbox: student code runs with your rights; one submission can read the hidden tests "
               "and change other students' grades. The sheet's isolation column says so.")
     results = pipeline.grade_class(Path(args.submissions), args.assignment, Path(args.out), workers=args.workers, options=options,
-                          pattern=args.pattern, policy=args.policy)
+                          pattern=args.pattern, policy=args.policy, atlas_mode=args.atlas_mode)
     pipeline.print_sheet(results)
     print(f"grade sheet: {Path(args.out) / 'grades.csv'}; feedback: {Path(args.out) / 'feedback'}")
     return 0
@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--no-sandbox", action="store_true",
                        help="grade without the bubblewrap sandbox (student code runs with your rights; see itft_grader/README.md)")
     grade.add_argument("--pattern", default=None, help="regex with a (?P<student>...) group for the file names")
+    grade.add_argument("--atlas-mode", default=None, help="the mode the class ran Homework 2's atlas in, which its atlas "
+                       "points require (default: atlas_mode in itft_grader/release.toml, colab)")
     grade.set_defaults(func=cmd_grade)
     course = sub.add_parser("course", parents=[course_dir], help="the whole course offline: release, grade a sample class, print the sheet")
     course.add_argument("--out", default="runs/course", help="folder for the release and the sample classes (default runs/course)")
@@ -178,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     atlas = sub.add_parser("atlas", help="the class transfer atlas: harvest, validate and aggregate Homework 2's atlas cells")
     atlas.add_argument("grading_dir", help="the folder `itft grade` wrote for hw2_intermediate (its originals/ are read)")
     atlas.add_argument("--out", required=True, help="where atlas.json, cells.csv and report.html go")
-    atlas.add_argument("--mode", default="colab", help="the mode the class ran in (default colab)")
+    atlas.add_argument("--mode", default=None, help="the mode the class ran in (default: atlas_mode in release.toml, colab)")
     atlas.add_argument("--plan", default=None, help="the plan `itft atlas-plan` wrote, if the class used one")
     atlas.add_argument("--tolerance", type=float, default=None,
                        help="replicates further than this from their median are set aside (points; default: derived from "
@@ -194,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", default="atlas/plan.json",
                       help="default atlas/plan.json: publish it in the course's atlas folder (ITFT_ATLAS_HOME), where the "
                            "notebooks read it when the atlas cell runs")
-    plan.add_argument("--mode", default="colab", help="the mode whose library the class runs (default colab)")
+    plan.add_argument("--mode", default=None, help="the mode whose library the class runs (default: atlas_mode in release.toml, colab)")
     plan.set_defaults(func=lambda a: _grader("atlas.report").write_plan(a.roster, a.out, a.mode) and 0)
     tasks = sub.add_parser("tasks", help="list the known task names")
     tasks.set_defaults(func=cmd_tasks)

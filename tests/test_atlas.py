@@ -12,7 +12,8 @@ from collections import Counter
 
 import pytest
 
-from itft_grader.atlas.harvest import check_cell, harvest, score_estimators
+from itft_grader.atlas.cells import check_cell, library_facts
+from itft_grader.atlas.harvest import harvest, score_estimators
 from itft_grader.atlas.report import write_atlas, write_plan
 from itft_grader.atlas.sample import notebook_with, task_type, write_synthetic_class
 from itft_grader.checks import references as ref
@@ -41,6 +42,15 @@ def test_the_matrix_has_three_targets_of_two_types_and_sources_of_every_type(mod
     for target, spec in library.targets.items():  # a task is no source of itself
         assert spec.name not in {library.sources[s].name for s in library.sources_for(target)}
     assert {c.name for a in library.assignments for c in a.cells} == {c.name for c in library.cells}
+
+
+def test_every_colab_target_is_scored_on_a_split_its_hub_dataset_has():
+    """Each target's held-out split is one the hub loader serves (the dry run of Part 7 found MRPC asked for
+    a validation split its hub spec does not map)."""
+    from itft_utils.data.hub import HUB_TASKS
+
+    for name, spec in atlas_library("colab").targets.items():
+        assert spec.source == "hub" and spec.eval_split in HUB_TASKS[spec.name].splits, (name, spec.eval_split)
 
 
 @pytest.mark.parametrize("mode", ["grading", "colab"])
@@ -168,8 +178,8 @@ def test_the_atlas_command_reports_a_class(graded_class, tmp_path, capsys):
 
 
 def test_a_cell_that_is_not_a_record_is_refused(library):
-    assert check_cell("f1 = 99", library) == ["not a cell record (str)"]
-    assert "fields missing" in check_cell({"target": "gen_qa"}, library)[0]
+    assert check_cell("f1 = 99", library_facts(library)) == ["not a cell record (str)"]
+    assert "fields missing" in check_cell({"target": "gen_qa"}, library_facts(library))[0]
 
 
 def test_the_plan_is_written_by_hashed_id_and_read_where_the_course_publishes_it(tmp_path, library, monkeypatch):
@@ -185,17 +195,78 @@ def test_the_plan_is_written_by_hashed_id_and_read_where_the_course_publishes_it
     assert course_plan() == plan and plan_label(course_plan()).startswith("plan-")
 
 
-def test_cells_a_notebook_really_runs_pass_the_graders_checks(library, tmp_path, one_thread, monkeypatch):
+@pytest.fixture(scope="module")
+def stored_run(library, tmp_path_factory):
+    """Student 12345's assignment as run_atlas_cells runs it (tiny model, generated tasks) and displays it."""
+    from itft_utils.atlas import run_atlas_cells
+    from itft_utils.runtime import torch_threads
+
+    with torch_threads(1):
+        return run_atlas_cells("12345", library, tmp_path_factory.mktemp("atlas-runs"), plan={})
+
+
+def _with_cells(output: dict, edit) -> dict:
+    """A copy of a stored atlas output whose cells ``edit`` changed."""
+    copy = json.loads(json.dumps(output))
+    edit(copy["application/json"]["cells"])
+    return copy
+
+
+def test_part_7_points_go_to_ones_own_valid_baseline_and_a_source_paired_with_it(library, stored_run):
+    """Part 7's two points (``credit``, run by the grader on the notebook as submitted): a run's own output
+    earns both; a copied, missing, other-mode, hand-edited or unpaired one says why it earns what it does."""
+    from itft_grader.atlas.cells import NO_OUTPUT, credit
+
+    facts = library_facts(library)
+    assert json.loads(json.dumps(facts)) == facts  # plain data: computed once, handed to every nbgrader run in a file
+    earned = {"baseline": [], "paired source": []}
+    assert credit(notebook_with([stored_run]), "12345", facts) == earned
+    copied = credit(notebook_with([stored_run]), "54321", facts)
+    assert all("copied from another notebook" in r for reasons in copied.values() for r in reasons) and all(copied.values())
+    assert credit(notebook_with([]), "12345", facts) == {"baseline": [NO_OUTPUT], "paired source": [NO_OUTPUT]}
+    other_mode = credit(notebook_with([stored_run]), "12345", {**facts, "mode": "colab"})
+    assert all("ran in 'grading' mode; the class atlas counts 'colab'" in r[0] for r in other_mode.values())
+
+    def edit_baseline(cells):
+        cells[0]["score"] = min(1.0, cells[0]["score"] + 0.5)
+    edited = credit(notebook_with([_with_cells(stored_run, edit_baseline)]), "12345", facts)
+    assert "edited by hand" in edited["baseline"][0] and "edited by hand" in edited["paired source"][0]
+
+    def elsewhere(cells):
+        for c in cells[1:]:
+            c["device"] = "cuda"
+    unpaired = credit(notebook_with([_with_cells(stored_run, elsewhere)]), "12345", facts)
+    assert unpaired["baseline"] == [] and "same device and precision" in unpaired["paired source"][0]
+    unfinished = credit(notebook_with([_with_cells(stored_run, lambda cells: cells.__delitem__(slice(1, None)))]), "12345", facts)
+    assert unfinished == {"baseline": [], "paired source": ["no source cell stored (rerun the atlas cell until it finishes)"]}
+    # The last stored output counts: an earlier complete run does not rescue a later broken one, nor the reverse.
+    assert credit(notebook_with([stored_run, _with_cells(stored_run, edit_baseline)]), "12345", facts) == edited
+    assert credit(notebook_with([_with_cells(stored_run, edit_baseline), stored_run]), "12345", facts) == earned
+
+
+def test_the_grader_decides_part_7_without_importing_the_training_stack():
+    """nbgrader's own process scores Part 7 for every submission: importing torch there would double the
+    cost of grading a notebook (``atlas/cells.py``)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, itft_grader.checks.execute, itft_grader.checks.submitted, itft_grader.atlas.cells\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'itft_utils.atlas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_cells_a_notebook_really_runs_pass_the_graders_checks(library, stored_run, tmp_path, monkeypatch):
     """The students' side and the grader's agree: an assignment run by run_atlas_cells (tiny model,
     generated tasks), stored as the notebook's output, is harvested as valid and paired, with its device."""
-    from itft_utils.atlas import points, run_atlas_cells, where_you_stand
+    from itft_utils.atlas import points, where_you_stand
 
-    output = run_atlas_cells("12345", library, tmp_path / "runs", plan={})
+    output = stored_run
     payload = output["application/json"]
     mine = assign("12345", library)
     assert [(c["source"], c["target"], c["seed"]) for c in payload["cells"]] == [(c.source, c.target, c.seed) for c in mine.cells]
     assert payload["plan"] == "by id" and payload["assignment"] == mine.name
-    assert all(check_cell(c, library) == [] and c["device"] == "cpu" and c["precision"] == "fp32" for c in payload["cells"])
+    assert all(check_cell(c, library_facts(library)) == [] and c["device"] == "cpu" and c["precision"] == "fp32" for c in payload["cells"])
     (tmp_path / "grading" / "originals").mkdir(parents=True)
     (tmp_path / "grading" / "originals" / "a_12345.ipynb").write_text(json.dumps(notebook_with([output])))
     (tmp_path / "grading" / "originals" / "manifest.json").write_text(

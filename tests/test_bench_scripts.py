@@ -199,3 +199,22 @@ def test_grading_throughput_and_phases_time_a_small_class_and_account_for_every_
     assert all(seconds > 0 for name, seconds in phases.items() if not name.startswith("the rest"))
     assert sum(v for k, v in phases.items() if k != "total") == pytest.approx(phases["total"])
     assert "min for 300" in printed and "set-up cells" in printed
+
+
+def test_the_solution_line_count_counts_validation_as_a_raise_and_its_guard(tmp_path, monkeypatch):
+    """``scripts/solution_lines.py`` (issue 31's measure of how much of a reference solution is input
+    validation) on a made-up answer cell: six code lines, of which one ``if`` and its ``raise`` validate."""
+    import importlib.util
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("solution_lines", ROOT / "scripts" / "solution_lines.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    answer = nbformat.v4.new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    # a comment\n    if x < 0:\n"
+                                       "        raise ValueError('negative')\n\n    y = x + 1\n    if y > 3:\n        y = 3\n"
+                                       "    return y\n    ### END SOLUTION\n")
+    answer.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "f_code"}
+    path = tmp_path / "toy.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[answer, nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")]), path)
+    assert module.count(path) == (1, 6, 2)

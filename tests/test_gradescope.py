@@ -36,6 +36,20 @@ def test_run_writes_results_in_gradescopes_schema(tmp_path):
     assert tests["why_answer"]["output"] == "graded by hand"
 
 
+def test_the_student_id_comes_from_gradescopes_submission_metadata(tmp_path):
+    """Homework 2's atlas cells carry the student's id, which Part 7's points check against the file's:
+    on Gradescope the id is the first user's ``sid`` (documented ``submission_metadata.json``)."""
+    assert gradescope._student_id(tmp_path) == "0001"  # no metadata: a placeholder
+    metadata = tmp_path / "submission_metadata.json"
+    metadata.write_text(json.dumps({"users": [{"email": "a@b.edu", "name": "A", "sid": "12345"}]}))
+    assert gradescope._student_id(tmp_path) == "12345"
+    for sid in ("", "../../etc", "x" * 65, None):
+        metadata.write_text(json.dumps({"users": [{"sid": sid}]}))
+        assert gradescope._student_id(tmp_path) == "0001", sid
+    metadata.write_text("{not json")
+    assert gradescope._student_id(tmp_path) == "0001"
+
+
 def test_run_refuses_anything_but_one_notebook(tmp_path):
     (tmp_path / "submission").mkdir()
     (tmp_path / "submission" / "a.ipynb").write_text("{}")

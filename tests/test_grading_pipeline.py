@@ -226,7 +226,7 @@ def test_manual_grading_adds_to_the_trusted_auto_scores(toy, tmp_path):
     from itft_grader.grading.pipeline import prepare_course
 
     solutions, release = toy
-    master, _, answers = prepare_course(tmp_path, ASSIGNMENT, solutions)
+    master, _, answers, _ = prepare_course(tmp_path, ASSIGNMENT, solutions)
     folder = master / "submitted" / "1001" / ASSIGNMENT
     folder.mkdir(parents=True)
     nbformat.write(solved(release, toy_solution()), folder / f"{ASSIGNMENT}.ipynb")

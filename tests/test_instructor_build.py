@@ -65,6 +65,12 @@ def test_solution_full_marks_and_student_version_zero(name, installed_course):
         assert float(perfect[gid]) == float(meta["points"]), (gid, perfect["message"])
         assert float(untouched[gid]) == 0.0, gid
     assert perfect["status"] == "graded" and untouched["status"] == "graded"
+    if "atlas_credit" in perfect:  # the Colab-saved copy of the perfect notebook stores another student's atlas cells
+        copied = rows["brown_1003_colab.ipynb"]
+        assert float(copied["atlas_credit"]) == 0.0 and all(float(copied[m["grade_id"]]) == float(m["points"])
+                                                            for m in auto if m["grade_id"] != "atlas_credit")
+        text = html.unescape((out / name / "grading" / "feedback" / "1003.html").read_text())
+        assert "cells stored under student id '1001', not the file's '1003'" in text
     released = "\n".join(c.source for c in release.cells)
     hidden = {line.strip() for c in source.cells for block in HIDDEN.findall(c.source) for line in block.splitlines()}
     hidden = {line for line in hidden if line and not line.startswith("###") and line not in released}

@@ -122,3 +122,28 @@ def test_the_grading_package_is_shown_empty_in_the_sandbox(tmp_path):
     assert grader in plan.hidden and not any(p == grader or p.startswith(grader + "/") for p in plan.read_only)
     at = max(i for i, a in enumerate(args) if a == grader)
     assert args[at - 2: at + 1] == ["--ro-bind", plan.empty, grader] and not list(Path(plan.empty).iterdir())
+
+
+def test_a_submission_check_runs_on_what_was_handed_in_and_never_in_the_kernel():
+    """``on="submission"``: the grader runs the probe on the notebook as submitted (Homework 2's atlas
+    points); the kernel is sent only the other checks, and the answers are scored in the cell's order."""
+    from itft_grader.checks.execute import _in_order
+    from itft_grader.checks.scoring import request_code
+    from itft_grader.checks.spec import KERNEL, SUBMISSION, check
+
+    handed = ('@check("handed in", on="submission", expect=[], public=True)\n'
+              'def handed(submitted, student_id):\n'
+              '    return [] if submitted["cells"] else [f"nothing stored by {student_id}"]\n')
+    cell = load_cell("add_tests", 4, REGION.replace("### END HIDDEN TESTS", handed + "### END HIDDEN TESTS"))
+    assert [c.on for c in cell.checks] == [KERNEL, KERNEL, KERNEL, SUBMISSION]
+    assert "def handed" not in request_code(cell.only(KERNEL), "0123") and len(cell.only(KERNEL).checks) == 3
+    own = run_here(cell.only(SUBMISSION), {"submitted": {"cells": []}, "student_id": "1001"})
+    answers = _in_order(cell, [{"value": 3.0}, {"value": True}, {"value": 15}], own)
+    result = score_cell(cell, answers, {"matches the reference": {"value": 15}})
+    assert [c.passed for c in result.checks] == [True, True, True, False] and result.score == 3.0
+    assert result.checks[-1].detail == "nothing stored by 1001"  # the reasons, about the student's own file
+    with pytest.raises(ValueError, match="no reference implementation"):
+        check("x", on="submission")
+    with pytest.raises(ValueError, match="may take only"):
+        load_cell("x", 1, REGION.replace('@check("the sum", public=True, expect=3.0)',
+                                         '@check("the sum", on="submission", expect=3.0)'))

@@ -403,11 +403,20 @@ def test_a_typical_mistake_loses_points(key, mistake):
     assert score < points, f"{mistake[0]!r} still earns {score}/{points}: {printed}"
 
 
+#: Test cells that score what the student handed in, not code (``on="submission"`` checks), and the test
+#: that lists their typical faults instead.
+HANDED_IN = {("hw2_intermediate", "atlas_credit"): "tests/test_atlas.py::test_part_7_points_go_to_ones_own_valid_baseline_and_a_source_paired_with_it"}
+
+
 def test_every_auto_graded_cell_of_every_homework_has_its_mistakes():
     """Derived from the nbgrader sources: a new exercise fails here until its typical mistakes are listed."""
+    from itft_grader.checks.spec import KERNEL, load_checks
     from itft_grader.course import assignments
 
-    graded = {(name, c.metadata["nbgrader"]["grade_id"]) for name in assignments()
-              for c in nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4).cells
-              if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
-    assert graded == {(assignment, test) for assignment, _, test in MISTAKES}
+    graded = {(name, gid): bool(cell.only(KERNEL).checks) for name in assignments()
+              for gid, cell in load_checks(nbformat.read(solutions_dir() / f"{name}.ipynb", as_version=4)).items()}
+    assert {key for key, code in graded.items() if code} == {(assignment, test) for assignment, _, test in MISTAKES}
+    assert {key for key, code in graded.items() if not code} == set(HANDED_IN)
+    for where in HANDED_IN.values():
+        path, test = where.split("::")
+        assert f"def {test}(" in (solutions_dir().parent / path).read_text(), where

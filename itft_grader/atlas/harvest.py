@@ -27,11 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from itft_grader.atlas.cells import cell_name, check_cell, library_facts, output_problem, stored_outputs
 from itft_grader.checks.references import mean_interval, paired_summary
-from itft_utils.atlas import ATLAS_MIME, ATLAS_VERSION, AtlasCell, AtlasLibrary, assign, plan_label, usable_plan
+from itft_utils.atlas import ATLAS_MIME, ATLAS_VERSION, AtlasLibrary, assign, plan_label, usable_plan
 
-REQUIRED = ("target", "source", "seed", "metric", "score", "metrics", "curve", "key", "batch_order", "versions")
-BROKEN_TOKENIZERS = ("0.23.1", "0.23.2")  # they drop the windows of long QA contexts
 #: The replicate tolerance, in points, until the class's replicates measure their own spread: the one
 #: cross-device spread the project holds (bench/RESULTS.md section 3: seed 0's SQuAD-1k baseline 3.9 F1
 #: apart on an H100 in bf16 and on this CPU, other batches too). Provisional: a class's replicates replace it.
@@ -63,8 +62,7 @@ class Harvested:
 
     @property
     def name(self) -> str:
-        c = self.cell
-        return f"{c.get('source') or 'baseline'}->{c.get('target')}@{c.get('seed')}"
+        return cell_name(self.cell.get("source"), self.cell.get("target"), self.cell.get("seed"))
 
     @property
     def machine(self) -> tuple[str, str]:
@@ -80,70 +78,13 @@ class Harvest:
     plan: str = "by id"  # the plan the grader expected (plan_label)
 
 
-def _payloads(notebook: object, marker: str = "itft_atlas") -> list[dict]:
-    """The outputs of a notebook carrying ``marker`` (the atlas cells; Homework 3's rankings), in order;
-    whatever shape the file has, anything that is not such an output is passed over."""
-    found = []
-    cells = notebook.get("cells") if isinstance(notebook, dict) else None
-    for cell in cells if isinstance(cells, list) else []:
-        outputs = cell.get("outputs") if isinstance(cell, dict) else None
-        for output in outputs if isinstance(outputs, list) else []:
-            data = output.get("data") if isinstance(output, dict) else None
-            payload = data.get(ATLAS_MIME) if isinstance(data, dict) else None
-            if isinstance(payload, dict) and marker in payload:
-                found.append(payload)
-    return found
-
-
 def _stored(originals: Path, sid: str, name: str, marker: str, problems: list[dict]) -> list[dict] | None:
     """The outputs carrying ``marker`` in a submitted notebook; None, with a problem row, when it cannot be read."""
     try:
-        return _payloads(json.loads((originals / name).read_text(encoding="utf-8")), marker)
+        return stored_outputs(json.loads((originals / name).read_text(encoding="utf-8")), marker, ATLAS_MIME)
     except (OSError, ValueError) as exc:
         problems.append({"student_id": sid, "file": name, "problem": f"unreadable notebook: {exc}"})
         return None
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_cell(cell: object, library: AtlasLibrary) -> list[str]:
-    """Why ``cell`` cannot be trusted on its own (empty: it can)."""
-    if not isinstance(cell, dict):
-        return [f"not a cell record ({type(cell).__name__})"]
-    missing = [k for k in REQUIRED if k not in cell]
-    if missing:
-        return [f"fields missing: {', '.join(missing)}"]
-    source, target, seed = cell["source"], cell["target"], cell["seed"]
-    if not (source is None or isinstance(source, str)) or not isinstance(target, str) or not isinstance(seed, int) \
-            or isinstance(seed, bool):
-        return ["source, target or seed of the wrong type"]
-    if (source, target, seed) not in {(c.source, c.target, c.seed) for c in library.cells}:
-        return [f"not a cell of the atlas library ({source or 'baseline'} -> {target}, seed {seed})"]
-    if not (isinstance(cell["metrics"], dict) and isinstance(cell["curve"], list) and all(isinstance(r, dict) for r in cell["curve"])
-            and all(isinstance(cell[k], str) for k in ("metric", "key", "batch_order"))):
-        return ["metrics, curve, metric, key or batch order of the wrong type"]
-    reasons = []
-    if cell["key"] != library.key(AtlasCell(source, target, seed)):
-        reasons.append("configuration differs from the library's (its key does not match the fixed settings)")
-    kind = library.target_type(target)
-    if cell.get("target_type") != kind:
-        reasons.append(f"target type {cell.get('target_type')!r}, not {target}'s {kind!r}")
-    score, metric, top = cell["score"], cell["metric"], 100 if kind == "qa" else 1
-    if not _number(score) or not 0 <= score <= top:
-        reasons.append(f"score {score!r} out of range (0 to {top} for a {kind} target)")
-    else:
-        last = cell["curve"][-1].get(metric) if cell["curve"] else None
-        if cell["metrics"].get(metric) != score or (last is not None and (not _number(last) or abs(last - score) > 1e-6)):
-            reasons.append(f"score {score:.4g} disagrees with its own metrics ({cell['metrics'].get(metric)!r}) "
-                           f"or its last evaluation ({last!r}): edited by hand?")
-    versions = cell["versions"] if isinstance(cell["versions"], dict) else {}
-    if not {"torch", "transformers"} <= set(versions):
-        reasons.append("library versions not recorded")
-    elif versions.get("tokenizers") in BROKEN_TOKENIZERS:
-        reasons.append(f"tokenizers {versions['tokenizers']} drops the windows of long QA contexts")
-    return reasons
 
 
 def latest_submissions(originals: Path) -> tuple[dict[str, str], list[dict]]:
@@ -169,6 +110,7 @@ def harvest(grading_dir: str | Path, library: AtlasLibrary, plan: Mapping | None
     originals = Path(grading_dir) / "originals"
     students, problems = latest_submissions(originals)
     expected_plan = plan_label(usable_plan(plan, library))
+    facts = library_facts(library)
     cells: list[Harvested] = []
     for sid, name in students.items():
         payloads = _stored(originals, sid, name, "itft_atlas", problems) or []
@@ -177,7 +119,7 @@ def harvest(grading_dir: str | Path, library: AtlasLibrary, plan: Mapping | None
                              "not counted (the last one is)"})
         for payload in payloads[-1:]:
             try:
-                cells += _payload_cells(sid, name, payload, library, plan, expected_plan, problems)
+                cells += _payload_cells(sid, name, payload, library, facts, plan, expected_plan, problems)
             except Exception as exc:  # noqa: BLE001 -- nothing a student stored may stop the class's harvest
                 problems.append({"student_id": sid, "file": name, "problem": f"atlas output could not be read "
                                  f"({type(exc).__name__}: {exc}; not counted)"})
@@ -193,27 +135,19 @@ def harvest(grading_dir: str | Path, library: AtlasLibrary, plan: Mapping | None
     return Harvest(cells, problems, missing, judged, expected_plan)
 
 
-def _payload_cells(sid: str, name: str, payload: dict, library: AtlasLibrary, plan: Mapping | None, expected_plan: str,
+def _payload_cells(sid: str, name: str, payload: dict, library: AtlasLibrary, facts: dict, plan: Mapping | None, expected_plan: str,
                    problems: list[dict]) -> list[Harvested]:
     """One student's stored atlas output as harvested cells (none, with a problem row, when the output as a
     whole cannot count)."""
-    claimed = str(payload.get("student_id", "")).strip()
-    if payload.get("itft_atlas") != ATLAS_VERSION:
-        problems.append({"student_id": sid, "file": name, "problem": f"atlas format {payload.get('itft_atlas')!r}, "
-                         f"not {ATLAS_VERSION}: made by another version of the package (not counted)"})
-        return []
-    if claimed != sid:
-        problems.append({"student_id": sid, "file": name, "problem": f"cells stored under student id "
-                         f"{claimed!r}, not the file's {sid!r}: copied from another notebook? (not counted)"})
-        return []
-    if not isinstance(payload.get("cells"), list):
-        problems.append({"student_id": sid, "file": name, "problem": "atlas output without a list of cells (not counted)"})
+    problem = output_problem(payload, sid, ATLAS_VERSION)
+    if problem:
+        problems.append({"student_id": sid, "file": name, "problem": problem})
         return []
     assigned = {c.name for c in assign(sid, library, plan).cells}
     found: list[Harvested] = []
     seen: set[str] = set()
     for cell in payload["cells"]:
-        item = Harvested(sid, name, cell if isinstance(cell, dict) else {"raw": cell}, check_cell(cell, library))
+        item = Harvested(sid, name, cell if isinstance(cell, dict) else {"raw": cell}, check_cell(cell, facts))
         if item.valid and item.name in seen:
             item.reasons.append("a second copy of this cell from the same student (not counted)")
         if item.valid:

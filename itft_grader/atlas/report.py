@@ -149,16 +149,18 @@ def _html(atlas: dict, harvest: Harvest) -> str:
     return "\n".join(parts)
 
 
-def build_atlas(grading_dir: str | Path, out: str | Path, mode: str = "colab", plan_path: str | Path | None = None,
+def build_atlas(grading_dir: str | Path, out: str | Path, mode: str | None = None, plan_path: str | Path | None = None,
                 tolerance: float | None = None, rankings_path: str | Path | None = None,
                 rankings_from: str | Path | None = None) -> dict:
-    """``itft atlas``: harvest ``grading_dir``, write the outputs to ``out``, print a summary. The
+    """``itft atlas``: harvest ``grading_dir`` (the class's atlas ``mode``, default the course's), write the
+    outputs to ``out``, print a summary. The
     estimators' leaderboard scores ``rankings_path`` (a JSON file) or the rankings Homework 3's submissions
     stored (``rankings_from``: its grading folder)."""
     from itft_grader.atlas.harvest import harvest, harvest_rankings
+    from itft_grader.checks.submitted import course_atlas_mode
     from itft_utils.atlas import atlas_library
 
-    library = atlas_library(mode)
+    library = atlas_library(course_atlas_mode(mode))
     plan = json.loads(Path(plan_path).read_text(encoding="utf-8")) if plan_path else None
     rankings = json.loads(Path(rankings_path).read_text(encoding="utf-8")) if rankings_path else None
     if rankings_from:
@@ -178,16 +180,17 @@ def build_atlas(grading_dir: str | Path, out: str | Path, mode: str = "colab", p
     return atlas
 
 
-def write_plan(roster: str | Path, out: str | Path, mode: str = "colab") -> dict:
+def write_plan(roster: str | Path, out: str | Path, mode: str | None = None) -> dict:
     """``itft atlas-plan``: the class's plan for a roster (one student id per line, or a CSV whose first
     column is the id), stored by hashed id; publish it as ``plan.json`` in the course's atlas folder
     (``ITFT_ATLAS_HOME``), where the notebooks read it when the atlas cell runs: no new release needed.
     An existing plan at ``out`` is extended, never reshuffled (late enrolments fill the least-covered assignments)."""
+    from itft_grader.checks.submitted import course_atlas_mode
     from itft_utils.atlas import atlas_library, atlas_plan
 
     lines = Path(roster).read_text(encoding="utf-8").splitlines()
     ids = [row[0] for row in csv.reader(lines) if row and row[0].strip() and not row[0].lower().startswith("student")]
-    library = atlas_library(mode)
+    library = atlas_library(course_atlas_mode(mode))
     previous = json.loads(Path(out).read_text(encoding="utf-8")) if Path(out).exists() else None
     plan = atlas_plan(ids, library, previous)  # a published plan only grows: no student changes assignment
     write_atomic(out, json.dumps(plan, indent=0) + "\n")

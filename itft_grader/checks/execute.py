@@ -5,6 +5,9 @@ outputs itself: a report and the score, which nbgrader's SaveAutoGrades then sto
 (its partial-credit rule reads that number). Nothing the kernel prints, patches or returns reaches
 the score except through the answers' values, checked here in nbgrader's process.
 
+A check marked ``on="submission"`` is not sent to the kernel: it runs here, on the notebook as it was
+handed in (``checks/submitted.py``), and a kernel that fails or hangs does not touch its points.
+
 What the grader saw is also written to ``ITFT_TRUSTED_RECORD`` (when set): each test cell's checks
 and every cell timeout with its cell, whether or not the kernel then answered, so that the pipeline
 takes statuses from this record and never from what the notebook printed.
@@ -23,8 +26,9 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
 from itft_grader.checks import expected
-from itft_grader.checks.scoring import AnswerError, CellResult, new_nonce, read_answers, request_code, score_cell
-from itft_grader.checks.spec import load_checks
+from itft_grader.checks.scoring import AnswerError, CellResult, new_nonce, read_answers, request_code, run_here, score_cell
+from itft_grader.checks.spec import KERNEL, SUBMISSION, CheckedCell, load_checks
+from itft_grader.checks.submitted import submission_namespace
 
 RECORD_ENV = "ITFT_TRUSTED_RECORD"  # where the record goes (the grader's private folder)
 REFERENCES_ENV = "ITFT_REFERENCE_ANSWERS"  # reference answers computed once for the class
@@ -45,6 +49,7 @@ class TrustedExecute(Execute):
         self._checks = load_checks(source)
         path = os.environ.get(REFERENCES_ENV)
         self._references = expected.load(Path(path)) if path else expected.reference_answers(self._checks)
+        self._handed_in = lambda: submission_namespace(root, info)
         self._record: dict[str, Any] = {"cells": {}, "timeouts": []}
         self._index = -1
         try:
@@ -82,8 +87,25 @@ class TrustedExecute(Execute):
         checked = self._checks.get(gid)
         if checked is None:
             raise ValueError(f"test cell {gid!r} is not in the source notebook")
+        references = self._references.get(gid, {})
+        handed = checked.only(SUBMISSION)
+        own = run_here(handed, self._handed_in()) if handed.checks else []
+        kernel = checked.only(KERNEL)
+        lines, problem = self._ask_kernel(kernel, cell, index) if kernel.checks else ([[]], "")
+        if problem:
+            lines = [[{"error": ""}] * len(kernel.checks)]  # the problem is reported once, for the cell
+        # every answer line must earn the points: a line forged beside the runtime's own can only lower them
+        result = min((score_cell(checked, _in_order(checked, line, own), references, problem) for line in lines),
+                     key=lambda r: r.score)
+        self._record["cells"][gid] = _as_record(result)
+        cell.execution_count = None
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=result.report()),
+                        nbformat.v4.new_output("execute_result", data={"text/plain": repr(result.score)}, execution_count=None)]
+
+    def _ask_kernel(self, kernel: CheckedCell, cell: NotebookNode, index: int) -> tuple[list[list[dict[str, Any]]], str]:
+        """The kernel's answer lines to ``kernel``'s probes, or none and why."""
         nonce = new_nonce()
-        probe = nbformat.v4.new_code_cell(request_code(checked, nonce))
+        probe = nbformat.v4.new_code_cell(request_code(kernel, nonce))
         started = time.monotonic()
         try:
             self.execute_cell(probe, index, store_history=False)
@@ -93,19 +115,18 @@ class TrustedExecute(Execute):
         finally:
             self.nb.cells[index] = cell  # nbclient stores the cell it ran at its index
         stdout = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream" and o.name == "stdout")
-        references = self._references.get(gid, {})
         if any(t["index"] == index for t in self._record["timeouts"]):
-            result = score_cell(checked, None, references, f"the checks ran past the {self.timeout} s cell timeout")
-        else:
-            try:  # every answer line must earn the points: a line forged beside the runtime's own can only lower them
-                result = min((score_cell(checked, a, references) for a in read_answers(stdout, nonce, len(checked.checks))),
-                             key=lambda r: r.score)
-            except AnswerError as exc:
-                result = score_cell(checked, None, references, f"the notebook's answer could not be read ({exc})")
-        self._record["cells"][gid] = _as_record(result)
-        cell.execution_count = None
-        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=result.report()),
-                        nbformat.v4.new_output("execute_result", data={"text/plain": repr(result.score)}, execution_count=None)]
+            return [], f"the checks ran past the {self.timeout} s cell timeout"
+        try:
+            return read_answers(stdout, nonce, len(kernel.checks)), ""
+        except AnswerError as exc:
+            return [], f"the notebook's answer could not be read ({exc})"
+
+
+def _in_order(cell: CheckedCell, kernel: list[dict[str, Any]], own: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The kernel's and the submission's answers back in the order of the cell's checks."""
+    answers = {KERNEL: iter(kernel), SUBMISSION: iter(own)}
+    return [next(answers[c.on]) for c in cell.checks]
 
 
 def _as_record(result: CellResult) -> dict[str, Any]:

@@ -19,6 +19,12 @@ kernel, so it can use nothing else from the cell that defines it. ``public=True`
 twin of one of the cell's public tests (same name): the student's feedback shows its expected value.
 A function decorated with ``@helper`` in the same region is sent along with every probe of the cell
 (set-up that several probes share: a seeded tiny model, a batch).
+
+``on="submission"`` marks a probe that never reaches the kernel: it runs in the grader's process on
+what the student handed in, for points earned by a run the grader cannot repeat (Homework 2's class
+atlas, run on the student's GPU). It takes some of ``submitted`` (the notebook as submitted, outputs
+included, as its JSON parses), ``student_id`` (the file name's) and ``course`` (plain data the grader
+computes once per class: ``checks/submitted.py``); its ``expect`` cannot be ``REFERENCE``.
 The release drops the hidden region, as nbgrader does with every hidden test.
 """
 from __future__ import annotations
@@ -30,6 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itft_grader.regions import HIDDEN_REGION
+
+KERNEL, SUBMISSION = "kernel", "submission"  # where a probe runs
+SUBMISSION_PARAMETERS = ("submitted", "student_id", "course")
 
 
 class _Reference:
@@ -51,6 +60,7 @@ class Check:
     public: bool
     rtol: float
     atol: float
+    on: str = KERNEL  # KERNEL: the student's kernel runs it; SUBMISSION: the grader, on what was handed in
 
 
 @dataclass
@@ -61,13 +71,21 @@ class CheckedCell:
     points: float
     checks: list[Check] = field(default_factory=list)
 
+    def only(self, on: str) -> CheckedCell:
+        """The cell with only the checks that run ``on`` the kernel or the submission."""
+        return CheckedCell(self.grade_id, self.points, [c for c in self.checks if c.on == on])
+
 
 def check(name: str, *, expect: Any = REFERENCE, public: bool = False, rtol: float = 1e-6,
-          atol: float = 0.0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+          atol: float = 0.0, on: str = KERNEL) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark the decorated probe as the trusted check ``name`` (see the module's docstring)."""
+    if on not in (KERNEL, SUBMISSION):
+        raise ValueError(f"check {name!r}: on={on!r}, not {KERNEL!r} or {SUBMISSION!r}")
+    if on == SUBMISSION and expect is REFERENCE:
+        raise ValueError(f"check {name!r}: a submission check has no reference implementation to compare with")
 
     def mark(probe: Callable[..., Any]) -> Callable[..., Any]:
-        probe.__itft_check__ = dict(name=name, expect=expect, public=public, rtol=rtol, atol=atol)  # type: ignore[attr-defined]
+        probe.__itft_check__ = dict(name=name, expect=expect, public=public, rtol=rtol, atol=atol, on=on)  # type: ignore[attr-defined]
         return probe
 
     return mark
@@ -110,6 +128,9 @@ def load_cell(grade_id: str, points: float, source: str) -> CheckedCell:
         if any(c.function == node.name or c.name == options["name"] for c in cell.checks):
             raise ValueError(f"{where}: two checks named {options['name']!r} or two probes named {node.name!r}")
         parameters = tuple(inspect.signature(probe).parameters)
+        if options["on"] == SUBMISSION and set(parameters) - set(SUBMISSION_PARAMETERS):
+            raise ValueError(f"{where}: submission check {options['name']!r} takes {parameters}; it may take only "
+                             f"{SUBMISSION_PARAMETERS}")
         source = "\n\n".join(helpers + [_without_decorators(node)])
         cell.checks.append(Check(function=node.name, source=source, parameters=parameters, **options))
     if not cell.checks:

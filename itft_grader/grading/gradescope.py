@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,16 @@ def _sandbox_note() -> tuple[bool, str]:
                        "one per submission, is the isolation here.")
 
 
+def _student_id(root: Path) -> str:
+    """The student's id from Gradescope's ``submission_metadata.json`` (the first user's ``sid``, which the
+    class atlas's cells must carry), else a placeholder."""
+    try:
+        sid = str(json.loads((root / "submission_metadata.json").read_text())["users"][0].get("sid") or "")
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        sid = ""
+    return sid if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", sid) else "0001"
+
+
 def run(assignment: str, root: Path = Path("/autograder"), solutions: Path | None = None) -> dict:
     """Grade the single notebook in ``root/submission`` and write ``root/results/results.json``."""
     started = time.perf_counter()
@@ -88,8 +99,9 @@ def run(assignment: str, root: Path = Path("/autograder"), solutions: Path | Non
         inbox = Path(tmp) / "in"
         inbox.mkdir()
         # Gradescope knows who the student is; the pipeline wants an id in the file name.
-        (inbox / "gradescope_0001.ipynb").write_bytes(notebooks[0].read_bytes())
+        (inbox / f"gradescope_{_student_id(root)}.ipynb").write_bytes(notebooks[0].read_bytes())
         [result] = grade_class(inbox, assignment, Path(tmp) / "out", workers=1, options=GradingOptions(sandbox=sandbox),
+                               pattern=r"^gradescope_(?P<student>[A-Za-z0-9._-]+)\.ipynb$",
                                solutions=solutions or root / "source" / "solutions", progress=False)
     payload = results_json(result, time.perf_counter() - started, note)
     results_path.write_text(json.dumps(payload, indent=1))

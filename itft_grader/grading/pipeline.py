@@ -27,6 +27,7 @@ import nbformat
 
 from itft_grader.checks import expected
 from itft_grader.checks.spec import load_checks
+from itft_grader.checks.submitted import course_facts, has_submission_checks
 from itft_grader.course import CONFIG, generate_assignment, make_course, solutions_dir
 from itft_grader.grading.results import STATUSES, Result, load_verified, print_sheet, save, write_sheet
 from itft_grader.grading.submission import GradingOptions, grade_ids, grade_one, max_points
@@ -37,22 +38,27 @@ from itft_grader.sandbox.bwrap import preflight
 __all__ = ["STATUSES", "Result", "GradingOptions", "grade_class", "print_sheet", "prepare_course"]
 
 
-def prepare_course(work: Path, assignment: str, solutions: Path | None = None) -> tuple[Path, nbformat.NotebookNode, Path]:
-    """A master course folder with the assignment generated once (workers copy it), and the trusted
-    checks' reference answers computed once, in a file beside it that no kernel sees."""
+def prepare_course(work: Path, assignment: str, solutions: Path | None = None,
+                   atlas_mode: str | None = None) -> tuple[Path, nbformat.NotebookNode, Path, Path]:
+    """A master course folder with the assignment generated once (workers copy it), and, in files beside
+    it that no kernel sees, computed once: the trusted checks' reference answers and the course's facts
+    for the submission checks (``checks/submitted.py``; empty when the assignment has none)."""
     master = make_course(work / "_master", assignment, Path(solutions or solutions_dir()) / f"{assignment}.ipynb")
     release_nb = nbformat.read(generate_assignment(master, assignment), as_version=4)
-    source = nbformat.read(master / "source" / assignment / f"{assignment}.ipynb", as_version=4)
-    answers = expected.save(expected.reference_answers(load_checks(source)), work / "reference_answers.json")
-    return master, release_nb, answers
+    checks = load_checks(nbformat.read(master / "source" / assignment / f"{assignment}.ipynb", as_version=4))
+    answers = expected.save(expected.reference_answers(checks), work / "reference_answers.json")
+    facts = work / "course_facts.json"
+    facts.write_text(json.dumps(course_facts(atlas_mode) if has_submission_checks(checks) else {}))
+    return master, release_nb, answers, facts
 
 
-def fingerprint(master: Path, assignment: str, options: GradingOptions, answers: Path) -> str:
+def fingerprint(master: Path, assignment: str, options: GradingOptions, answers: Path, facts: Path) -> str:
     """What a result depends on besides the file: the source notebook (its trusted checks), the
-    references' answers to them, the config and the options."""
+    references' answers to them, the course's facts, the config and the options."""
     digest = hashlib.sha256()
     digest.update((master / "source" / assignment / f"{assignment}.ipynb").read_bytes())
     digest.update(answers.read_bytes())
+    digest.update(facts.read_bytes())
     digest.update(CONFIG.read_bytes())
     digest.update(json.dumps(asdict(options), sort_keys=True).encode())
     return digest.hexdigest()
@@ -68,13 +74,16 @@ def grade_class(
     policy: str = "latest",
     solutions: Path | None = None,
     progress: bool = True,
+    atlas_mode: str | None = None,
 ) -> list[Result]:
     """Grade every submission (reusing verified results) and write the sheet; returns the results.
 
     ``options`` sets the caps (time per submission and per cell, memory and processes per submission
     tree, output size) and the sandbox; ``policy`` says which of a student's several files count
-    (``latest``, ``best``, ``all``). Raises ``SandboxUnavailable`` when the sandbox cannot run here,
-    unless ``options.sandbox`` is False (the instructor's explicit ``--no-sandbox``).
+    (``latest``, ``best``, ``all``); ``atlas_mode`` the mode the class runs Homework 2's atlas in (default:
+    ``release.toml``'s ``atlas_mode``), which decides the atlas part's points. Raises ``SandboxUnavailable``
+    when the sandbox cannot run here, unless ``options.sandbox`` is False (the instructor's explicit
+    ``--no-sandbox``).
     """
     from tqdm.auto import tqdm
 
@@ -86,8 +95,8 @@ def grade_class(
     pattern = pattern or DEFAULT_STUDENT_PATTERN
     subs = intake(Path(submissions), out, pattern)
     with tempfile.TemporaryDirectory(prefix="itft-course-") as work:
-        master, release_nb, answers = prepare_course(Path(work), assignment, solutions)
-        ids, key = grade_ids(release_nb), fingerprint(master, assignment, options, answers)
+        master, release_nb, answers, facts = prepare_course(Path(work), assignment, solutions, atlas_mode)
+        ids, key = grade_ids(release_nb), fingerprint(master, assignment, options, answers, facts)
         forbidden = forbidden_names(nbformat.read(master / "source" / assignment / f"{assignment}.ipynb", as_version=4))
         results: dict[str, Result] = {}
         todo = []
@@ -107,7 +116,8 @@ def grade_class(
         workers = workers or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(total=len(todo), desc=f"grading {assignment}",
                                                                  disable=not progress, unit="nb") as bar:
-            futures = {pool.submit(grade_one, s, assignment, master, release_nb, out, options, forbidden, answers): s for s in todo}
+            futures = {pool.submit(grade_one, s, assignment, master, release_nb, out, options, forbidden, answers, facts): s
+                       for s in todo}
             for future in as_completed(futures):
                 result = _result_or_error(future, futures[future], release_nb)
                 save(result, out, key)

@@ -2,7 +2,8 @@
 
 Builds the release from ``solutions/`` and checks it against the committed ``notebooks/``, then for
 every homework grades a sample class (the solutions, the untouched student version and broken
-submissions) in grading mode and prints the grade sheets.
+submissions) in grading mode and prints the grade sheets. The class atlas runs in grading mode too: the
+perfect student's notebook stores atlas cells run here (tiny model, seconds), which earn its atlas points.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from itft_grader.course import assignments, solutions_dir
 from itft_grader.grading.pipeline import grade_class, print_sheet
 from itft_grader.release.build import check, release
 from itft_grader.release.sample_class import write_sample_class
+
+DEMO_ATLAS_MODE = "grading"
 
 
 def run_course(out: Path, workers: int | None = None, solutions: Path | None = None) -> int:
@@ -32,9 +35,11 @@ def run_course(out: Path, workers: int | None = None, solutions: Path | None = N
     for name, student in zip(names, built):
         print(f"\n== {name}: grading a sample class")
         source = nbformat.read(Path(solutions) / f"{name}.ipynb", as_version=4)
-        folder = write_sample_class(nbformat.read(student, as_version=4), source, out / name / "submissions")
+        folder = write_sample_class(nbformat.read(student, as_version=4), source, out / name / "submissions",
+                                    atlas=(DEMO_ATLAS_MODE, out / name / "atlas-runs"))
         started = time.perf_counter()
-        results = grade_class(folder, name, out / name / "grading", workers=workers, solutions=solutions)
+        results = grade_class(folder, name, out / name / "grading", workers=workers, solutions=solutions,
+                              atlas_mode=DEMO_ATLAS_MODE)
         print_sheet(results)
         by_file = {r.file: r for r in results}
         perfect, untouched = by_file["smith_1001_solution.ipynb"], by_file["jones_1002_untouched.ipynb"]

@@ -2,8 +2,10 @@
 grading tests are built from.
 
 ``solved`` fills the student version with the instructor's solutions (what a perfect student
-sends); ``as_colab`` re-saves a notebook the way Colab does; ``sample_class`` adds the untouched
-student version and a handful of broken submissions a grader meets in practice.
+sends), and ``with_atlas_output`` stores the class-atlas cells a student's run of Homework 2 leaves in
+the notebook (run here, in the course's atlas mode: seconds in grading mode); ``as_colab`` re-saves a
+notebook the way Colab does; ``sample_class`` adds the untouched student version and a handful of
+broken submissions a grader meets in practice.
 """
 from __future__ import annotations
 
@@ -46,6 +48,22 @@ def solved(release: NotebookNode, source: NotebookNode) -> NotebookNode:
     return nb
 
 
+ATLAS_CELL = "atlas_run"  # the grade id of the cell whose output carries a student's atlas cells
+
+
+def with_atlas_output(nb: NotebookNode, student_id: str, mode: str, runs: Path) -> NotebookNode:
+    """``nb`` with the output its atlas cell stores when ``student_id`` runs their assignment in ``mode``
+    (unchanged if it has no atlas cell); ``runs`` keeps the runs, so a second call reuses them."""
+    if not any(c.metadata.get("nbgrader", {}).get("grade_id") == ATLAS_CELL for c in nb.cells):
+        return nb
+    from itft_utils.atlas import atlas_library, run_atlas_cells
+
+    output = run_atlas_cells(student_id, atlas_library(mode), runs, plan={})
+    nb = copy_notebook(nb)
+    grade_cell(nb, ATLAS_CELL).outputs = [nbformat.v4.new_output("display_data", data=output)]
+    return nb
+
+
 def as_colab(nb: NotebookNode) -> str:
     """What Colab writes: nbformat 4.0, its own metadata (with a display name), no cell ids, and a
     kernelspec without ``language``."""
@@ -62,9 +80,13 @@ def as_colab(nb: NotebookNode) -> str:
     return json.dumps(data, indent=1)
 
 
-def sample_class(release: NotebookNode, source: NotebookNode) -> dict[str, bytes]:
-    """File name -> bytes of a small class: perfect, untouched, and typical broken submissions."""
+def sample_class(release: NotebookNode, source: NotebookNode, atlas: tuple[str, Path] | None = None) -> dict[str, bytes]:
+    """File name -> bytes of a small class: perfect, untouched, and typical broken submissions. ``atlas``:
+    (mode, runs folder) to store the perfect student's atlas cells (the Colab-saved copy keeps them, under
+    the perfect student's id: a copied notebook)."""
     good = solved(release, source)
+    if atlas is not None:
+        good = with_atlas_output(good, "1001", *atlas)
     first_code = solution_ids(good, "code")[0]
 
     def variant(edit) -> bytes:
@@ -91,8 +113,9 @@ def sample_class(release: NotebookNode, source: NotebookNode) -> dict[str, bytes
     }
 
 
-def write_sample_class(release: NotebookNode, source: NotebookNode, folder: Path) -> Path:
+def write_sample_class(release: NotebookNode, source: NotebookNode, folder: Path,
+                       atlas: tuple[str, Path] | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    for name, data in sample_class(release, source).items():
+    for name, data in sample_class(release, source, atlas).items():
         (folder / name).write_bytes(data)
     return folder
