@@ -68,6 +68,17 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("integer division", "step / total_steps < switch_fraction", "step // total_steps < switch_fraction"),
         ("no input validation (the checks print instead of raising)", "raise ValueError(", "print("),
     ],
+    ("hw1_mtl", "design_code", "design_tests"): [  # the design exercise: its hidden experiment decides the second point
+        ("naive multi-task learning: a constant λ = 0.5",
+         "return 0.25 if progress < 0.5 else 0.25 + 0.75 * (progress - 0.5) / 0.5", "return 0.5"),
+        ("the auxiliary first, the target only from half-way (the step schedule without its doubled budget)",
+         "return 0.25 if progress < 0.5 else 0.25 + 0.75 * (progress - 0.5) / 0.5", "return 0.0 if progress < 0.5 else 1.0"),
+        ("λ as a percentage", "return 0.25 if progress < 0.5 else 0.25 + 0.75 * (progress - 0.5) / 0.5",
+         "return 100 * (0.25 if progress < 0.5 else 0.25 + 0.75 * (progress - 0.5) / 0.5)"),
+        ("the auxiliary's weight returned instead of the target's",
+         "return 0.25 if progress < 0.5 else 0.25 + 0.75 * (progress - 0.5) / 0.5",
+         "return 1 - (0.25 if progress < 0.5 else 0.25 + 0.75 * (progress - 0.5) / 0.5)"),
+    ],
     ("hw1_mtl", "cosines_code", "cosines_tests"): [
         ("a dot product, not a cosine", "float(u @ v / norms) if norms > 0 else 0.0", "float(u @ v) if norms > 0 else 0.0"),
         ("the absolute cosine", "float(u @ v / norms) if norms > 0 else 0.0", "float(abs(u @ v) / norms) if norms > 0 else 0.0"),

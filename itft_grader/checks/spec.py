@@ -13,7 +13,9 @@ and what that data must be, decided in the grader's own process::
 
 ``expect`` is a value (compared with ``rtol``/``atol``), ``REFERENCE`` (the same probe run on the
 grading package's reference implementation, in the grader's process) or a function of the answer
-that says whether it passes (it runs in the grader's process, on plain data only). A probe is
+that says whether it passes (it runs in the grader's process, on plain data only), or returns
+``(passed, text)`` when the student should read why: a hidden experiment run on a design the probe
+returned as data (``checks/experiments.py``). A probe is
 self-contained: it imports what it uses in its body and may call ``raises``; its text is sent to the
 kernel, so it can use nothing else from the cell that defines it. ``public=True`` marks the trusted
 twin of one of the cell's public tests (same name): the student's feedback shows its expected value.

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import nbformat
 
-from itft_grader.checks import expected
+from itft_grader.checks import expected, experiments
 from itft_grader.checks.spec import load_checks
 from itft_grader.checks.submitted import course_facts, has_submission_checks
 from itft_grader.course import CONFIG, generate_assignment, make_course, solutions_dir
 from itft_grader.grading.results import STATUSES, Result, load_verified, print_sheet, save, write_sheet
-from itft_grader.grading.submission import GradingOptions, grade_ids, grade_one, max_points
+from itft_grader.grading.submission import GradingOptions, grade_ids, grade_one, max_points, short_tmp
 from itft_grader.intake.delegation import forbidden_names
 from itft_grader.intake.submissions import DEFAULT_STUDENT_PATTERN, counted, intake
 from itft_grader.sandbox.bwrap import preflight
@@ -94,7 +94,9 @@ def grade_class(
         preflight()
     pattern = pattern or DEFAULT_STUDENT_PATTERN
     subs = intake(Path(submissions), out, pattern)
-    with tempfile.TemporaryDirectory(prefix="itft-course-") as work:
+    with tempfile.TemporaryDirectory(prefix="itft-course-") as work, \
+            tempfile.TemporaryDirectory(prefix="itft-x-", dir=short_tmp()) as private, \
+            experiments.service(Path(private)) as service:
         master, release_nb, answers, facts = prepare_course(Path(work), assignment, solutions, atlas_mode)
         ids, key = grade_ids(release_nb), fingerprint(master, assignment, options, answers, facts)
         forbidden = forbidden_names(nbformat.read(master / "source" / assignment / f"{assignment}.ipynb", as_version=4))
@@ -116,8 +118,8 @@ def grade_class(
         workers = workers or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(total=len(todo), desc=f"grading {assignment}",
                                                                  disable=not progress, unit="nb") as bar:
-            futures = {pool.submit(grade_one, s, assignment, master, release_nb, out, options, forbidden, answers, facts): s
-                       for s in todo}
+            futures = {pool.submit(grade_one, s, assignment, master, release_nb, out, options, forbidden, answers, facts,
+                                   service): s for s in todo}
             for future in as_completed(futures):
                 result = _result_or_error(future, futures[future], release_nb)
                 save(result, out, key)

@@ -26,6 +26,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from itft_grader.checks.execute import RECORD_ENV, REFERENCES_ENV
+from itft_grader.checks.experiments import SERVICE_ENV
 from itft_grader.checks.submitted import COURSE_ENV, STUDENT_ENV
 from itft_grader.course import NbgraderError, run_nbgrader
 from itft_grader.grading.feedback import cap_outputs, hide_hidden_tests
@@ -77,10 +78,11 @@ def max_points(release_nb: NotebookNode) -> dict[str, float]:
 
 def grade_one(sub: Submission, assignment: str, master: Path, release_nb: NotebookNode, out: Path,
               options: GradingOptions, forbidden: set[str] | None = None, references: Path | None = None,
-              facts: Path | None = None) -> Result:
+              facts: Path | None = None, experiments: Path | None = None) -> Result:
     """Grade one submission in a private course folder; never raises for a student's fault.
     ``references``: the trusted checks' reference answers, ``facts`` the course's facts for the submission
-    checks (else nbgrader's run computes them)."""
+    checks (else nbgrader's run computes them), ``experiments`` the class's experiment service (else
+    nbgrader's run runs the hidden experiments itself)."""
     started = time.perf_counter()
     base: dict[str, Any] = dict(student_id=sub.student_id, file=sub.file, sha256=sub.sha256, key=sub.key,
                                 max_scores=max_points(release_nb))
@@ -93,7 +95,8 @@ def grade_one(sub: Submission, assignment: str, master: Path, release_nb: Notebo
     if sub.claimed_id:
         notes.append(f"the notebook names student {sub.claimed_id} inside; graded as {sub.student_id} (its file name)")
     for attempt in (1, 2):
-        outcome = _attempt(sub, fixed.notebook, assignment, master, release_nb, out, options, references, facts)
+        outcome = _attempt(sub, fixed.notebook, assignment, master, release_nb, out, options,
+                           {REFERENCES_ENV: references, COURSE_ENV: facts, SERVICE_ENV: experiments})
         if outcome.status != "infrastructure" or attempt == 2:
             break
         notes.append(f"retried once after a grader fault ({outcome.message})")
@@ -107,15 +110,15 @@ def grade_one(sub: Submission, assignment: str, master: Path, release_nb: Notebo
                   seconds=time.perf_counter() - started)
 
 
-def _short_tmp() -> str:
+def short_tmp() -> str:
     """A short temporary folder: Unix socket paths (the kernel's IPC) must stay under 108 bytes."""
     default = tempfile.gettempdir()
     return default if len(default) <= 20 else "/tmp"
 
 
 def _attempt(sub: Submission, notebook: NotebookNode, assignment: str, master: Path, release_nb: NotebookNode,
-             out: Path, options: GradingOptions, references: Path | None, facts: Path | None) -> _Outcome:
-    work = Path(tempfile.mkdtemp(prefix="itft-", dir=_short_tmp()))
+             out: Path, options: GradingOptions, shared: dict[str, Path | None]) -> _Outcome:
+    work = Path(tempfile.mkdtemp(prefix="itft-", dir=short_tmp()))
     root, scratch, private = work / "course", work / "s", work / "p"
     private.mkdir(mode=0o700)
     limits: TreeLimits | None = None
@@ -126,11 +129,8 @@ def _attempt(sub: Submission, notebook: NotebookNode, assignment: str, master: P
         target.parent.mkdir(parents=True)
         nbformat.write(notebook, target)
         progress, record = private / "progress.jsonl", private / "trusted.json"
-        env = {**GRADING_ENV, PROGRESS_ENV: str(progress), RECORD_ENV: str(record), STUDENT_ENV: sub.student_id or ""}
-        if references is not None:
-            env[REFERENCES_ENV] = str(references)
-        if facts is not None:
-            env[COURSE_ENV] = str(facts)
+        env = {**GRADING_ENV, PROGRESS_ENV: str(progress), RECORD_ENV: str(record), STUDENT_ENV: sub.student_id or "",
+               **{name: str(path) for name, path in shared.items() if path is not None}}
         if options.sandbox:
             limits = open_limits(options.memory_mb, options.max_pids, options.limits)
             plan = make_plan(scratch, private, GRADING_ENV, cgroup_procs=limits.procs_files(), cpu_seconds=int(options.timeout))
