@@ -37,8 +37,8 @@ def main() -> None:
         harvested = time.perf_counter()
         atlas = write_atlas(result, library, Path(tmp) / "atlas")
         written = time.perf_counter()
-        facts = library_facts(library)
         students, _ = latest_submissions(Path(tmp) / "originals")
+        facts = library_facts(library, list(students), plan)
         facts_made = time.perf_counter()
         earned = []
         for sid, name in students.items():
@@ -55,7 +55,7 @@ def main() -> None:
     print(f"  harvest and checks: {harvested - made:.2f} s ({1000 * (harvested - made) / args.students:.2f} ms per submission)")
     print(f"  aggregate and report (JSON, CSV, HTML with figures): {written - harvested:.2f} s")
     print(f"  Part 7's points, every submission as the grader decides them: {credited - facts_made:.2f} s "
-          f"({1000 * (credited - facts_made) / len(earned):.2f} ms each, the library's facts once: "
+          f"({1000 * (credited - facts_made) / len(earned):.2f} ms each, the library's and the class's facts once: "
           f"{facts_made - written:.2f} s); points 2/1/0: {earned.count(2)}/{earned.count(1)}/{earned.count(0)}")
     print(f"  cells: {c['valid']} valid ({c['used']} used), {c['invalid']} invalid, {c['flagged']} flagged; "
           f"{c['unreadable']} problems; replicates judged at {atlas['tolerance']['value']:.2f} points (scores), "

@@ -93,7 +93,8 @@ def cmd_grade(args) -> int:
         print("WARNING: --no-sandbox: student code runs with your rights; one submission can read the hidden tests "
               "and change other students' grades. The sheet's isolation column says so.")
     results = pipeline.grade_class(Path(args.submissions), args.assignment, Path(args.out), workers=args.workers, options=options,
-                          pattern=args.pattern, policy=args.policy, atlas_mode=args.atlas_mode)
+                          pattern=args.pattern, policy=args.policy, atlas_mode=args.atlas_mode,
+                          atlas_plan=json.loads(Path(args.atlas_plan).read_text(encoding="utf-8")) if args.atlas_plan else None)
     pipeline.print_sheet(results)
     print(f"grade sheet: {Path(args.out) / 'grades.csv'}; feedback: {Path(args.out) / 'feedback'}")
     return 0
@@ -167,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--pattern", default=None, help="regex with a (?P<student>...) group for the file names")
     grade.add_argument("--atlas-mode", default=None, help="the mode the class ran Homework 2's atlas in, which its atlas "
                        "points require (default: atlas_mode in itft_grader/release.toml, colab)")
+    grade.add_argument("--atlas-plan", default=None, help="the plan `itft atlas-plan` wrote, if the course published one: "
+                       "Homework 2's atlas points go to the cells it (or the student's id) assigns")
     grade.set_defaults(func=cmd_grade)
     course = sub.add_parser("course", parents=[course_dir], help="the whole course offline: release, grade a sample class, print the sheet")
     course.add_argument("--out", default="runs/course", help="folder for the release and the sample classes (default runs/course)")

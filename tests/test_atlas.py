@@ -217,7 +217,7 @@ def test_part_7_points_go_to_ones_own_valid_baseline_and_a_source_paired_with_it
     earns both; a copied, missing, other-mode, hand-edited or unpaired one says why it earns what it does."""
     from itft_grader.atlas.cells import NO_OUTPUT, credit
 
-    facts = library_facts(library)
+    facts = library_facts(library, ["12345", "54321"])
     assert json.loads(json.dumps(facts)) == facts  # plain data: computed once, handed to every nbgrader run in a file
     earned = {"baseline": [], "paired source": []}
     assert credit(notebook_with([stored_run]), "12345", facts) == earned
@@ -239,6 +239,16 @@ def test_part_7_points_go_to_ones_own_valid_baseline_and_a_source_paired_with_it
     assert unpaired["baseline"] == [] and "same device and precision" in unpaired["paired source"][0]
     unfinished = credit(notebook_with([_with_cells(stored_run, lambda cells: cells.__delitem__(slice(1, None)))]), "12345", facts)
     assert unfinished == {"baseline": [], "paired source": ["no source cell stored (rerun the atlas cell until it finishes)"]}
+    # Only the student's own assignment counts (not the cheapest cells of the library), and "" is no baseline.
+    elsewhere_assigned = credit(notebook_with([stored_run]), "12345", {**facts, "assigned": {"12345": []}})
+    assert all(r[0].endswith("not a cell of your assignment") for r in elsewhere_assigned.values()), elsewhere_assigned
+
+    def aliased(cells):
+        cells[1:] = [{**cells[0], "source": ""}]
+    alias = credit(notebook_with([_with_cells(stored_run, aliased)]), "12345", facts)
+    assert alias["baseline"] == [] and "not a cell of the atlas library" in alias["paired source"][0], alias
+    long_id = credit(notebook_with([stored_run]), "9" * 100_000, facts)  # reasons quote what was stored: kept short
+    assert all(len(r) <= 300 for reasons in long_id.values() for r in reasons) and long_id["baseline"]
     # The last stored output counts: an earlier complete run does not rescue a later broken one, nor the reverse.
     assert credit(notebook_with([stored_run, _with_cells(stored_run, edit_baseline)]), "12345", facts) == edited
     assert credit(notebook_with([_with_cells(stored_run, edit_baseline), stored_run]), "12345", facts) == earned

@@ -31,7 +31,7 @@ def test_a_schedule_must_give_a_lambda_in_0_1_at_every_step():
 def test_the_committed_bar_is_what_its_command_makes_and_naive_mtl_does_not_beat_itself():
     assert experiments.main(["--check"]) == 0
     passed, detail = experiments.beats_naive_mtl([0.5] * experiments.GRID)
-    assert not passed and "mean difference +0.0" in detail, detail
+    assert not passed and "naive λ = 0.5's: +0.0" in detail, detail
 
 
 def test_the_model_answer_quotes_only_what_the_report_prints():
@@ -58,6 +58,10 @@ def test_the_class_service_runs_the_experiment_that_an_nbgrader_run_asks_for(mon
         monkeypatch.setenv(experiments.SERVICE_ENV, str(path))
         assert experiments.beats_naive_mtl(design) == here and here[0]
         assert experiments.beats_naive_mtl([2.0] * experiments.GRID)[0] is False  # checked again where it runs
-        with pytest.raises(RuntimeError, match="the experiment service failed: KeyError"):
+        with pytest.raises(experiments.ExperimentError, match="failed in the grader's service: KeyError"):
             experiments._run("no such experiment", design)
+    # Without its service, an experiment is the grader's fault, not a failed check of the student's.
+    monkeypatch.setenv(experiments.SERVICE_ENV, "/nonexistent/experiments.sock")
+    with pytest.raises(experiments.ExperimentError, match="itft grader fault: the hidden experiment 'schedule' could not run"):
+        experiments.beats_naive_mtl(design)
     assert not path.exists()

@@ -236,3 +236,18 @@ def test_the_printed_sheet_says_which_points_are_manual(capsys):
     print_sheet([Result("1001", "a_1001.ipynb", "0" * 64, "graded", "", scores={"ex": 5.0, "essay": None},
                         max_scores={"ex": 5.0, "essay": 15.0}, key="1001")])
     assert "5/5 auto (+15 manual)" in capsys.readouterr().out
+
+
+def test_a_grader_fault_in_a_check_is_infrastructure_not_the_students(tmp_path):
+    """A hidden experiment that could not run stops nbgrader with the grader-fault marker in its log: the
+    submission is retried and, failing again, marked ``infrastructure`` (0 until regraded), never scored as if
+    the student's design had failed."""
+    from itft_grader.checks.scoring import GRADER_FAULT
+
+    progress = tmp_path / "progress.jsonl"
+    progress.write_text(json.dumps({"index": 40, "grade_id": "design_tests", "time": time.time()}) + "\n")
+    log = f"Traceback ...\nitft_grader.checks.experiments.ExperimentError: {GRADER_FAULT}: the hidden experiment 'schedule' could not run\n"
+    outcome = submission._failed(log, progress, [], tmp_path / "no-status.json", None, submission.GradingOptions(), "bwrap+test")
+    assert outcome.status == "infrastructure" and "could not run" in outcome.message
+    assert submission._failed("Traceback ...\nValueError: boom\n", progress, [], tmp_path / "no-status.json", None,
+                              submission.GradingOptions(), "bwrap+test").status == "grading_error"

@@ -134,16 +134,35 @@ def test_a_submission_check_runs_on_what_was_handed_in_and_never_in_the_kernel()
     handed = ('@check("handed in", on="submission", expect=[], public=True)\n'
               'def handed(submitted, student_id):\n'
               '    return [] if submitted["cells"] else [f"nothing stored by {student_id}"]\n')
-    cell = load_cell("add_tests", 4, REGION.replace("### END HIDDEN TESTS", handed + "### END HIDDEN TESTS"))
-    assert [c.on for c in cell.checks] == [KERNEL, KERNEL, KERNEL, SUBMISSION]
+    region = REGION.replace('@check("validation", expect=True)', handed + '\n\n@check("validation", expect=True)')
+    cell = load_cell("add_tests", 4, region)
+    assert [c.on for c in cell.checks] == [KERNEL, SUBMISSION, KERNEL, KERNEL]
     assert "def handed" not in request_code(cell.only(KERNEL), "0123") and len(cell.only(KERNEL).checks) == 3
     own = run_here(cell.only(SUBMISSION), {"submitted": {"cells": []}, "student_id": "1001"})
     answers = _in_order(cell, [{"value": 3.0}, {"value": True}, {"value": 15}], own)
     result = score_cell(cell, answers, {"matches the reference": {"value": 15}})
-    assert [c.passed for c in result.checks] == [True, True, True, False] and result.score == 3.0
-    assert result.checks[-1].detail == "nothing stored by 1001"  # the reasons, about the student's own file
+    assert [c.passed for c in result.checks] == [True, False, True, True] and result.score == 3.0
+    assert result.checks[1].detail == "nothing stored by 1001"  # the reasons, about the student's own file
     with pytest.raises(ValueError, match="no reference implementation"):
         check("x", on="submission")
     with pytest.raises(ValueError, match="may take only"):
         load_cell("x", 1, REGION.replace('@check("the sum", public=True, expect=3.0)',
                                          '@check("the sum", on="submission", expect=3.0)'))
+
+
+def test_a_fault_of_the_graders_own_stops_the_check_instead_of_failing_it():
+    """A hidden experiment that cannot run is the grader's fault: it propagates (the pipeline retries the
+    submission and says ``infrastructure``) instead of becoming a failed check the student pays for."""
+    from itft_grader.checks.scoring import GraderFault, verdict
+    from itft_grader.checks.spec import Check
+
+    def broken(answer):
+        raise GraderFault("the service is down")
+
+    def odd(answer):
+        raise TypeError("not a list")
+
+    probe = dict(name="x", function="f", source="", parameters=("f",), public=True, rtol=0.0, atol=0.0)
+    with pytest.raises(GraderFault, match="itft grader fault: the service is down"):
+        verdict(Check(expect=broken, **probe), {"value": [1]}, None)
+    assert not verdict(Check(expect=odd, **probe), {"value": [1]}, None).passed  # the answer's shape: the student's

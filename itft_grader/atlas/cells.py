@@ -9,6 +9,7 @@ built (the grader's main process): each cell's configuration key and its target'
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,13 +21,21 @@ NO_OUTPUT = ("no class-atlas output stored in the notebook: run Part 7's atlas c
              "submit the notebook with its outputs")
 
 
-def library_facts(library: AtlasLibrary) -> dict[str, Any]:
+def library_facts(library: AtlasLibrary, students: Iterable[str] = (), plan: Mapping | None = None) -> dict[str, Any]:
     """What the checks need of ``library``, as plain data: its mode, the output format's version and MIME
-    type, and per cell (by name) the key a correctly run cell carries and its target's registered type."""
-    from itft_utils.atlas import ATLAS_MIME, ATLAS_VERSION
+    type, per cell (by name) its exact source, the key a correctly run cell carries and its target's
+    registered type, and for each of ``students`` the cells they may be credited for: their assignment
+    under the course's ``plan`` or, as a student who ran before the plan was published did, by their id."""
+    from itft_utils.atlas import ATLAS_MIME, ATLAS_VERSION, assign
+
+    def assigned(student: str) -> list[str]:
+        ways = [assign(student, library, plan), assign(student, library, None)]
+        return sorted({c.name for a in ways for c in a.cells})
 
     return {"mode": library.mode, "version": ATLAS_VERSION, "mime": ATLAS_MIME,
-            "cells": {c.name: {"key": library.key(c), "target_type": library.target_type(c.target)} for c in library.cells}}
+            "cells": {c.name: {"source": c.source, "key": library.key(c), "target_type": library.target_type(c.target)}
+                      for c in library.cells},
+            "assigned": {s: assigned(s) for s in students if s and s.strip()}}
 
 
 def cell_name(source: object, target: object, seed: object) -> str:
@@ -56,7 +65,8 @@ def output_problem(payload: dict, student_id: str, version: int) -> str | None:
     if payload.get("itft_atlas") != version:
         return f"atlas format {payload.get('itft_atlas')!r}, not {version}: made by another version of the package (not counted)"
     if claimed != student_id:
-        return f"cells stored under student id {claimed!r}, not the file's {student_id!r}: copied from another notebook? (not counted)"
+        return (f"cells stored under student id {claimed!r}, not the file's {student_id!r}: copied from another notebook, or "
+                "STUDENT_ID not your id as the course knows it? (not counted)")
     if not isinstance(payload.get("cells"), list):
         return "atlas output without a list of cells (not counted)"
     return None
@@ -78,7 +88,7 @@ def check_cell(cell: object, facts: dict[str, Any]) -> list[str]:
             or isinstance(seed, bool):
         return ["source, target or seed of the wrong type"]
     expected = facts["cells"].get(cell_name(source, target, seed))
-    if expected is None:
+    if expected is None or expected["source"] != source:  # "" or "baseline" is no baseline
         return [f"not a cell of the atlas library ({source or 'baseline'} -> {target}, seed {seed})"]
     if not (isinstance(cell["metrics"], dict) and isinstance(cell["curve"], list) and all(isinstance(r, dict) for r in cell["curve"])
             and all(isinstance(cell[k], str) for k in ("metric", "key", "batch_order"))):
@@ -110,11 +120,20 @@ def _machine(cell: dict) -> tuple[str, str]:
 
 
 def credit(notebook: object, student_id: str, facts: dict[str, Any]) -> dict[str, list[str]]:
-    """Part 7's points, as reasons against each (empty: earned): ``baseline``, a valid baseline cell in the
-    notebook's last stored atlas output; ``paired source``, a valid source cell of the same target and seed
-    run on the same device and precision (a pair the class matrix can use). The output must be the student's
-    own (``student_id``: the file's) and run in the course's mode. Whether a cell agrees with other students'
-    replicates is the class harvest's business, not a student's points."""
+    """Part 7's points, as reasons against each (empty: earned): ``baseline``, a valid baseline cell of the
+    student's assignment (``facts["assigned"]``) in the notebook's last stored atlas output; ``paired source``,
+    a valid source cell of that assignment with the same target and seed, run on the same device and precision
+    (a pair the class matrix can use). The output must be the student's own (``student_id``: the file's) and
+    run in the course's mode. Whether a cell agrees with other students' replicates is the class harvest's
+    business, not a student's points."""
+    reasons = _credit(notebook, student_id, facts)
+    return {point: [r[:MAX_REASON] for r in found[:MAX_REASONS]] for point, found in reasons.items()}
+
+
+MAX_REASON, MAX_REASONS = 300, 8  # characters and reasons: what a student stored can make them long
+
+
+def _credit(notebook: object, student_id: str, facts: dict[str, Any]) -> dict[str, list[str]]:
     outputs = stored_outputs(notebook, "itft_atlas", facts["mime"])
     if not outputs:
         return {"baseline": [NO_OUTPUT], "paired source": [NO_OUTPUT]}
@@ -125,7 +144,10 @@ def credit(notebook: object, student_id: str, facts: dict[str, Any]) -> dict[str
                    "(run Part 7 where the course runs it)")
     if problem:
         return {"baseline": [problem], "paired source": [problem]}
+    mine = set(facts["assigned"].get(student_id, []))
     judged = [(c, check_cell(c, facts)) for c in payload["cells"]]
+    judged = [(c, reasons or ([] if cell_name(c["source"], c["target"], c["seed"]) in mine else
+                              ["not a cell of your assignment"])) for c, reasons in judged]
     baselines = [c for c, reasons in judged if not reasons and c["source"] is None]
     sources = [c for c, reasons in judged if not reasons and c["source"] is not None]
     paired = [c for c in sources if any((b["target"], b["seed"], _machine(b)) == (c["target"], c["seed"], _machine(c))

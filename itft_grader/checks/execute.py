@@ -6,7 +6,8 @@ outputs itself: a report and the score, which nbgrader's SaveAutoGrades then sto
 the score except through the answers' values, checked here in nbgrader's process.
 
 A check marked ``on="submission"`` is not sent to the kernel: it runs here, on the notebook as it was
-handed in (``checks/submitted.py``), and a kernel that fails or hangs does not touch its points.
+handed in (``checks/submitted.py``), so no answer of the kernel's (or the lack of one) decides it; a
+notebook that cannot be graded at all (its kernel killed, out of time) still scores 0 everywhere.
 
 What the grader saw is also written to ``ITFT_TRUSTED_RECORD`` (when set): each test cell's checks
 and every cell timeout with its cell, whether or not the kernel then answered, so that the pipeline
@@ -89,7 +90,10 @@ class TrustedExecute(Execute):
             raise ValueError(f"test cell {gid!r} is not in the source notebook")
         references = self._references.get(gid, {})
         handed = checked.only(SUBMISSION)
-        own = run_here(handed, self._handed_in()) if handed.checks else []
+        try:
+            own = run_here(handed, self._handed_in()) if handed.checks else []
+        except AnswerError as exc:  # what was handed in made an answer too large or odd to read: those checks fail
+            own = [{"error": f"the submitted notebook could not be checked ({exc})"}] * len(handed.checks)
         kernel = checked.only(KERNEL)
         lines, problem = self._ask_kernel(kernel, cell, index) if kernel.checks else ([[]], "")
         if problem:

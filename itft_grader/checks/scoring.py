@@ -25,6 +25,18 @@ MAX_ANSWER_CHARS = 20_000_000
 MAX_DEPTH = 40
 
 
+GRADER_FAULT = "itft grader fault"  # marks a GraderFault in nbgrader's log: the submission's status is "infrastructure"
+
+
+class GraderFault(RuntimeError):
+    """The grader could not decide a check for a reason of its own (a hidden experiment that did not run): it
+    stops the submission's grading, named in the log (retried once, then ``infrastructure``), rather than
+    costing the student the check."""
+
+    def __init__(self, message: str):
+        super().__init__(f"{GRADER_FAULT}: {message}")
+
+
 class AnswerError(ValueError):
     """The kernel's answer is not one framed line of plain data of the expected shape."""
 
@@ -157,6 +169,8 @@ def verdict(check: Check, answer: dict[str, Any], reference: dict[str, Any] | No
     elif callable(check.expect):
         try:
             decided = check.expect(got)
+        except GraderFault:
+            raise
         except Exception as exc:  # noqa: BLE001 - an answer of the wrong shape fails the check
             return CheckResult(check.name, False, check.public, f"an answer of an unexpected shape ({type(exc).__name__})")
         if isinstance(decided, tuple):  # (passed, what the student should read): a hidden experiment's numbers

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,14 @@ def course_atlas_mode(given: str | None = None) -> str:
     return given or str(load_settings().get("atlas_mode", "colab"))
 
 
-def course_facts(atlas_mode: str | None = None) -> dict[str, Any]:
-    """The facts every submission check of the class may read (see the module docstring)."""
+def course_facts(atlas_mode: str | None = None, students: Iterable[str] = (), atlas_plan: Mapping | None = None) -> dict[str, Any]:
+    """The facts every submission check of the class may read (see the module docstring); ``students`` the
+    class's ids and ``atlas_plan`` the plan the course published, which decide whose atlas cells are whose."""
     from itft_grader.atlas.cells import library_facts
-    from itft_utils.atlas import atlas_library
+    from itft_utils.atlas import atlas_library, usable_plan
 
-    return {"atlas": library_facts(atlas_library(course_atlas_mode(atlas_mode)))}
+    library = atlas_library(course_atlas_mode(atlas_mode))
+    return {"atlas": library_facts(library, students, usable_plan(atlas_plan, library))}
 
 
 def _student_id(nbgrader_student: str) -> str:

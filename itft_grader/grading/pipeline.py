@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -38,8 +39,9 @@ from itft_grader.sandbox.bwrap import preflight
 __all__ = ["STATUSES", "Result", "GradingOptions", "grade_class", "print_sheet", "prepare_course"]
 
 
-def prepare_course(work: Path, assignment: str, solutions: Path | None = None,
-                   atlas_mode: str | None = None) -> tuple[Path, nbformat.NotebookNode, Path, Path]:
+def prepare_course(work: Path, assignment: str, solutions: Path | None = None, atlas_mode: str | None = None,
+                   students: Sequence[str] = (), atlas_plan: Mapping | None = None
+                   ) -> tuple[Path, nbformat.NotebookNode, Path, Path]:
     """A master course folder with the assignment generated once (workers copy it), and, in files beside
     it that no kernel sees, computed once: the trusted checks' reference answers and the course's facts
     for the submission checks (``checks/submitted.py``; empty when the assignment has none)."""
@@ -48,17 +50,19 @@ def prepare_course(work: Path, assignment: str, solutions: Path | None = None,
     checks = load_checks(nbformat.read(master / "source" / assignment / f"{assignment}.ipynb", as_version=4))
     answers = expected.save(expected.reference_answers(checks), work / "reference_answers.json")
     facts = work / "course_facts.json"
-    facts.write_text(json.dumps(course_facts(atlas_mode) if has_submission_checks(checks) else {}))
+    facts.write_text(json.dumps(course_facts(atlas_mode, students, atlas_plan) if has_submission_checks(checks) else {}))
     return master, release_nb, answers, facts
 
 
 def fingerprint(master: Path, assignment: str, options: GradingOptions, answers: Path, facts: Path) -> str:
     """What a result depends on besides the file: the source notebook (its trusted checks), the
-    references' answers to them, the course's facts, the config and the options."""
+    references' answers to them, the course's facts, the hidden experiments, the config and the options."""
     digest = hashlib.sha256()
     digest.update((master / "source" / assignment / f"{assignment}.ipynb").read_bytes())
     digest.update(answers.read_bytes())
     digest.update(facts.read_bytes())
+    digest.update(Path(experiments.__file__).read_bytes())  # the hidden experiments, and their bar
+    digest.update(experiments.BAR.read_bytes())
     digest.update(CONFIG.read_bytes())
     digest.update(json.dumps(asdict(options), sort_keys=True).encode())
     return digest.hexdigest()
@@ -75,13 +79,15 @@ def grade_class(
     solutions: Path | None = None,
     progress: bool = True,
     atlas_mode: str | None = None,
+    atlas_plan: Mapping | None = None,
 ) -> list[Result]:
     """Grade every submission (reusing verified results) and write the sheet; returns the results.
 
     ``options`` sets the caps (time per submission and per cell, memory and processes per submission
     tree, output size) and the sandbox; ``policy`` says which of a student's several files count
     (``latest``, ``best``, ``all``); ``atlas_mode`` the mode the class runs Homework 2's atlas in (default:
-    ``release.toml``'s ``atlas_mode``), which decides the atlas part's points. Raises ``SandboxUnavailable``
+    ``release.toml``'s ``atlas_mode``) and ``atlas_plan`` the plan the course published (``itft atlas-plan``),
+    which decide the atlas part's points. Raises ``SandboxUnavailable``
     when the sandbox cannot run here, unless ``options.sandbox`` is False (the instructor's explicit
     ``--no-sandbox``).
     """
@@ -97,7 +103,8 @@ def grade_class(
     with tempfile.TemporaryDirectory(prefix="itft-course-") as work, \
             tempfile.TemporaryDirectory(prefix="itft-x-", dir=short_tmp()) as private, \
             experiments.service(Path(private)) as service:
-        master, release_nb, answers, facts = prepare_course(Path(work), assignment, solutions, atlas_mode)
+        master, release_nb, answers, facts = prepare_course(Path(work), assignment, solutions, atlas_mode,
+                                                            sorted({s.student_id for s in subs if s.student_id}), atlas_plan)
         ids, key = grade_ids(release_nb), fingerprint(master, assignment, options, answers, facts)
         forbidden = forbidden_names(nbformat.read(master / "source" / assignment / f"{assignment}.ipynb", as_version=4))
         results: dict[str, Result] = {}

@@ -27,6 +27,7 @@ from nbformat import NotebookNode
 
 from itft_grader.checks.execute import RECORD_ENV, REFERENCES_ENV
 from itft_grader.checks.experiments import SERVICE_ENV
+from itft_grader.checks.scoring import GRADER_FAULT
 from itft_grader.checks.submitted import COURSE_ENV, STUDENT_ENV
 from itft_grader.course import NbgraderError, run_nbgrader
 from itft_grader.grading.feedback import cap_outputs, hide_hidden_tests
@@ -243,6 +244,9 @@ def _failed(log: str, progress: Path, timeouts: list[dict], status_file: Path, l
         return _Outcome("output_limit", f"the notebook's output overwhelmed the grader {where}", isolation=isolation)
     if record is None:
         return _Outcome("infrastructure", f"the kernel did not start: {_last_error(log)}", isolation=isolation)
+    if GRADER_FAULT in log:
+        return _Outcome("infrastructure", next(line for line in log.splitlines() if GRADER_FAULT in line)[-300:],
+                        isolation=isolation)
     return _Outcome("grading_error", _last_error(log), isolation=isolation)
 
 
