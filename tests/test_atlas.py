@@ -392,3 +392,21 @@ def test_odd_and_hostile_payloads_end_as_reasons_or_problems_never_as_a_crash(li
     assert len(by_student["60005"]) == len(assign("60005", library, plan).cells)  # the later submission's cells
     t4 = next(c for c in by_student["60006"] if c.cell["device"] == "Tesla T4")
     assert any("another device or precision" in f for f in t4.flags)
+
+
+def test_nbgrader_run_by_hand_computes_the_facts_for_the_student_it_grades(stored_run, tmp_path, monkeypatch):
+    """Without the pipeline's facts file (nbgrader autograde run by hand) the submission checks compute the
+    course's facts themselves, with the cells of the student being graded (without them no cell would be
+    anyone's), in the course's mode (release.toml's colab: grading-mode cells are refused for that reason)."""
+    from itft_grader.atlas.cells import credit
+    from itft_grader.checks.submitted import COURSE_ENV, STUDENT_ENV, submission_namespace
+
+    monkeypatch.delenv(COURSE_ENV, raising=False)
+    monkeypatch.delenv(STUDENT_ENV, raising=False)
+    folder = tmp_path / "submitted" / "12345__2" / "hw2_intermediate"
+    folder.mkdir(parents=True)
+    (folder / "hw2_intermediate.ipynb").write_text(json.dumps(notebook_with([stored_run])))
+    names = submission_namespace(tmp_path, {"student": "12345__2", "assignment": "hw2_intermediate", "notebook": "hw2_intermediate"})
+    assert names["student_id"] == "12345" and names["course"]["atlas"]["mode"] == "colab"
+    assert set(names["course"]["atlas"]["assigned"]) == {"12345"} and names["course"]["atlas"]["assigned"]["12345"]
+    assert credit(names["submitted"], "12345", names["course"]["atlas"])["baseline"][0].startswith("your atlas cells ran in 'grading'")

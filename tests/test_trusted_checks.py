@@ -131,9 +131,9 @@ def test_a_submission_check_runs_on_what_was_handed_in_and_never_in_the_kernel()
     from itft_grader.checks.scoring import request_code
     from itft_grader.checks.spec import KERNEL, SUBMISSION, check
 
-    handed = ('@check("handed in", on="submission", expect=[], public=True)\n'
+    handed = ('@check("handed in", on="submission", expect=lambda why: (not why, why), public=True)\n'
               'def handed(submitted, student_id):\n'
-              '    return [] if submitted["cells"] else [f"nothing stored by {student_id}"]\n')
+              '    return "" if submitted["cells"] else f"nothing stored by {student_id}"\n')
     region = REGION.replace('@check("validation", expect=True)', handed + '\n\n@check("validation", expect=True)')
     cell = load_cell("add_tests", 4, region)
     assert [c.on for c in cell.checks] == [KERNEL, SUBMISSION, KERNEL, KERNEL]

@@ -4,7 +4,8 @@ for every submission, where importing the training stack (4 s of torch and trans
 the cost of grading a notebook.
 
 The atlas library enters as :func:`library_facts`, plain data computed once where the library can be
-built (the grader's main process): each cell's configuration key and its target's registered type.
+built (the grader's main process): each cell's exact source, configuration key and target's registered
+type, and the cells each of the class's students may be credited for.
 """
 from __future__ import annotations
 
@@ -130,6 +131,11 @@ def credit(notebook: object, student_id: str, facts: dict[str, Any]) -> dict[str
     return {point: [r[:MAX_REASON] for r in found[:MAX_REASONS]] for point, found in reasons.items()}
 
 
+def no_reasons(reasons: list[str]) -> tuple[bool, str]:
+    """A check's ``expect`` for :func:`credit`'s reasons: earned when there are none, and the student reads them."""
+    return not reasons, "; ".join(reasons)
+
+
 MAX_REASON, MAX_REASONS = 300, 8  # characters and reasons: what a student stored can make them long
 
 
@@ -145,9 +151,14 @@ def _credit(notebook: object, student_id: str, facts: dict[str, Any]) -> dict[st
     if problem:
         return {"baseline": [problem], "paired source": [problem]}
     mine = set(facts["assigned"].get(student_id, []))
-    judged = [(c, check_cell(c, facts)) for c in payload["cells"]]
-    judged = [(c, reasons or ([] if cell_name(c["source"], c["target"], c["seed"]) in mine else
-                              ["not a cell of your assignment"])) for c, reasons in judged]
+
+    def reasons_against(c: Any) -> list[str]:
+        found = check_cell(c, facts)
+        if not found and cell_name(c["source"], c["target"], c["seed"]) not in mine:  # found empty: c is a cell record
+            found = ["not a cell of your assignment"]
+        return found
+
+    judged = [(c, reasons_against(c)) for c in payload["cells"]]
     baselines = [c for c, reasons in judged if not reasons and c["source"] is None]
     sources = [c for c, reasons in judged if not reasons and c["source"] is not None]
     paired = [c for c in sources if any((b["target"], b["seed"], _machine(b)) == (c["target"], c["seed"], _machine(c))

@@ -52,6 +52,6 @@ def submission_namespace(root: Path, info: dict[str, str]) -> dict[str, Any]:
     """The names a submission check may take, for the submission nbgrader is grading (``info``: its
     ``resources["nbgrader"]``), read from the course folder's ``submitted/`` copy, which no kernel sees."""
     path = root / "submitted" / info["student"] / info["assignment"] / f"{info['notebook']}.ipynb"
-    facts = os.environ.get(COURSE_ENV)
-    return {"submitted": json.loads(path.read_text(encoding="utf-8")), "student_id": _student_id(info["student"]),
-            "course": json.loads(Path(facts).read_text()) if facts else course_facts()}
+    facts, student = os.environ.get(COURSE_ENV), _student_id(info["student"])
+    return {"submitted": json.loads(path.read_text(encoding="utf-8")), "student_id": student,
+            "course": json.loads(Path(facts).read_text()) if facts else course_facts(students=[student])}
