@@ -10,6 +10,8 @@ seeds 0, 1, 2. Resumable: every cell is a JSON file under --out; rerun the same 
 
 ``--target-n`` moves the target along the target-size axis (another ``--out`` per size; ``--cache`` lets
 the sizes share one source encoder per seed); ``bench/target_size.py`` compares the sizes.
+``--target-lr`` and ``--target-epochs`` change the target runs only (another ``--out``, the same ``--cache``):
+issue 33's check of whether a harmful source's damage is knowledge or optimisation.
 
 ``--report-only`` summarises the finished cells of ``--seeds`` and ``--sources`` without running the missing ones;
 ``--package itft_utils/resources/transfer_results_squad.json`` also writes the measured cells as the
@@ -48,6 +50,9 @@ def main() -> None:
     parser.add_argument("--model", default="minilm", help="preset, hub name or folder (e.g. a carried copy of MiniLM)")
     parser.add_argument("--out", default="bench/out/transfer")
     parser.add_argument("--target-n", type=int, default=1000, help="target training questions (the target-size axis: 250, 1000, 2000)")
+    parser.add_argument("--target-lr", type=float, default=None,
+                        help="the target runs' learning rate (default: the sources' 1e-4); issue 33's check of the harmful transfers")
+    parser.add_argument("--target-epochs", type=int, default=None, help="the target runs' epochs (default 4)")
     parser.add_argument("--cache", default=None, help="intermediate encoders (default: OUT/intermediate); share one across target sizes")
     parser.add_argument("--package", default=None, help="also write the results as a packaged TransferResults file here")
     parser.add_argument("--figures", default=None, help="with --report-only: draw the figures into this folder (a run "
@@ -59,7 +64,9 @@ def main() -> None:
     sources = real_data_sources(names=args.sources.split(","))
     experiment = real_data_experiment(common.data_dir_or_exit(), seeds, sources)
     experiment = dataclasses.replace(experiment, model=args.model,
-                                     target=dataclasses.replace(experiment.target, n_train=args.target_n))
+                                     target=dataclasses.replace(
+                                         experiment.target, n_train=args.target_n, learning_rate=args.target_lr,
+                                         epochs=args.target_epochs or experiment.target.epochs))
     experiment.config.device = args.device
     print(experiment)
     started = time.perf_counter()

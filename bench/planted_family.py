@@ -29,7 +29,7 @@ import statistics
 from pathlib import Path
 
 import torch
-from bench_transfer import paired_statistics
+from bench_transfer import paired_statistics, per_seed_table
 from common import results_file  # also puts the repo on sys.path
 
 from itft_utils.homework import PLANTED_SETTINGS, PLANTED_SOURCES, PLANTED_TARGET, prepare_task
@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--target-epochs", type=int, help="default: the model's PLANTED_SETTINGS")
     parser.add_argument("--source-examples", type=int, help="default: the model's PLANTED_SETTINGS")
     parser.add_argument("--report-only", action="store_true", help="print the committed cells' tables, run nothing")
+    parser.add_argument("--per-seed", action="store_true", help="also print each run's score per seed and its learning "
+                        "curve (what Homework 2's model answers quote; bench/package_recorded.py)")
     parser.add_argument("--package", type=int, metavar="N", help="write the N-question cells as the package's recorded run")
     args = parser.parse_args()
     setting = PLANTED_SETTINGS[args.model]
@@ -96,6 +98,8 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         cells = load_cells(args.out / f"n{size}", seeds) if args.report_only else run_size(size, seeds, sources, args.out, args)
         print(report(cells, size))
+        if args.per_seed:
+            print(per_seed_table(cells) + "\n")
         if size == args.package:
             package(cells, size, seeds, sources, args)
 

@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--source", default="policyqa")
     parser.add_argument("--seeds", default=None, help="only these seeds (default: every seed a size has)")
     parser.add_argument("--out", default="bench/results/target_size")
+    parser.add_argument("--report-only", action="store_true", help="print the table; write no file (the figure and "
+                        "target_size.json stay as the runs left them)")
     args = parser.parse_args()
     wanted = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     lines = [f"| target questions | optimiser steps | seeds | baseline F1 (mean) | {args.source} F1 (mean) "
@@ -62,7 +64,7 @@ def main() -> None:
                      f"| {min(minutes):.0f}–{max(minutes):.0f} |")
     table = "\n".join(lines)
     print(table)
-    if differences:
+    if differences and not args.report_only:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         save_figure(plot_gain_by_target_size(differences, intervals, source=args.source), out / "gain_by_target_size.png")

@@ -12,6 +12,7 @@ homework's data (hub, local files or generated), model and budget, and loads the
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +31,8 @@ from .data import (
 from .data.local import missing_files
 from .data.planted import PLANTED
 from .data.task import Task
-from .models import describe_encoder
+from .encoding import encode
+from .models import describe_encoder, load_tokenizer
 from .qa import QASettings
 from .runtime import detect_mode, get_preset
 from .training import TrainConfig
@@ -235,6 +237,45 @@ class TransferExperiment:
         return replace(self, target=target, sources=self.sources[:1],
                        description=f"{self.description}; target cut to {n_train} questions, QA source only")
 
+    def source_profiles(self, tokenizer=None) -> dict[str, dict[str, int]]:
+        """What one epoch of each source costs, measured on its training examples as the runs cut them:
+        examples, training windows (a long QA passage makes several), their tokens (padding excluded)
+        and the batch size. Homework 2's budget design turns these into equal budgets."""
+        tokenizer = tokenizer or load_tokenizer(self.model)
+        profiles = {}
+        for spec in self.sources:
+            source = prepare_task(spec, self.data_dir)
+            features = encode(source.task.task_type, source.train, tokenizer, self.settings)
+            profiles[spec.display] = {"examples": len(source.train), "windows": len(features["input_ids"]),
+                                      "tokens": sum(len(ids) for ids in features["input_ids"]),
+                                      "batch_size": self.config.batch_size}
+        return profiles
+
+    def with_source_steps(self, steps: dict[str, int], profiles: dict[str, dict[str, int]]) -> TransferExperiment:
+        """The same experiment on the sources named in ``steps``, each trained for exactly that many
+        optimiser steps (as many epochs over its examples as that takes, cut at the step; ``profiles``:
+        :meth:`source_profiles`): Homework 2's budget design. A source whose steps changed is labelled with
+        them (``policyqa-120steps``), so its cells sit beside Part 5's, whose baselines they reuse; one whose
+        steps did not keeps its spec, and Part 5's cells."""
+        known = {s.display: s for s in self.sources}
+        unknown = sorted(set(steps) - set(known))
+        if unknown:
+            raise ValueError(f"steps given for {unknown}, which are not sources of this experiment ({', '.join(known)})")
+        bad = {name: n for name, n in steps.items() if isinstance(n, bool) or not isinstance(n, int) or n < 1}
+        if bad:
+            raise ValueError(f"steps must be whole numbers >= 1; got {bad}")
+        sources = []
+        for name, spec in known.items():
+            if name not in steps:
+                continue
+            n = steps[name]
+            per_epoch = math.ceil(math.ceil(profiles[name]["windows"] / self.config.batch_size) / self.config.grad_accum_steps)
+            if spec.max_steps is None and n == per_epoch * spec.epochs:
+                sources.append(spec)  # its own budget already: the same runs, so Part 5's cells are reused
+            else:
+                sources.append(replace(spec, epochs=math.ceil(n / per_epoch), max_steps=n, label=f"{name}-{n}steps"))
+        return replace(self, sources=sources, description=f"{self.description}; sources at chosen budgets")
+
     def run(self, out_dir: str | Path, progress: bool | None = None, *, label_span: Callable | None = None,
             decode_span: Callable | None = None, normalize_answer: Callable | None = None,
             answer_f1: Callable | None = None, hand_over: Callable | None = None, **kwargs) -> list[dict]:
@@ -260,7 +301,8 @@ class TransferExperiment:
                  f"model {self.model}; {len(self.seeds)} seeds {list(self.seeds)}; "
                  f"max_length {self.settings.max_length}, stride {self.settings.doc_stride}",
                  f"target  {t.display}: {t.n_train or 'all'} training examples, {t.epochs} epochs, "
-                 f"evaluated on {'all' if t.n_eval is None else t.n_eval} held-out examples"]
+                 f"evaluated on {'all' if t.n_eval is None else t.n_eval} held-out examples"
+                 + (f", learning rate {t.learning_rate:g}" if t.learning_rate is not None else "")]
         for s in self.sources:
             cap = f" (at most {s.max_steps} steps)" if s.max_steps else ""
             lines.append(f"source  {s.display}: {s.n_train or 'all'} examples, {s.epochs} epochs{cap}")

@@ -35,19 +35,32 @@ def recorded(homework: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def recorded_reports(homework: str) -> list[dict]:
+    """The course's report commands of ``homework`` and what they printed (``bench/package_recorded.py``):
+    every number its model answers quote, for students of every mode (issue 31). Empty when none is packaged."""
+    if homework not in HOMEWORKS:
+        raise ValueError(f"unknown homework {homework!r}; expected one of {HOMEWORKS}")
+    path = recorded_path(homework)
+    return json.loads(path.read_text(encoding="utf-8")).get("reports", []) if path.exists() else []
+
+
 def show_recorded(homework: str, mode: str, data_kind: str, always: bool = False) -> bool:
-    """Print the course's recorded real-data results of ``homework`` when this session makes none
-    of its own (offline on generated tasks), or ``always``; return whether anything was printed."""
-    if not (always or needs_recorded(mode, data_kind)):
+    """Print the course's recorded real-data results of ``homework`` (in every mode but grading, or
+    ``always``): beside a student's own run, they are what the written questions' model answers read;
+    without one (offline on generated tasks) they are the real-data numbers. Return whether anything was printed."""
+    if mode == "grading" and not always:
         return False
     data = recorded(homework)
     print(f"THE COURSE'S RECORDED RUN of {homework} on the real data (not yours: yours above ran on generated tasks)."
-          if not always else f"THE COURSE'S RECORDED RUN of {homework} on the real data.")
+          if needs_recorded(mode, data_kind) else f"THE COURSE'S RECORDED RUN of {homework} on the real data, for comparison "
+          "with yours (the course's answers to the questions read these numbers).")
     if data is None:
         print("  Not recorded yet in this release: answer from your own run and say so.")
         return True
     lines = {"hw1_mtl": _hw1_lines, "hw2_intermediate": _hw2_lines, "hw3_taskemb": _hw3_lines}[homework](data)
     print("\n".join(lines))
+    for report in recorded_reports(homework):
+        print(f"\n$ {report['command']}\n{report['output']}")
     return True
 
 

@@ -70,10 +70,13 @@ class TaskSpec:
     articles: int | None = None  # train on the first `articles` articles of train_split, evaluate on the rest (SQuAD dev)
     data_seed: int = 0  # which examples; fixed across run seeds so that seeds vary only the training
     label: str | None = None  # name in files, tables and plots (default: name); unique within one matrix
+    learning_rate: float | None = None  # this task's own peak learning rate; None: the run config's
 
     def __post_init__(self) -> None:
         if self.epochs <= 0:
             raise ValueError(f"{self.display}: epochs must be positive; got {self.epochs}")
+        if self.learning_rate is not None and self.learning_rate <= 0:
+            raise ValueError(f"{self.display}: learning_rate must be positive or None (the config's); got {self.learning_rate}")
         if self.n_train is not None and self.n_train <= 0:
             raise ValueError(f"{self.display}: n_train must be positive or None (all); got {self.n_train}")
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", self.display):
@@ -84,8 +87,9 @@ class TaskSpec:
         return self.label or self.name
 
     def budget(self) -> dict:
-        """Everything that decides what a run on this task trains on, for cache keys."""
-        return {k: v for k, v in asdict(self).items() if k != "label"}
+        """Everything that decides what a run on this task trains on, for cache keys. A learning rate
+        left to the config is not a field of the key, so the keys of specs older than the field hold."""
+        return {k: v for k, v in asdict(self).items() if k != "label" and not (k == "learning_rate" and v is None)}
 
 
 @dataclass
@@ -104,9 +108,10 @@ class PreparedTask:
 
 
 def run_config(base: TrainConfig, spec: TaskSpec, seed: int) -> TrainConfig:
-    """``base`` with the spec's budget and the run's seed. Inner progress bars stay off unless
-    ``base.progress`` is True: the matrix shows one bar of its own."""
-    return replace(base, epochs=spec.epochs, max_steps=spec.max_steps, seed=seed, progress=bool(base.progress))
+    """``base`` with the spec's budget (and learning rate, if it has its own) and the run's seed. Inner
+    progress bars stay off unless ``base.progress`` is True: the matrix shows one bar of its own."""
+    return replace(base, epochs=spec.epochs, max_steps=spec.max_steps, seed=seed, progress=bool(base.progress),
+                   learning_rate=base.learning_rate if spec.learning_rate is None else spec.learning_rate)
 
 
 def intermediate_checkpoint(

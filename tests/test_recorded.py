@@ -8,22 +8,30 @@ from pathlib import Path
 import pytest
 
 from itft_utils import recorded
+from itft_utils.data import default_data_dir
 from itft_utils.homework import expected_time
 from itft_utils.runtime import runs_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_recorded_results_show_only_when_the_session_has_no_real_numbers(capsys):
+def test_recorded_results_show_in_every_mode_but_grading_labelled_by_whose_numbers_they_are(capsys):
+    """Issue 31: beside a student's own run too, since the questions' model answers read the recorded numbers."""
     assert recorded.show_recorded("hw2_intermediate", "offline", "generated")
     out = capsys.readouterr().out
     assert "THE COURSE'S RECORDED RUN" in out and "not yours" in out
     per_seed = recorded.recorded("hw2_intermediate")["per_seed"]
     gains = [per_seed["policyqa"][s] - per_seed["baseline"][s] for s in per_seed["baseline"]]
     assert f"{sum(gains) / len(gains):.1f} ±" in out  # the paired gain, seed by seed
-    for mode, kind in (("colab", "hub"), ("offline", "local"), ("grading", "generated")):
-        assert not recorded.show_recorded("hw2_intermediate", mode, kind)
+    for mode, kind in (("colab", "hub"), ("offline", "local")):
+        assert recorded.show_recorded("hw2_intermediate", mode, kind)
+        shown = capsys.readouterr().out
+        assert "for comparison with yours" in shown and "not yours" not in shown
+        assert shown.split("\n", 1)[1] == out.split("\n", 1)[1]  # the same numbers under another label
+    assert not recorded.show_recorded("hw2_intermediate", "grading", "generated")
     assert capsys.readouterr().out == ""
+    for report in recorded.recorded_reports("hw2_intermediate"):  # the reports its model answers read, verbatim
+        assert f"$ {report['command']}\n{report['output']}" in out
 
 
 def test_the_hw2_table_prints_the_scores_homework3_ranks_by_in_its_order(capsys):
@@ -62,6 +70,25 @@ def test_the_packaged_recorded_runs_are_what_the_committed_command_makes(bench_m
         assert (made is None) == (shipped is None), homework
         if made is not None:
             assert json.loads(json.dumps(made)) == shipped, f"{homework}: run python bench/package_recorded.py"
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+def test_the_packaged_hw2_reports_are_what_their_commands_print_and_change_no_file(bench_module):
+    """Homework 2's reports (what its model answers read) are rerun and compared verbatim; running them, as
+    ``--report-only`` commands, leaves the committed results as they were."""
+    import subprocess
+
+    def status() -> str:
+        return subprocess.run(["git", "status", "--porcelain", "--", "bench/results", "itft_utils/resources"], cwd=ROOT,
+                              capture_output=True, text=True).stdout
+
+    before = status()
+    made = bench_module("package_recorded").hw2()
+    shipped = json.loads(recorded.recorded_path("hw2_intermediate").read_text(encoding="utf-8"))
+    assert [r["command"] for r in made["reports"]] == [r["command"] for r in shipped["reports"]]
+    for mine, theirs in zip(made["reports"], shipped["reports"]):
+        assert mine["output"] == theirs["output"], f"{mine['command']}: run python bench/package_recorded.py"
+    assert status() == before
 
 
 def test_the_grading_default_transfers_are_what_their_command_makes(tmp_path, bench_module):

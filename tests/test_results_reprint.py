@@ -26,6 +26,9 @@ REPORTS = [
     pytest.param(["bench/hw1_recorded.py", "--planted", "--report-only"], 2, 0,
                  id="section 12: Homework 1 offline on the planted family"),
     pytest.param(["bench/planted_selection.py", "--report-only"], 1, 0, id="section 12: Homework 3 offline on the planted family"),
+    pytest.param(["bench/target_size.py", "--sizes", "250=bench/results/transfer_n250,500=bench/results/transfer_n500,"
+                  "1000=bench/results/transfer", "--source", "policyqa", "--report-only"], 1, 0, id="section 3: the target-size axis"),
+    pytest.param(["bench/equal_budgets.py", "--report-only"], 2, 0, id="section 13: Homework 2's budget design"),
 ]
 
 

@@ -263,6 +263,15 @@ def seeds_needed(std: float, effect: float, alpha: float = 0.05, power: float = 
     return max(2, math.ceil(((z(1 - alpha / 2) + z(power)) * std / effect) ** 2))
 
 
+def equal_budgets(profiles: Mapping[str, Mapping[str, int]], amount: float, unit: str) -> dict[str, int]:
+    """Homework 2's budget design, in both units: the optimiser steps that make every source spend
+    ``amount`` steps, or ``amount`` tokens at ``batch_size`` windows of its mean window length a step."""
+    if unit not in ("steps", "tokens"):
+        raise ValueError(f"unit must be 'steps' or 'tokens'; got {unit!r}")
+    per_step = {name: 1.0 if unit == "steps" else p["tokens"] / p["windows"] * p["batch_size"] for name, p in profiles.items()}
+    return {name: max(1, round(amount / cost)) for name, cost in per_step.items()}
+
+
 # ---------------------------------------------------------------------------------------------
 # Homework 3: task embeddings
 # ---------------------------------------------------------------------------------------------
