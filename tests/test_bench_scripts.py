@@ -218,3 +218,20 @@ def test_the_solution_line_count_counts_validation_as_a_raise_and_its_guard(tmp_
     path = tmp_path / "toy.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[answer, nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")]), path)
     assert module.count(path) == (1, 6, 2)
+
+
+def test_each_homework_header_states_its_reference_solutions_current_size():
+    """The headers' workload estimate quotes the solutions' size (issue 31); an edited solution updates it."""
+    import importlib.util
+    import re
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("solution_lines", ROOT / "scripts" / "solution_lines.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        header = nbformat.read(path, as_version=4).cells[0].source
+        stated = re.search(r"reference solutions write (\d+) lines of code", header)
+        assert stated, f"{path.name}: the header states no workload"
+        assert int(stated.group(1)) == module.count(path)[1], f"{path.name}: run scripts/solution_lines.py and update the header"

@@ -139,7 +139,7 @@ def test_the_transfer_cell_reads_the_class_atlas_by_name(before_transfers, tmp_p
 
 
 def test_with_the_atlas_the_selection_is_scored_on_every_target(before_transfers, tmp_path, monkeypatch):
-    """The atlas cell after Exercise B2 scores the student's TaskEmb and TextEmb rankings, with their own
+    """The atlas cell after the selection table scores the student's TaskEmb and TextEmb rankings, with their own
     functions, on every atlas target that is in the task library, and averages them."""
     namespace, source = before_transfers
     nb = nbformat.read(ROOT / "solutions" / "hw3_taskemb.ipynb", as_version=4)

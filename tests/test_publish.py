@@ -20,6 +20,7 @@ from itft_grader.release.build import (
     tomllib,  # noqa: E402  (tomli before Python 3.11)
 )
 from itft_grader.release.publish import hidden_test_references, integrity_problems, publish  # noqa: E402
+from itft_grader.release.twins import twin_problems  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,26 @@ def test_a_library_function_named_like_a_reference_is_named(tmp_path):
     (package / "metrics.py").write_text((package / "metrics.py").read_text() + "\n\ndef answer_f1(p, g):\n    return 0.0\n")
     problems = integrity_problems(package_dir=package)
     assert any("hw2_intermediate: the library defines answer_f1 (itft_utils/metrics.py:" in p for p in problems), problems
+
+
+def test_the_library_has_no_function_that_passes_an_exercises_checks_under_another_name():
+    assert twin_problems() == []
+
+
+def test_a_library_function_that_behaves_like_an_exercise_is_named_whatever_its_name(tmp_path):
+    """Issue 31: two one-line equivalents the library could hold (its ranking and its SQuAD normaliser under
+    other contracts, rewrapped), one of them private, are found by behaviour; a near miss is not."""
+    package = tmp_path / "itft_utils"
+    shutil.copytree(course_root() / "itft_utils", package, ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "selection.py").write_text((package / "selection.py").read_text() + (
+        "\n\ndef ranked_names(target, vectors):\n    return [name for name, _ in rank_sources(target, vectors)]\n"
+        "\n\ndef ranked_by_dot(target, vectors):\n"
+        "    return sorted((s for s in vectors if s != target), key=lambda s: (-float(np.dot(vectors[target], vectors[s])), s))\n"))
+    (package / "metrics.py").write_text((package / "metrics.py").read_text() + "\n\ndef _normal_form(s):\n    return ' '.join(_tokens(s))\n")
+    problems = twin_problems(package_dir=package)
+    assert len(problems) == 2, problems
+    assert any("itft_utils.selection.ranked_names passes every check of the exercise cosine_ranking" in p for p in problems)
+    assert any("itft_utils.metrics._normal_form passes every check of the exercise normalize_answer" in p for p in problems)
 
 
 def test_a_hidden_test_that_takes_its_reference_from_the_library_is_named(tmp_path):

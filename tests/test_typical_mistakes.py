@@ -92,6 +92,13 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("fractional steps", "steps[name] = max(1, round(amount / per_step))", "steps[name] = max(1, amount / per_step)"),
         ("no unit chosen", 'BUDGET_UNIT = "tokens"', 'BUDGET_UNIT = "compute"'),
     ],
+    ("hw3_taskemb", "rule_design_code", "rule_design_tests"): [  # the design: scored on hidden targets by the grader
+        ("TextEmb's cosine in place of TaskEmb's", '-candidates[s]["taskemb"], s))', '-candidates[s]["textemb"], s))'),
+        ("the target's own type last", 'candidates[s]["type"] != target["type"]', 'candidates[s]["type"] == target["type"]'),
+        ("only the top three returned", '-candidates[s]["taskemb"], s))', '-candidates[s]["taskemb"], s))[:3]'),
+        ("the least similar first, types ignored", '(candidates[s]["type"] != target["type"], -candidates[s]["taskemb"], s)',
+         '(candidates[s]["taskemb"], s)'),
+    ],
     ("hw1_mtl", "cosines_code", "cosines_tests"): [
         ("a dot product, not a cosine", "float(u @ v / norms) if norms > 0 else 0.0", "float(u @ v) if norms > 0 else 0.0"),
         ("the absolute cosine", "float(u @ v / norms) if norms > 0 else 0.0", "float(abs(u @ v) / norms) if norms > 0 else 0.0"),
@@ -207,11 +214,6 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("not in percent", "return (best - max(scores[s] for s in ranking[:k])) / best * 100",
          "return (best - max(scores[s] for s in ranking[:k])) / best"),
         ("only the k-th source, not the best of the first k", "max(scores[s] for s in ranking[:k])", "scores[ranking[k - 1]]"),
-    ],
-    ("hw3_taskemb", "selection_code", "selection_tests"): [
-        ("the best source's rank counted from 0", "ranking.index(best) + 1", "ranking.index(best)"),
-        ("NDCG@1 where @3 is asked", "ndcg_at_k(ranking, scores, 3)", "ndcg_at_k(ranking, scores, 1)"),
-        ("regret@3 where @1 is asked", "regret_at_k(ranking, scores, 1)", "regret_at_k(ranking, scores, 3)"),
     ],
 }
 
@@ -357,10 +359,6 @@ LATER_MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
          "max(scores[s] for s in ranking[:k])", "max(scores[ranking[i]] for i in range(k))"),
         ("the first k scores in the dict's order, not the ranking's (paired by position)",
          "max(scores[s] for s in ranking[:k])", "max(list(scores.values())[:k])"),
-    ],
-    ("hw3_taskemb", "selection_code", "selection_tests"): [
-        ("rows paired with the methods by position (sorted names)",
-         "for method, ranking in rankings.items()\n}", "for method, ranking in zip(sorted(rankings), rankings.values())\n}"),
     ],
     ("hw3_taskemb", "ablation_code", "ablation_tests"): [
         ("ties: the alphabetically last task",

@@ -8,8 +8,9 @@ short student README and the licence. Push OUT/ to the course's public repositor
 instructor repository, which can stay private.
 
 Before writing, publish refuses a tree that would leak: a stale or leaking release (the checks of
-``itft release --check``), or a library that defines a function under the name of a reference the
-hidden tests use (:func:`integrity_problems`).
+``itft release --check``), a library that defines a function under the name of a reference the
+hidden tests use (:func:`integrity_problems`), or one with a function that passes an exercise's checks
+under any name (:mod:`itft_grader.release.twins`).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from itft_grader.intake.delegation import forbidden_names
 from itft_grader.intake.syntax import parse
 from itft_grader.regions import HIDDEN_REGION
 from itft_grader.release import build as release_module
+from itft_grader.release.twins import twin_problems
 
 STUDENT_README = """\
 # itft: intermediate-task fine-tuning — the course's homework
@@ -193,7 +195,7 @@ def publish(out: Path, build_wheel: bool = True) -> list[Path]:
     root = course_root()
     package = root / "itft_utils"
     project = _project(root)
-    problems = release_module.check() + integrity_problems(package_dir=package)
+    problems = release_module.check() + integrity_problems(package_dir=package) + twin_problems(package_dir=package)
     if problems:
         raise ValueError("not publishing, the student tree would be wrong:\n" + "\n".join(f"  {p}" for p in problems))
     settings = release_module.load_settings()
