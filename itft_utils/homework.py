@@ -51,14 +51,15 @@ EXPECTED_TIME = {
                                      "jobs; every run is saved, so rerun to resume)",
     ("hw1_mtl", "colab"): "30–40 minutes on a T4 (an estimate: not yet measured on a T4)",
     ("hw2_intermediate", "grading"): "under a minute",
-    ("hw2_intermediate", "offline", "generated"): "about 8 minutes on a 2-core CPU (measured on the planted family: 7.7 min, "
-                                                  "bench/RESULTS.md §12)",
+    ("hw2_intermediate", "offline", "generated"): "about 13 minutes on a 2-core CPU (measured on the planted family with "
+                                                  "the budget design's arm and Part 7: 13.4 min, bench/RESULTS.md §13)",
     # The recorded cells' range: the cost line of python bench/bench_transfer.py --model .carry/minilm
     # --out bench/results/transfer --seeds 0,1,2,3,4 --report-only.
     ("hw2_intermediate", "offline", "local"): "many hours on a 2-core CPU (the course's recorded cells: 15–38 min per "
                                               "target run, 1–42 min per source model; resumable)",
-    ("hw2_intermediate", "colab"): "about 25–35 minutes on a T4 (an estimate: not yet measured on a T4; "
-                                   "the quarter-size target adds six short runs)",
+    ("hw2_intermediate", "colab"): "about 30–40 minutes on a T4 (an estimate: not yet measured on a T4; "
+                                   "the quarter-size target adds six short runs, the budget design's arm three "
+                                   "source and three target runs)",
     ("hw3_taskemb", "grading"): "under a minute",
     ("hw3_taskemb", "offline", "generated"): "about 3 minutes on a 2-core CPU (measured on the planted family: 2.3 min, "
                                              "bench/RESULTS.md §12)",
@@ -240,7 +241,8 @@ class TransferExperiment:
     def source_profiles(self, tokenizer=None) -> dict[str, dict[str, int]]:
         """What one epoch of each source costs, measured on its training examples as the runs cut them:
         examples, training windows (a long QA passage makes several), their tokens (padding excluded)
-        and the batch size. Homework 2's budget design turns these into equal budgets."""
+        and the windows one optimiser step trains on (``batch_size``, accumulation included). Homework 2's budget
+        design turns these into equal budgets."""
         tokenizer = tokenizer or load_tokenizer(self.model)
         profiles = {}
         for spec in self.sources:
@@ -248,7 +250,7 @@ class TransferExperiment:
             features = encode(source.task.task_type, source.train, tokenizer, self.settings)
             profiles[spec.display] = {"examples": len(source.train), "windows": len(features["input_ids"]),
                                       "tokens": sum(len(ids) for ids in features["input_ids"]),
-                                      "batch_size": self.config.batch_size}
+                                      "batch_size": self.config.batch_size * self.config.grad_accum_steps}
         return profiles
 
     def with_source_steps(self, steps: dict[str, int], profiles: dict[str, dict[str, int]]) -> TransferExperiment:

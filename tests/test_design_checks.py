@@ -40,6 +40,7 @@ def test_equal_budgets_are_measured_in_the_students_unit_with_a_tolerance():
     assert not passed and "off by more than 5%: sst2" in text  # 10 % over
     assert budgets.equal_on_hidden_sources({"unit": "steps", "steps": {**dict.fromkeys(profiles, 300), "sst2": 314}})[0]
     for bad in (None, {"unit": "flops", "steps": tokens}, {"unit": "steps", "steps": {"sst2": 3}},
+                {"unit": "steps", "steps": {**tokens, "sst2": 10**400}}, {"unit": "steps", "steps": {**tokens, "sst2": "3"}},
                 {"unit": "steps", "steps": {**tokens, "sst2": 2.5}}, {"unit": "steps", "steps": {**tokens, "sst2": True}}):
         assert not budgets.usable_budgets(bad)[0], bad
 
@@ -57,8 +58,9 @@ def test_the_hidden_sets_are_what_the_committed_runs_give(capsys):
 
 def test_the_random_expectation_is_exact_and_the_bar_separates_task_from_text():
     # RESULTS section 4 quotes 0.709 for SQuAD's eight sources (the same expectation, computed another way there).
-    assert selection_design.hidden_sets()["1"]["random_ndcg3"] == pytest.approx(0.709, abs=5e-4)
+    assert selection_design.hidden_sets()["1.0"]["random_ndcg3"] == pytest.approx(0.709, abs=5e-4)
     sets = selection_design.probe_input()
+    assert len(sets) == 8 + 4  # each target under as many letterings as it has sources
 
     def by(key):
         return {k: sorted(s["candidates"], key=lambda c: (-s["candidates"][c][key], c)) for k, s in sets.items()}
@@ -66,5 +68,10 @@ def test_the_random_expectation_is_exact_and_the_bar_separates_task_from_text():
     assert selection_design.beats_random(by("taskemb"))[0]
     passed, text = selection_design.beats_random(by("textemb"))
     assert not passed and "to pass: more than 0.790" in text
+    # A rule that ignores the features (the dict's order, or equal sizes broken by letter) scores chance, not better.
+    for blind in ({k: list(s["candidates"]) for k, s in sets.items()}, by("examples")):
+        passed, text = selection_design.beats_random(blind)
+        assert not passed and "mean 0.690" in text
     assert not selection_design.usable_rule({k: r[:3] for k, r in by("taskemb").items()})[0]
-    assert not selection_design.usable_rule({"1": by("taskemb")["1"]})[0]
+    assert not selection_design.usable_rule({"1.0": by("taskemb")["1.0"]})[0]
+    assert not selection_design.usable_rule({k: r[:-1] + r[:1] for k, r in by("taskemb").items()})[0]  # a duplicate

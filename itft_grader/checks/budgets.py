@@ -20,8 +20,9 @@ from typing import Any
 
 UNITS = ("steps", "tokens")
 #: How much each source spends in the hidden check, per unit: about what Part 5's sources spend at 2,000
-#: examples (steps: 250-410; tokens: 0.1-1.7 million), so that both directions of equalising are exercised.
+#: examples (steps: 250-410; tokens: 0.05-1.2 million), so that both directions of equalising are exercised.
 AMOUNTS = {"steps": 300, "tokens": 600_000}
+MAX_STEPS = 10**9  # beyond any budget; also keeps the arithmetic below in floating point
 TOLERANCE = 0.05  # a source may spend 5 % more or less than the amount (or one step's worth, when a step is more)
 PROFILES_FILE = Path(__file__).resolve().parent / "resources" / "budget_profiles.json"
 
@@ -46,8 +47,8 @@ def _problem(answer: Any) -> str | None:
     if not isinstance(steps, dict) or set(steps) != set(profiles):
         got = sorted(steps) if isinstance(steps, dict) else type(steps).__name__
         return f"expected steps for each of the {len(profiles)} sources given ({', '.join(sorted(profiles))}); got {got}"
-    bad = {name: n for name, n in steps.items() if isinstance(n, bool) or not isinstance(n, int) or n < 1}
-    return f"steps must be whole numbers >= 1; got {bad}" if bad else None
+    bad = {name: n for name, n in steps.items() if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STEPS}
+    return f"steps must be whole numbers from 1 to {MAX_STEPS:,}; got {bad}"[:500] if bad else None
 
 
 def usable_budgets(answer: Any) -> tuple[bool, str]:

@@ -2,9 +2,12 @@
 
 The student writes ``my_selection(target, candidates)``: a rule that ranks candidate sources from what a
 selection method can know before any transfer is run (each source's task type and size, and the cosines of
-its TaskEmb and TextEmb to the target's). The probe runs it on the hidden sets below, with the sources'
-names replaced by letters in a shuffled order, and returns the rankings; the grader scores them here with
-NDCG@3 against the measured transfers, which stay in ``resources/selection_hidden.json``. The bar is the
+its TaskEmb and TextEmb to the target's). The probe runs it on the sets below, each target under as many
+letterings as it has sources (a shuffled order, rotated, so that a rule that ignores the features averages
+chance), and returns the rankings; the grader scores them here with NDCG@3 against the measured transfers,
+which the probe does not carry (``resources/selection_hidden.json``). Both targets are the course's published
+runs (RESULTS sections 4 and 12): the check measures a rule, not secrecy; a rule that recognises the sources
+by their rounded cosines and hard-codes their order is for the hand-graded defence to catch. The bar is the
 exact expected NDCG@3 of a random ranking, averaged over the targets, plus :data:`MARGIN`: a rule that reads
 the text, not the task, falls below it (TextEmb's cosine alone scores 0.45 on the mean).
 
@@ -36,11 +39,11 @@ def _problem(answer: Any) -> str | None:
     """Why the probe's answer is not a ranking of every hidden set's candidates (None: it is)."""
     sets = hidden_sets()
     if not isinstance(answer, dict) or set(answer) != set(sets):
-        return f"expected a ranking for each of the {len(sets)} hidden targets; got {type(answer).__name__}"
+        return f"expected a ranking for each of the {len(sets)} hidden candidate sets; got {type(answer).__name__}"
     for key, ranking in answer.items():
         candidates = set(sets[key]["candidates"])
         if not isinstance(ranking, list) or sorted(map(str, ranking)) != sorted(candidates) or len(ranking) != len(candidates):
-            return f"hidden target {key}: expected every candidate exactly once ({len(candidates)}), got {ranking!r:.200}"
+            return f"hidden set {key}: expected every candidate exactly once ({len(candidates)}), got {ranking!r:.200}"
     return None
 
 
@@ -57,17 +60,22 @@ def ndcg3(ranking: list[str], scores: dict[str, float]) -> float:
 
 
 def beats_random(answer: Any) -> tuple[bool, str]:
-    """A check's ``expect``: the rule's mean NDCG@3 over the hidden targets against a random ranking's."""
+    """A check's ``expect``: the rule's mean NDCG@3 over the hidden targets (each the mean over its letterings)
+    against a random ranking's."""
     problem = _problem(answer)
     if problem:
         return False, problem
-    sets = hidden_sets()
-    mine = {key: ndcg3(answer[key], s["scores"]) for key, s in sets.items()}
-    chance = statistics.mean(s["random_ndcg3"] for s in sets.values())
-    mean = statistics.mean(mine.values())
-    return mean > chance + MARGIN, (f"hidden targets: your rule's NDCG@3 {', '.join(f'{v:.3f}' for v in mine.values())}, "
-                                    f"mean {mean:.3f}; to pass: more than {chance + MARGIN:.3f} (a random ranking's "
-                                    f"expectation {chance:.3f} plus {MARGIN})")
+    by_target: dict[str, list[float]] = {}
+    chance: dict[str, float] = {}
+    for key, s in hidden_sets().items():
+        base = key.split(".")[0]
+        by_target.setdefault(base, []).append(ndcg3(answer[key], s["scores"]))
+        chance[base] = s["random_ndcg3"]
+    mine = {base: statistics.mean(values) for base, values in by_target.items()}
+    mean, bar = statistics.mean(mine.values()), statistics.mean(chance.values()) + MARGIN
+    return mean > bar, (f"hidden targets: your rule's NDCG@3 {', '.join(f'{v:.3f}' for v in mine.values())} (each the mean "
+                        f"over its letterings), mean {mean:.3f}; to pass: more than {bar:.3f} (a random ranking's "
+                        f"expectation {bar - MARGIN:.3f} plus {MARGIN})")
 
 
 def random_expectation(scores: dict[str, float]) -> float:
@@ -76,16 +84,20 @@ def random_expectation(scores: dict[str, float]) -> float:
     return statistics.mean(ndcg3([*top, *(s for s in scores if s not in top)], scores) for top in tops)
 
 
-def _letters(names: list[str], seed: int) -> dict[str, str]:
+def _letters(names: list[str], seed: int, rotation: int) -> dict[str, str]:
+    """Letters for ``names``: a seeded shuffle, rotated by ``rotation``, so that across a target's rotations every
+    source takes every place in the letters' (and the dict's) order: a rule that ignores the features, or breaks
+    all its ties by letter, averages a random ranking's score."""
     shuffled = sorted(names)
     random.Random(seed).shuffle(shuffled)
-    return {name: "abcdefghijklmnop"[i] for i, name in enumerate(shuffled)}
+    rotated = shuffled[rotation:] + shuffled[:rotation]
+    return {name: "abcdefghijklmnop"[i] for i, name in enumerate(rotated)}
 
 
 def _hidden_set(target: dict, cosines: dict[str, dict[str, float]], scores: dict[str, float], sizes: dict[str, int],
-                types: dict[str, str], seed: int) -> dict:
+                types: dict[str, str], seed: int, rotation: int) -> dict:
     names = sorted(scores)
-    letter = _letters(names, seed)
+    letter = _letters(names, seed, rotation)
     candidates = {letter[n]: {"type": types[n], "examples": sizes[n], "taskemb": round(cosines["TaskEmb"][n], 4),
                               "textemb": round(cosines["TextEmb"][n], 4)} for n in names}
     lettered = {letter[n]: round(scores[n], 2) for n in names}
@@ -105,11 +117,14 @@ def build() -> dict:
     embedded = ROOT / "bench/results/taskemb_real/embeddings"
     squad_types = {n: json.loads((embedded / f"{n}.json").read_text())["task_type"] for n in squad}
     planted_types = {n: built_in_task_type(n) for n in planted["scores"]}
-    return {"command": "python -m itft_grader.checks.selection_design --build", "margin": MARGIN, "targets": {
-        "1": _hidden_set({"type": "qa", "examples": 1000}, squad_cosines, squad, dict.fromkeys(squad, 2000), squad_types, seed=1),
-        "2": _hidden_set({"type": "qa", "examples": 64}, planted_cosines, planted["scores"], planted["source_sizes"],
-                         planted_types, seed=2),
-    }}
+    sets = {}
+    for rotation in range(len(squad)):
+        sets[f"1.{rotation}"] = _hidden_set({"type": "qa", "examples": 1000}, squad_cosines, squad, dict.fromkeys(squad, 2000),
+                                            squad_types, seed=1, rotation=rotation)
+    for rotation in range(len(planted["scores"])):
+        sets[f"2.{rotation}"] = _hidden_set({"type": "qa", "examples": 64}, planted_cosines, planted["scores"],
+                                            planted["source_sizes"], planted_types, seed=2, rotation=rotation)
+    return {"command": "python -m itft_grader.checks.selection_design --build", "margin": MARGIN, "targets": sets}
 
 
 def probe_input() -> dict:
@@ -131,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if same else 1
         HIDDEN.write_text(json.dumps(made, indent=1) + "\n")
         print(f"wrote {HIDDEN}")
-    for key, s in hidden_sets().items():
-        print(f"hidden target {key}: {len(s['candidates'])} candidates, a random ranking's NDCG@3 {s['random_ndcg3']:.3f}")
-    print(f"bar: mean NDCG@3 above {statistics.mean(s['random_ndcg3'] for s in hidden_sets().values()) + MARGIN:.3f}")
+    chance = {key.split(".")[0]: (len(s["candidates"]), s["random_ndcg3"]) for key, s in hidden_sets().items()}
+    for base, (count, value) in chance.items():
+        print(f"hidden target {base}: {count} candidates under {count} letterings, a random ranking's NDCG@3 {value:.3f}")
+    print(f"bar: mean NDCG@3 above {statistics.mean(v for _, v in chance.values()) + MARGIN:.3f}")
     return 0
 
 
