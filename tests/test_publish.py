@@ -57,7 +57,7 @@ def test_a_library_function_that_behaves_like_an_exercise_is_named_whatever_its_
         "\n\ndef ranked_by_dot(target, vectors):\n"
         "    return sorted((s for s in vectors if s != target), key=lambda s: (-float(np.dot(vectors[target], vectors[s])), s))\n"))
     (package / "metrics.py").write_text((package / "metrics.py").read_text() + "\n\ndef _normal_form(s):\n    return ' '.join(_tokens(s))\n")
-    problems = twin_problems(package_dir=package)
+    problems = twin_problems(package_dir=package, only={"cosine_ranking", "normalize_answer", "ndcg_at_k"})
     assert len(problems) == 2, problems
     assert any("itft_utils.selection.ranked_names passes every check of the exercise cosine_ranking" in p for p in problems)
     assert any("itft_utils.metrics._normal_form passes every check of the exercise normalize_answer" in p for p in problems)

@@ -98,14 +98,16 @@ def _answer(check: Check, function_name: str, function: Callable) -> dict[str, A
     return answer
 
 
-def scan(solutions: Path, package: str) -> list[str]:
-    """The problems: each library function that passes every check of an exercise."""
+def scan(solutions: Path, package: str, only: set[str] | None = None) -> list[str]:
+    """The problems: each library function that passes every check of an exercise (of ``only``, when given)."""
     from itft_grader.checks import references
     from itft_grader.checks.scoring import verdict
 
     candidates = library_functions(package)
     problems = []
     for assignment, function_name, checks in exercise_checks(solutions):
+        if only is not None and function_name not in only:
+            continue
         reference = getattr(references, function_name, None)
         wanted = {c.name: _answer(c, function_name, reference) if c.expect is REFERENCE and reference else None for c in checks}
         checks = [c for c in checks if c.expect is not REFERENCE or "value" in (wanted[c.name] or {})]  # comparable only
@@ -120,8 +122,9 @@ def scan(solutions: Path, package: str) -> list[str]:
     return problems
 
 
-def twin_problems(solutions: Path | None = None, package_dir: Path | None = None) -> list[str]:
-    """:func:`scan` in a child process: offline, in an empty folder, the library found at ``package_dir``."""
+def twin_problems(solutions: Path | None = None, package_dir: Path | None = None, only: set[str] | None = None) -> list[str]:
+    """:func:`scan` in a child process: offline, in an empty folder, the library found at ``package_dir``; ``only``
+    limits it to those exercises' functions (the tests' positive control)."""
     import itft_utils
 
     solutions = Path(solutions or solutions_dir()).resolve()
@@ -132,7 +135,8 @@ def twin_problems(solutions: Path | None = None, package_dir: Path | None = None
     with tempfile.TemporaryDirectory() as empty:
         try:
             done = subprocess.run([sys.executable, "-m", "itft_grader.release.twins", "--solutions", str(solutions),
-                                   "--package", package_dir.name, "--answer", str(Path(empty) / "answer.json")], cwd=empty,
+                                   "--package", package_dir.name, "--answer", str(Path(empty) / "answer.json"),
+                                   *(["--only", ",".join(sorted(only))] if only else [])], cwd=empty,
                                   env=env, capture_output=True, text=True, timeout=SCAN_SECONDS, check=False)
         except subprocess.TimeoutExpired:
             return [f"the behaviour scan of {package_dir} did not finish in {SCAN_SECONDS} s"]
@@ -147,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solutions", type=Path, required=True)
     parser.add_argument("--package", required=True, help="the importable name of the student library")
     parser.add_argument("--answer", type=Path, required=True, help="where to write the problems (JSON)")
+    parser.add_argument("--only", help="comma-separated exercise functions (default: every exercise)")
     args = parser.parse_args(argv)
-    problems = scan(args.solutions, args.package)
+    problems = scan(args.solutions, args.package, set(args.only.split(",")) if args.only else None)
     args.answer.write_text(json.dumps(problems))  # a file, not stdout: whatever the library prints stays out of it
     return 0
 
