@@ -48,6 +48,7 @@ REPORTS = {
         "python bench/planted_family.py --model minilm --seeds 0,1,2 --sizes 16,64 --out bench/results/planted_offline "
         "--report-only --per-seed",
         "python bench/equal_budgets.py --report-only",
+        "python bench/chain.py --report-only",
     ],
     "hw3_taskemb": [
         "python bench/taskemb_real.py --report-only --out bench/results/taskemb_real --transfer-results bench/results/transfer "

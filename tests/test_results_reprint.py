@@ -29,6 +29,7 @@ REPORTS = [
     pytest.param(["bench/target_size.py", "--sizes", "250=bench/results/transfer_n250,500=bench/results/transfer_n500,"
                   "1000=bench/results/transfer", "--source", "policyqa", "--report-only"], 1, 0, id="section 3: the target-size axis"),
     pytest.param(["bench/equal_budgets.py", "--report-only"], 2, 0, id="section 13: Homework 2's budget design"),
+    pytest.param(["bench/chain.py", "--report-only"], 1, 0, id="section 14: chains and forgetting"),
 ]
 
 
