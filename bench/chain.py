@@ -51,19 +51,18 @@ def main() -> None:
         scores = [single[name, s] for s in SEEDS]
         print(f"| {name if name != 'baseline' else 'no intermediate task'} | " + " | ".join(f"{v:.1f}" for v in scores)
               + f" | {statistics.mean(scores):.1f} |")
-    reproduced = []
+    reproduced, chained = [], {}
     for first, second in CHAINS:
         cells = {s: (load_cells(OUT / first / f"seed{s}") if args.report_only else run(first, second, s)) for s in SEEDS}
         alone = [next(c["score"] for c in cells[s] if c["source"] is None) for s in SEEDS]
-        chained = [next(c["score"] for c in cells[s] if c["source"] == second) for s in SEEDS]
+        chained[first, second] = {s: next(c["score"] for c in cells[s] if c["source"] == second) for s in SEEDS}
         reproduced += [abs(a - single[first, s]) < 1e-6 for a, s in zip(alone, SEEDS)]
-        print(f"| {first} -> {second} | " + " | ".join(f"{v:.1f}" for v in chained) + f" | {statistics.mean(chained):.1f} |")
+        scores = list(chained[first, second].values())
+        print(f"| {first} -> {second} | " + " | ".join(f"{v:.1f}" for v in scores) + f" | {statistics.mean(scores):.1f} |")
     print()
-    for first, second in CHAINS:
-        cells = {s: load_cells(OUT / first / f"seed{s}") for s in SEEDS}
-        chained = {s: next(c["score"] for c in cells[s] if c["source"] == second) for s in SEEDS}
+    for (first, second), mine in chained.items():
         for other in (first, second):
-            diffs = [chained[s] - single[other, s] for s in SEEDS]
+            diffs = [mine[s] - single[other, s] for s in SEEDS]
             print(f"{first} -> {second} minus {other} alone, per seed: {', '.join(f'{d:+.1f}' for d in diffs)} "
                   f"(mean {statistics.mean(diffs):+.1f})")
     print(f"\nthe chains' first stages alone reproduce Homework 2's recorded cells: {all(reproduced)}")

@@ -23,7 +23,7 @@ import common  # noqa: F401 - puts the repo on sys.path
 from bench_transfer import paired_statistics
 
 from itft_grader.checks import references as ref
-from itft_grader.checks.budgets import hidden_profiles, tokens_per_step
+from itft_grader.checks.budgets import hidden_profiles, spent, tokens_per_step
 from itft_utils.homework import planted_experiment
 from itft_utils.transfer import load_cells
 
@@ -31,10 +31,6 @@ OUT = Path("bench/results/equal_budgets")
 PART5 = Path("bench/results/planted_offline/n64")  # Part 5's cells of the same experiment (RESULTS section 12)
 SEEDS = [0, 1, 2]
 REAL_PART5 = ("policyqa", "subjqa", "sst2", "conll2000")
-
-
-def spend(profile: dict[str, int], steps: int, unit: str) -> float:
-    return steps if unit == "steps" else steps * profile["tokens"] / profile["windows"] * profile["batch_size"]
 
 
 def main() -> None:
@@ -52,9 +48,9 @@ def main() -> None:
     part5_steps = {s.display: math.ceil(profiles[s.display]["windows"] / profiles[s.display]["batch_size"]) * s.epochs for s in arm}
     part5 = {(c["source"], c["seed"]): c["score"] for c in load_cells(PART5, SEEDS)}
     print("Part 5's budgets (500 examples, 2 epochs each): "
-          + "; ".join(f"{name} {n} steps, {spend(profiles[name], n, 'tokens'):,.0f} tokens" for name, n in part5_steps.items()))
+          + "; ".join(f"{name} {n} steps, {spent(profiles[name], n, 'tokens'):,.0f} tokens" for name, n in part5_steps.items()))
     for unit in ("steps", "tokens"):
-        amount = min(spend(profiles[name], n, unit) for name, n in part5_steps.items())
+        amount = min(spent(profiles[name], n, unit) for name, n in part5_steps.items())
         steps = ref.equal_budgets({name: profiles[name] for name in part5_steps}, amount, unit)
         equal = experiment.with_source_steps(steps, profiles)
         cells = load_cells(OUT, SEEDS) if args.report_only else equal.run(OUT, progress=True)
@@ -75,7 +71,7 @@ def main() -> None:
         if name in REAL_PART5:
             print(f"{name}: {p['windows']} windows, {p['tokens']:,} tokens an epoch; {tokens_per_step(p):,.0f} tokens a step, "
                   f"{math.ceil(p['windows'] / p['batch_size'])} steps an epoch")
-    base = {c["seed"]: c["score"] for c in load_cells(OUT, SEEDS) if c["source"] is None}
+    base = {c["seed"]: c["score"] for c in cells if c["source"] is None}  # the last unit's cells hold the baselines
     same = all(abs(base[s] - part5[None, s]) < 1e-9 for s in SEEDS)
     print(f"\nbaselines {'identical to' if same else 'DIFFERENT from'} Part 5's ({PART5}): "
           + ", ".join(f"{base[s]:.1f}" for s in SEEDS))

@@ -44,11 +44,11 @@ def recorded_reports(homework: str) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8")).get("reports", []) if path.exists() else []
 
 
-def show_recorded(homework: str, mode: str, data_kind: str, always: bool = False) -> bool:
-    """Print the course's recorded real-data results of ``homework`` (in every mode but grading, or
-    ``always``): beside a student's own run, they are what the written questions' model answers read;
-    without one (offline on generated tasks) they are the real-data numbers. Return whether anything was printed."""
-    if mode == "grading" and not always:
+def show_recorded(homework: str, mode: str, data_kind: str) -> bool:
+    """Print the course's recorded real-data results of ``homework`` in every mode but grading: beside a
+    student's own run, they are what the written questions' model answers read; without one (offline on
+    generated tasks) they are the real-data numbers. Return whether anything was printed."""
+    if mode == "grading":
         return False
     data = recorded(homework)
     print(f"THE COURSE'S RECORDED RUN of {homework} on the real data (not yours: yours above ran on generated tasks)."

@@ -75,3 +75,22 @@ def test_the_random_expectation_is_exact_and_the_bar_separates_task_from_text():
     assert not selection_design.usable_rule({k: r[:3] for k, r in by("taskemb").items()})[0]
     assert not selection_design.usable_rule({"1.0": by("taskemb")["1.0"]})[0]
     assert not selection_design.usable_rule({k: r[:-1] + r[:1] for k, r in by("taskemb").items()})[0]  # a duplicate
+
+
+def test_the_graders_ndcg_is_the_references_and_deciding_loads_no_training_stack():
+    """The check's own NDCG@3 (torch-free, for nbgrader's process) equals the exercise's reference on every hidden set,
+    over rankings drawn at random; deciding a rule in a fresh process imports no torch."""
+    import random
+    import subprocess
+    import sys
+
+    from itft_grader.checks.references import ndcg_at_k
+
+    rng = random.Random(0)
+    for s in selection_design.hidden_sets().values():
+        for _ in range(50):
+            ranking = rng.sample(sorted(s["scores"]), len(s["scores"]))
+            assert selection_design.ndcg3(ranking, s["scores"]) == pytest.approx(ndcg_at_k(ranking, s["scores"], 3), abs=1e-12)
+    code = ("import sys; from itft_grader.checks import selection_design as d; "
+            "d.beats_random({k: list(s['candidates']) for k, s in d.probe_input().items()}); print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -69,11 +69,8 @@ def equal_on_hidden_sources(answer: Any) -> tuple[bool, str]:
     if problem:
         return False, problem
     unit, amount, profiles = answer["unit"], AMOUNTS[answer["unit"]], hidden_profiles()
-    off = {}
-    for name, profile in profiles.items():
-        allowed = max(TOLERANCE * amount, spent(profile, 1, unit))
-        if abs(spent(profile, answer["steps"][name], unit) - amount) > allowed:
-            off[name] = spent(profile, answer["steps"][name], unit)
+    off = [name for name, profile in profiles.items()
+           if abs(spent(profile, answer["steps"][name], unit) - amount) > max(TOLERANCE * amount, spent(profile, 1, unit))]
     shown = ", ".join(f"{name} {spent(p, answer['steps'][name], unit):,.0f}" for name, p in profiles.items())
     text = f"hidden sources, {amount:,} {unit} each: yours spend {shown}"
     return not off, text + (f"; off by more than {TOLERANCE:.0%}: {', '.join(sorted(off))}" if off else "")
