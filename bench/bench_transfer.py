@@ -10,6 +10,8 @@ seeds 0, 1, 2. Resumable: every cell is a JSON file under --out; rerun the same 
 
 ``--target-n`` moves the target along the target-size axis (another ``--out`` per size; ``--cache`` lets
 the sizes share one source encoder per seed); ``bench/target_size.py`` compares the sizes.
+``--target mrpc`` (or ``rte``) trains a sentence-pair classification target instead (1,000 examples, scored on its
+labelled held-out split; issue 33's second target), from the same source encoders when ``--cache`` is shared.
 ``--target-lr`` and ``--target-epochs`` change the target runs only (another ``--out``, the same ``--cache``):
 issue 33's check of whether a harmful source's damage is knowledge or optimisation.
 
@@ -30,7 +32,7 @@ from pathlib import Path
 import common
 
 from itft_grader.checks import references as ref  # Homework 2's paired statistics are an exercise: the references
-from itft_utils.homework import REAL_DATA_SOURCES, real_data_experiment, real_data_sources
+from itft_utils.homework import REAL_DATA_SOURCES, pair_target, real_data_experiment, real_data_sources
 from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
 from itft_utils.transfer import (
     format_table,
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--model", default="minilm", help="preset, hub name or folder (e.g. a carried copy of MiniLM)")
     parser.add_argument("--out", default="bench/out/transfer")
+    parser.add_argument("--target", default="squad", help="squad, or a sentence-pair target: mrpc or rte (issue 33's second target)")
     parser.add_argument("--target-n", type=int, default=1000, help="target training questions (the target-size axis: 250, 1000, 2000)")
     parser.add_argument("--target-lr", type=float, default=None,
                         help="the target runs' learning rate (default: the sources' 1e-4); issue 33's check of the harmful transfers")
@@ -62,7 +65,8 @@ def main() -> None:
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     sources = real_data_sources(names=args.sources.split(","))
-    experiment = real_data_experiment(common.data_dir_or_exit(), seeds, sources)
+    target = None if args.target == "squad" else pair_target(args.target)
+    experiment = real_data_experiment(common.data_dir_or_exit(), seeds, sources, target)
     experiment = dataclasses.replace(experiment, model=args.model,
                                      target=dataclasses.replace(
                                          experiment.target, n_train=args.target_n, learning_rate=args.target_lr,
@@ -115,17 +119,23 @@ def per_seed_table(cells: list[dict]) -> str:
         by_run.setdefault(c["source"] or "baseline", {})[c["seed"]] = c
     seeds = sorted({c["seed"] for c in cells})
     base = by_run.get("baseline", {})
+    d = decimals(cells)
     lines = ["| run | " + " | ".join(f"seed {s}" for s in seeds)
              + " | difference to the same seed's baseline | mean difference | curves |",
              "|---" * (len(seeds) + 4) + "|"]
     for run, mine in by_run.items():
-        scores = [f"{mine[s]['score']:.1f}" if s in mine else "—" for s in seeds]
+        scores = [f"{mine[s]['score']:.{d}f}" if s in mine else "—" for s in seeds]
         paired = {s: mine[s]["score"] - base[s]["score"] for s in seeds if s in mine and s in base and run != "baseline"}
-        diffs = ", ".join(f"seed {s}: {d:+.1f}" for s, d in paired.items()) or "—"
-        mean = f"{statistics.mean(paired.values()):+.1f} ({len(paired)})" if paired else "—"
-        curves = "; ".join(f"{s}: " + " / ".join(f"{e[mine[s]['metric']]:.1f}" for e in mine[s]["curve"]) for s in seeds if s in mine)
+        diffs = ", ".join(f"seed {s}: {diff:+.{d}f}" for s, diff in paired.items()) or "—"
+        mean = f"{statistics.mean(paired.values()):+.{d}f} ({len(paired)})" if paired else "—"
+        curves = "; ".join(f"{s}: " + " / ".join(f"{e[mine[s]['metric']]:.{d}f}" for e in mine[s]["curve"]) for s in seeds if s in mine)
         lines.append(f"| {run} | {' | '.join(scores)} | {diffs} | {mean} | {curves} |")
     return "\n".join(lines)
+
+
+def decimals(cells: list[dict]) -> int:
+    """Digits a score is printed with: one for SQuAD's F1 and EM (0-100), three for a fraction (accuracy)."""
+    return 1 if all(c["metric"] in ("f1", "exact_match") for c in cells) else 3
 
 
 def paired_statistics(cells: list[dict]) -> str:
@@ -133,18 +143,20 @@ def paired_statistics(cells: list[dict]) -> str:
     the relative gain, the exact sign-flip p-value and the seeds a +1 point gain would need at that spread (Homework
     2's Exercise 5, computed with the course's references; its model answer quotes this table)."""
     baseline = {c["seed"]: c["score"] for c in cells if c["source"] is None}
-    lines = ["| source | paired difference (mean ± std) | 95 % t interval | relative gain | p (sign flip) | seeds for +1 |",
+    d = decimals(cells)
+    point = 10.0 ** (1 - d)  # a point: 1 F1, or 0.01 of accuracy
+    lines = [f"| source | paired difference (mean ± std) | 95 % t interval | relative gain | p (sign flip) | seeds for +{point:g} |",
              "|---|---|---|---|---|---|"]
     for source in sorted({c["source"] for c in cells if c["source"]}):
         mine = {c["seed"]: c["score"] for c in cells if c["source"] == source}
         row = ref.paired_summary(mine, baseline)
         if row["n"] > 1:
             low, high = row["interval"]
-            spread, interval = f" ± {row['std']:.2f} ({row['n']} seeds)", f"[{low:+.1f}, {high:+.1f}]"
+            spread, interval = f" ± {row['std']:.{d + 1}f} ({row['n']} seeds)", f"[{low:+.{d}f}, {high:+.{d}f}]"
         else:  # one seed: no spread, no interval
             spread, interval = " (1 seed)", "—"
-        needed = ref.seeds_needed(row["std"], 1.0) if row["n"] > 1 and row["std"] > 0 else "—"
-        lines.append(f"| {source} | {row['mean']:+.2f}{spread} | {interval} | {100 * row['gain']:+.1f} % | {row['p_value']:.3f} "
+        needed = ref.seeds_needed(row["std"], point) if row["n"] > 1 and row["std"] > 0 else "—"
+        lines.append(f"| {source} | {row['mean']:+.{d + 1}f}{spread} | {interval} | {100 * row['gain']:+.1f} % | {row['p_value']:.3f} "
                      f"| {needed} |")
     return "\n".join(lines)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Long CPU runs that extend RESULTS, as lanes (a and b: one core each, optional; c: issue 33, both cores). Every
+# Long CPU runs that extend RESULTS, as lanes (a and b: one core each, optional; c and d: issue 33, both cores). Every
 # command is resumable (finished cells and runs are files under bench/results/ and are skipped), so the
 # queue can be stopped at any point and started again; a lane's log is bench/out/queue-<lane>.log.
 #
@@ -10,7 +10,7 @@
 # kill -CONT (e.g. around a benchmark).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-lane="${1:?lane a or b}"
+lane="${1:?lane a, b, c or d}"
 mkdir -p bench/out
 exec >> "bench/out/queue-$lane.log" 2>&1
 run() {  # one resumable step, one thread, lowest priority; a failed step is logged and the lane goes on
@@ -46,6 +46,14 @@ c)  # issue 33: is the damage of CoNLL-2000 and STS-B (-27 and -20 F1 at lr 1e-4
     run "${long[@]}" --seeds 2 --sources conll2000
     run "${low[@]}" --seeds 2 --sources conll2000
     ;;
-*)  echo "lane a, b or c"; exit 2 ;;
+d)  # issue 33's second target: MRPC (1,000 pairs, scored on its 1,725 labelled test pairs) from seven sources of
+    # four types at seeds 0-2, the source encoders shared with the SQuAD matrix through the cache (a source
+    # encoder is trained once per seed for both targets). Baselines first, then the sources cheapest first.
+    threads=2
+    mrpc=("${transfer[@]}" --out bench/results/transfer_mrpc --target mrpc)
+    run "${mrpc[@]}" --seeds 0,1,2 --sources rte,sst2,stsb,conll2000,wnut17
+    run "${mrpc[@]}" --seeds 0,1,2 --sources policyqa,subjqa
+    ;;
+*)  echo "lane a, b, c or d"; exit 2 ;;
 esac
 echo "== $(date -u '+%F %T') lane $lane done"

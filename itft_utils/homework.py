@@ -341,17 +341,33 @@ def squad_target(source: str = "local", n_train: int = 1000, n_eval: int | None 
     return TaskSpec("squad", source, n_train, n_eval, epochs)
 
 
+#: Targets other than SQuAD for the race's second target (issue 33): a labelled held-out split each.
+PAIR_TARGETS = {"mrpc": "test", "rte": "validation"}
+
+
+def pair_target(name: str, n_train: int = 1000, epochs: int = 4) -> TaskSpec:
+    """A sentence-pair classification target on the data folder: ``n_train`` examples of its training split
+    (seed-0 subsample), scored on every example of its labelled held-out split (MRPC: test; RTE: dev)."""
+    if name not in PAIR_TARGETS:
+        raise ValueError(f"no target spec for {name!r}; known: squad, {', '.join(PAIR_TARGETS)}")
+    return TaskSpec(name, "local", n_train, None, epochs, eval_split=PAIR_TARGETS[name])
+
+
 def real_data_experiment(data_dir: str | Path | None = None, seeds: Sequence[int] = (0, 1, 2),
-                         sources: Sequence[TaskSpec] | None = None) -> TransferExperiment:
-    """Issue 4's benchmark: MiniLM, SQuAD-1k target, PolicyQA / SubjQA / SST-2 / CoNLL-2000 sources,
-    the foundation benchmark's settings (length 256, stride 64, batch 16, lr 1e-4, 10 % warm-up)."""
+                         sources: Sequence[TaskSpec] | None = None, target: TaskSpec | None = None) -> TransferExperiment:
+    """Issue 4's benchmark: MiniLM, SQuAD-1k target (or ``target``, e.g. :func:`pair_target`), PolicyQA /
+    SubjQA / SST-2 / CoNLL-2000 sources, the foundation benchmark's settings (length 256, stride 64, batch 16,
+    lr 1e-4, 10 % warm-up). A source that is the target's own task is refused."""
     preset = get_preset("offline")
     config = TrainConfig(learning_rate=preset.learning_rate, batch_size=preset.batch_size, warmup_ratio=0.1)
     sources = list(sources or real_data_sources())
-    return TransferExperiment(squad_target("local"), sources, list(seeds), "minilm", config,
-                              preset.settings, data_dir or default_data_dir(),
-                              f"Real data: SQuAD-1k target ({SQUAD_TRAIN_ARTICLES} articles to train, 10 to evaluate), "
-                              f"sources {' / '.join(s.display for s in sources)}")
+    target = target or squad_target("local")
+    if same := [s.display for s in sources if s.name == target.name]:
+        raise ValueError(f"source {same[0]} is the target's own task ({target.name}): leave it out of the sources")
+    described = (f"SQuAD-1k target ({SQUAD_TRAIN_ARTICLES} articles to train, 10 to evaluate)" if target.name == "squad" else
+                 f"{target.name} target ({target.n_train} training examples, its {target.eval_split} split to evaluate)")
+    return TransferExperiment(target, sources, list(seeds), "minilm", config, preset.settings, data_dir or default_data_dir(),
+                              f"Real data: {described}, sources {' / '.join(s.display for s in sources)}")
 
 
 #: Offline without the data folder the homeworks run the planted family (:mod:`itft_utils.data.planted`):

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .validation import require_between
+
 __all__ = [
     "LambdaSchedule",
     "ConstantSchedule",
@@ -73,10 +75,7 @@ def _loss_list(losses: Sequence[Tensor] | Mapping[str, Tensor]) -> tuple[list[st
 
 
 def _check_lam(lam: float, what: str = "lam") -> float:
-    lam_f = float(lam)
-    if not math.isfinite(lam_f) or not 0.0 <= lam_f <= 1.0:
-        raise ValueError(f"{what} must be in [0, 1] (the weight on the target task), got {lam!r}")
-    return lam_f
+    return require_between(lam, 0.0, 1.0, f"{what} (the weight on the target task)")
 
 
 # ---------------------------------------------------------------------------------------------

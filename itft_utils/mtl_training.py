@@ -54,6 +54,7 @@ from .training import (
     make_optimizer,
     optimizer_step,
 )
+from .validation import require_distribution
 
 __all__ = [
     "MTLConfig",
@@ -241,11 +242,8 @@ def _epoch_probs(mix: MTLConfig, sizes: dict[str, int], epoch: int, epochs: int)
     sampling probabilities, one per task in the order of ``sizes``, checked."""
     counts = list(sizes.values())
     probs = get_sampling_method(mix.sampling)(counts) if isinstance(mix.sampling, str) else mix.sampling(counts, epoch, epochs)
-    probs = [float(p) for p in np.asarray(probs, dtype=np.float64).reshape(-1)]
-    if len(probs) != len(counts) or not all(math.isfinite(p) and p >= 0 for p in probs) or abs(sum(probs) - 1) > 1e-6:
-        raise ValueError(f"the sampling function gave {probs} for sizes {counts} (epoch {epoch} of {epochs}); "
-                         "need one finite, non-negative probability per task, summing to 1")
-    return probs
+    what = f"probabilities from the sampling function (sizes {counts}, epoch {epoch} of {epochs})"
+    return require_distribution(np.asarray(probs, dtype=np.float64).reshape(-1), what, count=len(counts))
 
 
 def _epoch_draws(mix: MTLConfig, names: list[str], probs: list[float], n: int, seed: int):

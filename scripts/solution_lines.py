@@ -1,6 +1,7 @@
 """How much the reference solutions ask students to write, and how much of it is input validation:
 per homework, the code lines between the solution markers of its answer cells (blank lines and
-comments left out), and the share that is a ``raise`` or the ``if`` guarding it.
+comments left out), and the share that checks input: a ``raise`` or the ``if`` guarding it, or a call of
+the provided checks (``itft_utils.validation``'s ``require_*``).
 
     .venv/bin/python scripts/solution_lines.py
 """
@@ -28,13 +29,14 @@ def count(notebook: Path) -> tuple[int, int, int]:
             code = [line.strip() for line in block.splitlines() if line.strip() and not line.strip().startswith("#")]
             lines += len(code)
             for i, line in enumerate(code):
-                if line.startswith("raise ") or (line.startswith("if ") and i + 1 < len(code) and code[i + 1].startswith("raise ")):
+                if (line.startswith(("raise ", "require_")) or re.match(r"[\w, .]+ = require_", line)
+                        or (line.startswith("if ") and i + 1 < len(code) and code[i + 1].startswith("raise "))):
                     validation += 1
     return cells, lines, validation
 
 
 def main() -> int:
-    print("| homework | answer cells | solution lines | validation lines (raise and its if) | share |")
+    print("| homework | answer cells | solution lines | validation lines (raise and its if, require_ calls) | share |")
     print("|---|---|---|---|---|")
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
         cells, lines, validation = count(path)

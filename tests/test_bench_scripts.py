@@ -111,15 +111,19 @@ def test_estimator_race_smoke_ranks_with_every_estimator_and_times_them(tmp_path
 def test_the_paired_table_gives_a_one_seed_source_no_spread_and_no_interval(bench_module):
     """A source measured at one seed so far (the race's extra sources) has a difference but no spread:
     the table says so instead of printing nan."""
-    cells = [{"source": None, "seed": s, "score": v} for s, v in ((0, 50.0), (1, 48.0))]
-    cells += [{"source": "mrpc", "seed": 0, "score": 47.0},
-              {"source": "policyqa", "seed": 0, "score": 52.0}, {"source": "policyqa", "seed": 1, "score": 51.0}]
+    cells = [{"source": None, "seed": s, "score": v, "metric": "f1"} for s, v in ((0, 50.0), (1, 48.0))]
+    cells += [{"source": "mrpc", "seed": 0, "score": 47.0, "metric": "f1"},
+              {"source": "policyqa", "seed": 0, "score": 52.0, "metric": "f1"}, {"source": "policyqa", "seed": 1, "score": 51.0, "metric": "f1"}]
     table = bench_module("bench_transfer").paired_statistics(cells)
     assert "nan" not in table
     assert "| mrpc | -3.00 (1 seed) | — |" in table
     row = ref.paired_summary({0: 52.0, 1: 51.0}, {0: 50.0, 1: 48.0})
     low, high = row["interval"]
     assert f"| policyqa | +2.50 ± {row['std']:.2f} (2 seeds) | [{low:+.1f}, {high:+.1f}] |" in table
+    # an accuracy target (issue 33's second target) keeps its digits, and a point is 0.01 of it
+    accuracy = [{**c, "score": c["score"] / 100, "metric": "accuracy"} for c in cells]
+    table = bench_module("bench_transfer").paired_statistics(accuracy)
+    assert "| mrpc | -0.0300 (1 seed) | — |" in table and "seeds for +0.01 |" in table
 
 
 def test_the_race_says_how_often_a_random_order_ranks_as_well(bench_module):
@@ -201,9 +205,10 @@ def test_grading_throughput_and_phases_time_a_small_class_and_account_for_every_
     assert "min for 300" in printed and "set-up cells" in printed
 
 
-def test_the_solution_line_count_counts_validation_as_a_raise_and_its_guard(tmp_path, monkeypatch):
+def test_the_solution_line_count_counts_validation_as_a_raise_and_its_guard_or_a_provided_check(tmp_path, monkeypatch):
     """``scripts/solution_lines.py`` (issue 31's measure of how much of a reference solution is input
-    validation) on a made-up answer cell: six code lines, of which one ``if`` and its ``raise`` validate."""
+    validation) on a made-up answer cell: seven code lines, of which one ``if`` and its ``raise`` and one call of a
+provided check validate."""
     import importlib.util
 
     import nbformat
@@ -213,11 +218,11 @@ def test_the_solution_line_count_counts_validation_as_a_raise_and_its_guard(tmp_
     spec.loader.exec_module(module)
     answer = nbformat.v4.new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    # a comment\n    if x < 0:\n"
                                        "        raise ValueError('negative')\n\n    y = x + 1\n    if y > 3:\n        y = 3\n"
-                                       "    return y\n    ### END SOLUTION\n")
+                                       "    return y\n    z = require_between(y, 0, 3, 'y')\n    ### END SOLUTION\n")
     answer.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "f_code"}
     path = tmp_path / "toy.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[answer, nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")]), path)
-    assert module.count(path) == (1, 6, 2)
+    assert module.count(path) == (1, 7, 3)
 
 
 def test_each_homework_header_states_its_reference_solutions_current_size():

@@ -203,7 +203,7 @@ def test_the_exercises_functions_drive_the_sweep(pair):
 
 
 def test_a_function_that_breaks_the_rules_is_named(pair):
-    with pytest.raises(ValueError, match="sampling function gave"):
+    with pytest.raises(ValueError, match="probabilities from the sampling function"):
         _run(pair, MTLConfig(pair.target.name, "sampling", sampling=lambda sizes, e, n: [0.7, 0.7]))
     with pytest.raises(ValueError, match="sampler drew 'squad'"):
         _run(pair, MTLConfig(pair.target.name, "sampling", sampler=lambda names, probs, seed: type("S", (), {"sample": lambda self: "squad"})()))

@@ -301,3 +301,19 @@ def test_the_source_table_shows_what_each_source_learned_and_cost():
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
     assert sorted(rows) == ["conll2000", "policyqa", "sst2", "subjqa"]
     assert "| 3 | f1 31.7 ± 1.0 | 2000 | 410 | 26–27 |" in rows["subjqa"] and "accuracy 0.825" in rows["sst2"]
+
+
+def test_a_second_target_is_a_pair_classification_spec_and_refuses_its_own_task_as_a_source():
+    """Issue 33's second target: MRPC (or RTE) scored on its labelled held-out split, from the same source specs
+    (so the same cached source encoders) as the SQuAD matrix; the target's own task cannot be one of its sources."""
+    from itft_utils.homework import pair_target, real_data_experiment, real_data_sources
+
+    experiment = real_data_experiment("/nonexistent", sources=real_data_sources(names=["policyqa", "rte"]), target=pair_target("mrpc"))
+    assert (experiment.target.name, experiment.target.n_train, experiment.target.eval_split) == ("mrpc", 1000, "test")
+    assert "mrpc target" in experiment.description
+    assert experiment.sources == real_data_experiment("/nonexistent", sources=real_data_sources(names=["policyqa", "rte"])).sources
+    assert pair_target("rte").eval_split == "validation"  # RTE's test file has no labels
+    with pytest.raises(ValueError, match="source mrpc is the target's own task"):
+        real_data_experiment("/nonexistent", sources=real_data_sources(names=["mrpc"]), target=pair_target("mrpc"))
+    with pytest.raises(ValueError, match="no target spec for 'cola'"):
+        pair_target("cola")

@@ -28,8 +28,9 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("the weights are ignored", "total = weights[0] * losses[0]", "total = losses[0]"),
         ("a float, not a tensor (no gradient)", "    return total\n", "    return float(total)\n"),
         ("the mean instead of the sum", "    return total\n", "    return total / len(losses)\n"),
-        ("no input validation (the checks print instead of raising)", "raise ValueError(", "print("),
-        ("an exact sum test rejects 0.1 + 0.2 + 0.7", "if abs(sum(weights) - 1.0) > 1e-6:", "if sum(weights) != 1.0:"),
+        ("no input validation", 'require_distribution(weights, "weights", count=len(losses))', "[float(w) for w in weights]"),
+        ("weights not counted against the losses (zip drops the extra loss)", 'require_distribution(weights, "weights", count=len(losses))',
+         'require_distribution(weights, "weights")'),
     ],
     ("hw1_mtl", "temperature_code", "temperature_tests"): [
         ("the exponent's direction: n ** T", "logits = np.log(n) / T", "logits = np.log(n) * T"),
@@ -51,7 +52,7 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("an unseeded generator", "self._rng = np.random.default_rng(seed)", "self._rng = np.random.default_rng()"),
         ("ignores the probabilities", "return self.task_names[self._rng.choice(len(self.task_names), p=self._p)]",
          "return self.task_names[self._rng.choice(len(self.task_names))]"),
-        ("no input validation (the checks print instead of raising)", "raise ValueError(", "print("),
+        ("no input validation", 'require_distribution(probs, "probabilities", count=len(self.task_names))', "[float(x) for x in probs]"),
     ],
     ("hw1_mtl", "uncertainty_code", "uncertainty_tests"): [
         ("exp(s) instead of exp(-s)", "torch.exp(-log_vars) * values + log_vars", "torch.exp(log_vars) * values + log_vars"),
@@ -66,7 +67,7 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
         ("the phases reversed", "return 0.0 if step / total_steps < switch_fraction else 1.0",
          "return 1.0 if step / total_steps < switch_fraction else 0.0"),
         ("integer division", "step / total_steps < switch_fraction", "step // total_steps < switch_fraction"),
-        ("no input validation (the checks print instead of raising)", "raise ValueError(", "print("),
+        ("the step's range unchecked", '    require_between(step, 0, total_steps, "step")\n', ""),
     ],
     ("hw1_mtl", "design_code", "design_tests"): [  # the design exercise: its hidden experiment decides the second point
         ("naive multi-task learning: a constant λ = 0.5",
@@ -225,8 +226,8 @@ MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
 LATER_MISTAKES: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
     ("hw1_mtl", "combine_losses_code", "combine_losses_tests"): [
         # validation stricter than the specification
-        ("a zero weight rejected (weights are non-negative, zero allowed)", "if not math.isfinite(w) or w < 0:",
-         "if not math.isfinite(w) or w <= 0:"),
+        ("a zero weight rejected (weights are non-negative, zero allowed)", 'require_distribution(weights, "weights", count=len(losses))',
+         '[require_between(w, 0, 1, "weight", above=True) for w in require_distribution(weights, "weights", count=len(losses))]'),
     ],
     ("hw1_mtl", "cosines_code", "cosines_tests"): [
         # two mappings paired by position instead of by name
