@@ -34,13 +34,18 @@ from pathlib import Path
 import common
 
 from itft_grader.checks import references as ref  # LogME, NDCG and regret are Homework 3's exercises: the references
-from itft_utils.estimators import h_score_estimator, ranking_from_scores, run_estimators, target_features
+from itft_utils.estimators import h_score, h_score_estimator, ranking_from_scores, run_estimators, span_estimate, span_rows, target_features
 from itft_utils.homework import prepare_task, real_data_experiment, real_data_sources
 from itft_utils.metrics import spearman
 from itft_utils.models import build_model, load_tokenizer, quiet_transformers
 from itft_utils.selection import top_k_orders
 from itft_utils.taskemb import TaskEmbedding, compute_task_embedding, load_transfer_results, rank_sources, selection_table
 from itft_utils.transfer import intermediate_checkpoint, library_versions
+
+#: The span head's casting (issue 33): each estimator on context tokens, start and end apart, balanced and
+#: centred, over ROW_SAMPLES draws of the negative rows; today's token casting stays beside it.
+SPAN_METHODS = {"LogME (span head)": ref.logme, "H-score (span head)": h_score}
+ROW_SAMPLES = 3
 
 
 def main() -> None:
@@ -89,6 +94,9 @@ def measure(args, sources: list[str]) -> dict:
     tokenizer = load_tokenizer(args.model)
     target = prepare_task(experiment.target, data_dir)
     rows, prepared = {}, {}
+    span_scores: dict[str, dict[str, list[float]]] = {}
+    span_seconds: dict[str, float] = {}
+    span_pass: dict[str, float] = {}
     for spec in experiment.sources:
         source = prepare_task(spec, data_dir)
         folder, record = intermediate_checkpoint(source, args.model, args.seed, experiment.config, args.cache, tokenizer,
@@ -98,6 +106,12 @@ def measure(args, sources: list[str]) -> dict:
             encoder = build_model(str(folder), "regression").base_model  # the encoder; the head is not read
         rows[spec.name] = target_features(encoder, target.task, target.train, tokenizer, experiment.settings,
                                           max_rows=args.max_rows)
+        spans = span_rows(encoder, target.task, target.train, tokenizer, experiment.settings)
+        for method, score in SPAN_METHODS.items():
+            started = time.perf_counter()
+            span_scores.setdefault(method, {})[spec.name] = [span_estimate(spans, score, seed) for seed in range(ROW_SAMPLES)]
+            span_seconds[method] = span_seconds.get(method, 0.0) + time.perf_counter() - started
+        span_pass[spec.name] = spans.seconds
         print(f"{spec.name}: {len(rows[spec.name].labels)} {rows[spec.name].unit} rows, "
               f"{rows[spec.name].seconds:.0f} s (source model: {record['seconds']:.0f} s to train)", flush=True)
     fisher_seconds = {name: taskemb_seconds(source, str(folder), tokenizer, experiment, args.taskemb_timing)
@@ -109,6 +123,7 @@ def measure(args, sources: list[str]) -> dict:
             "estimator_seconds": {name: e["seconds"] for name, e in estimates.items()},
             "encoder_seconds": {name: r.seconds for name, r in rows.items()}, "taskemb_fisher_seconds_500": fisher_seconds,
             "rows": {name: {"n": len(r.labels), "unit": r.unit} for name, r in rows.items()},
+            "span_scores": span_scores, "span_estimator_seconds": span_seconds, "span_encoder_seconds": span_pass,
             "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
@@ -128,6 +143,12 @@ def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str)
             rankings[method] = [s for s, _ in rank_sources("squad", vectors, sources=measured)]
         seconds["TaskEmb"] = sum(fisher.values())
         seconds["TextEmb"] = float("nan")  # a forward pass inside TaskEmb's; not timed apart
+    span = {method: {src: v for src, v in by_source.items() if src in measured}
+            for method, by_source in estimates.get("span_scores", {}).items()}
+    for method, by_source in span.items():  # ranked by the mean over row samples; each sample's NDCG printed below
+        rankings[method] = ranking_from_scores({src: sum(v) / len(v) for src, v in by_source.items()})
+        seconds[method] = (sum(v for src, v in estimates["span_encoder_seconds"].items() if src in measured)
+                           + estimates["span_estimator_seconds"][method])
     rankings["DataSize"] = sorted(measured)  # every source had the same 2,000 examples: a tie, alphabetical
     table = selection_table(rankings, measured, ref.ndcg_at_k, ref.regret_at_k, k=3, random_expected=True)
     for row in table:
@@ -144,6 +165,10 @@ def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str)
         lines.append(f"| {row['method']} | {row['ndcg@3']:.3f} | {_number(100 * row['chance'], '.1f')} "
                      f"| {row['regret@1']:.2f} % | {row['best_rank']:.1f} | "
                      f"{_number(row['spearman'], '+.2f')} | {_number(row['seconds'], '.0f')} | {order} |")
+    for method, by_source in span.items():
+        samples = [ref.ndcg_at_k(ranking_from_scores({src: v[i] for src, v in by_source.items()}), measured, 3)
+                   for i in range(min(len(v) for v in by_source.values()))]
+        lines.append(f"{method}: NDCG@3 per row sample " + ", ".join(f"{v:.3f}" for v in samples))
     passes = [v for src, v in estimates["encoder_seconds"].items() if src in measured]
     lines += ["", f"cost: the target's forward pass through each source's encoder {min(passes):.0f}-{max(passes):.0f} s "
               f"({sum(passes) / 60:.1f} min for the {len(passes)}); beyond it, LogME {estimates['estimator_seconds']['LogME']:.1f} s "

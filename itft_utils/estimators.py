@@ -16,6 +16,11 @@ type from a pass of the encoder over the target's examples: one row per example 
 and regression), per word (its first sub-word, tagging) or per token of each QA window (label 1 at the
 gold start, 2 at the gold end, 0 elsewhere: the span head is a per-token linear model, so the token is
 the unit it classifies). Long tasks give many rows, so rows are subsampled (seeded) to ``max_rows``.
+
+That token casting puts [CLS] and the question among the rows and leaves about 1 % positives, so an estimator
+mostly measures how constant the features are (issue 33). :func:`span_rows` and :func:`span_estimate` cast a
+QA target as its span head sees it: context tokens only, start and end apart, balanced classes, centred
+features.
 """
 from __future__ import annotations
 
@@ -44,20 +49,25 @@ class TargetFeatures:
 
 
 @torch.no_grad()
+def _hidden_states(encoder: torch.nn.Module, feats: dict[str, list], tokenizer, batch_size: int, device: str | None):
+    """The encoder's last hidden states over ``feats``, batch by batch: (window indices, (B, T, H) array)."""
+    dev = get_device(device)
+    encoder = getattr(encoder, "base_model", encoder).to(dev).eval()
+    inputs: dict[str, list] = {k: feats[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in feats}
+    for indices in sorted_batches(feats, batch_size):
+        batch = {k: v.to(dev) for k, v in collate(inputs, indices, tokenizer.pad_token_id).items()}
+        yield indices, encoder(**batch).last_hidden_state.float().cpu().numpy()
+
+
 def target_features(encoder: torch.nn.Module, task: Task, examples: list[dict], tokenizer, settings: QASettings,
                     max_rows: int = 20000, seed: int = 0, batch_size: int = 32, device: str | None = None) -> TargetFeatures:
     """The last-layer features of ``encoder`` (a head model's ``base_model`` works) on the target's
     labelled ``examples``, one row per example, word or QA token (see the module's docstring)."""
     started = time.perf_counter()
-    dev = get_device(device)
-    encoder = getattr(encoder, "base_model", encoder).to(dev).eval()
     feats = encode(task.task_type, examples, tokenizer, settings)
-    inputs: dict[str, list] = {k: feats[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in feats}
     rows: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    for indices in sorted_batches(feats, batch_size):
-        batch = {k: v.to(dev) for k, v in collate(inputs, indices, tokenizer.pad_token_id).items()}
-        hidden = encoder(**batch).last_hidden_state.float().cpu().numpy()  # (B, T, H)
+    for indices, hidden in _hidden_states(encoder, feats, tokenizer, batch_size, device):
         for row, i in enumerate(indices):
             length = len(feats["input_ids"][i])
             if task.task_type in ("classification", "regression"):
@@ -83,6 +93,56 @@ def target_features(encoder: torch.nn.Module, task: Task, examples: list[dict], 
     regression = task.task_type == "regression"
     unit = {"classification": "example", "regression": "example", "tagging": "word"}.get(task.task_type, "token")
     return TargetFeatures(x, y.astype(np.float64 if regression else np.int64), regression, unit, time.perf_counter() - started)
+
+
+@dataclass
+class SpanRows:
+    """A QA target's context tokens as its span head sees them: one row per context token of every window
+    (never [CLS], the question or a separator), and whether the token is the window's gold start / end."""
+
+    features: np.ndarray  # (N, D) float32
+    starts: np.ndarray  # (N,) bool
+    ends: np.ndarray  # (N,) bool
+    seconds: float = 0.0
+
+
+def span_rows(encoder: torch.nn.Module, task: Task, examples: list[dict], tokenizer, settings: QASettings,
+              batch_size: int = 32, device: str | None = None) -> SpanRows:
+    """:class:`SpanRows` of ``encoder`` on the QA ``examples``: a window without the answer adds negatives only
+    (its gold position is [CLS], which is not a row). The context is the tokens of the second segment
+    (``token_type_ids``), so the tokenizer must give segment ids."""
+    if task.task_type != "qa":
+        raise ValueError(f"task {task.name!r} is {task.task_type}: span rows are for extractive QA targets")
+    started = time.perf_counter()
+    feats = encode("qa", examples, tokenizer, settings)
+    if "token_type_ids" not in feats:
+        raise ValueError(f"{type(tokenizer).__name__} gives no token_type_ids: span rows find the context by its segment id")
+    rows, starts, ends = [], [], []
+    for indices, hidden in _hidden_states(encoder, feats, tokenizer, batch_size, device):
+        for row, i in enumerate(indices):
+            ids = np.asarray(feats["input_ids"][i])
+            context = np.flatnonzero((np.asarray(feats["token_type_ids"][i]) == 1) & (ids != tokenizer.sep_token_id))
+            rows.append(hidden[row, context])
+            starts.append(context == feats["start_positions"][i])
+            ends.append(context == feats["end_positions"][i])
+    return SpanRows(np.concatenate(rows), np.concatenate(starts), np.concatenate(ends), time.perf_counter() - started)
+
+
+def span_estimate(rows: SpanRows, score: Callable[[np.ndarray, np.ndarray], float], seed: int = 0) -> float:
+    """A class estimator (``score(features, labels)``: LogME, H-score) cast as the span head's two decisions:
+    start and end scored apart, each on its gold tokens and as many other context tokens drawn under ``seed``
+    (balanced classes), features centred on those rows; the mean of the two. Another ``seed`` is another row
+    sample: the spread over seeds is the estimate's own uncertainty."""
+    rng = np.random.default_rng(seed)
+    scores = []
+    for gold in (rows.starts, rows.ends):
+        positive, negative = np.flatnonzero(gold), np.flatnonzero(~gold)
+        if not len(positive) or len(negative) < len(positive):
+            raise ValueError(f"{len(positive)} gold and {len(negative)} other context tokens: too few to balance")
+        keep = np.concatenate([positive, rng.choice(negative, len(positive), replace=False)])
+        x = rows.features[keep].astype(np.float64)
+        scores.append(float(score(x - x.mean(0), gold[keep].astype(np.int64))))
+    return float(np.mean(scores))
 
 
 def h_score(features: np.ndarray, labels: np.ndarray) -> float:

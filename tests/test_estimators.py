@@ -97,3 +97,40 @@ def test_a_fine_tuned_encoder_scores_its_own_task_higher_than_a_random_one(tiny_
                                                                                         QASettings(64, 16))))
              for name, m in (("trained", trained), ("fresh", fresh))}
     assert score["trained"] > score["fresh"]
+
+
+def test_span_rows_are_the_context_tokens_with_their_gold_start_and_end(tiny_tokenizer):
+    task = generate_task("gen_qa", sizes={"train": 10})
+    examples = task.split("train")
+    encoder = build_model("tiny", "regression").base_model
+    rows = estimators.span_rows(encoder, task, examples, tiny_tokenizer, QASettings(64, 16))
+    tokens = estimators.target_features(encoder, task, examples, tiny_tokenizer, QASettings(64, 16))
+    assert rows.features.shape[1] == 64 and len(rows.features) == len(rows.starts) == len(rows.ends)
+    assert len(rows.features) < len(tokens.labels)  # no [CLS], question or separator rows
+    assert rows.starts.sum() == (tokens.labels == 1).sum()  # every window here holds its answer
+    with pytest.raises(ValueError, match="span rows are for extractive QA"):
+        estimators.span_rows(encoder, generate_task("gen_sentiment", sizes={"train": 4}), [], tiny_tokenizer, QASettings(64, 16))
+
+
+def test_the_span_casting_prefers_features_that_locate_the_answer_over_a_constant_offset():
+    """Issue 33's synthetic case: in the token casting (three one-hot columns, about 1 % positives, uncentred)
+    LogME ranks a useless encoder with a constant offset above one that marks the answer; cast as the span head's
+    two balanced, centred decisions, the informative encoder wins, under every row sample."""
+    rng = np.random.default_rng(0)
+    n, d = 4000, 8
+    starts = np.zeros(n, bool)
+    starts[rng.choice(n, 40, replace=False)] = True
+    ends = np.roll(starts, 2)
+    noise = rng.normal(size=(n, d))
+    informative = noise + 1.5 * np.outer(starts, np.eye(d)[0]) + 1.5 * np.outer(ends, np.eye(d)[1])
+    useless = rng.normal(size=(n, d)) + 5.0
+    labels = np.where(starts, 1, np.where(ends, 2, 0))
+    assert logme(useless, labels) > logme(informative, labels)  # the token casting's flaw
+    for seed in range(3):
+        good = estimators.span_estimate(estimators.SpanRows(informative, starts, ends), logme, seed)
+        bad = estimators.span_estimate(estimators.SpanRows(useless, starts, ends), logme, seed)
+        assert good > bad
+        assert estimators.span_estimate(estimators.SpanRows(informative, starts, ends), estimators.h_score, seed) > \
+            estimators.span_estimate(estimators.SpanRows(useless, starts, ends), estimators.h_score, seed)
+    with pytest.raises(ValueError, match="too few to balance"):
+        estimators.span_estimate(estimators.SpanRows(informative[:3], np.array([True, True, False]), np.array([True, False, False])), logme)
