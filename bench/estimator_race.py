@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import time
@@ -65,7 +66,8 @@ def main() -> None:
 
     seeds = [int(s) for s in args.transfer_seeds.split(",")] if args.transfer_seeds else None
     # Each source's target F1 as Homework 3 reads it: the baseline's mean plus its mean same-seed difference.
-    measured = load_transfer_results(args.transfer_results, target="squad", seeds=seeds).scores
+    transfers = load_transfer_results(args.transfer_results, target="squad", seeds=seeds)
+    measured = transfers.scores
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
@@ -75,7 +77,7 @@ def main() -> None:
     else:
         estimates = measure(args, sorted(measured))
         (out / "estimates.json").write_text(json.dumps(estimates, indent=1))
-    table, report = race_table(estimates, measured, args.embeddings)
+    table, report = race_table(estimates, measured, transfers.baseline, args.embeddings)
     print(report)
     if args.report_only:  # a report runs nothing: race.json stays as the measuring call wrote it (issue 33)
         return
@@ -127,9 +129,10 @@ def measure(args, sources: list[str]) -> dict:
             "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
-def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str) -> tuple[list[dict], str]:
-    """Every method's ranking of the measured sources, scored with the course's NDCG@3 and regret@1 and
-    Spearman's ρ against the measured F1, beside its cost in seconds (Markdown and rows)."""
+def race_table(estimates: dict, measured: dict[str, float], baseline: float, embeddings_dir: str) -> tuple[list[dict], str]:
+    """Every method's ranking of the measured sources, scored with the course's NDCG@3 (and with a source's
+    relevance its gain over ``baseline``, 0 when it hurts), regret@1 and Spearman's ρ against the measured F1,
+    beside its cost in seconds; the type rule and random as exact expectations (Markdown and rows)."""
     rankings = {name: ranking_from_scores({s: v for s, v in scores.items() if s in measured})
                 for name, scores in estimates["scores"].items()}
     fisher = {src: v for src, v in estimates["taskemb_fisher_seconds_500"].items() if src in measured or src == "squad"}
@@ -151,18 +154,23 @@ def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str)
                            + estimates["span_estimator_seconds"][method])
     rankings["DataSize"] = sorted(measured)  # every source had the same 2,000 examples: a tie, alphabetical
     table = selection_table(rankings, measured, ref.ndcg_at_k, ref.regret_at_k, k=3, random_expected=True)
+    if "squad" in embeddings and all(s in embeddings for s in measured):  # the types come with the embeddings
+        table.insert(-1, type_rule_row(measured, {n: e.task_type for n, e in embeddings.items()}, "squad"))
     for row in table:
         ranking = rankings.get(row["method"])
         row["spearman"] = spearman([-ranking.index(s) for s in measured], list(measured.values())) if ranking else float("nan")
         row["seconds"] = seconds.get(row["method"], 0.0)
         row["chance"] = share_of_orders_as_good(row["ndcg@3"], measured) if ranking else float("nan")
-    lines = [f"target squad ({estimates['model']}), {len(measured)} sources measured: "
+        row["ndcg@3 gain"] = (ndcg_of_gains(ranking, measured, baseline) if ranking else
+                              mean_over_orders(ndcg_of_gains, row.pop("orders", None) or top_k_orders(measured, 3), measured, baseline))
+    lines = [f"target squad ({estimates['model']}), baseline {baseline:.1f}, {len(measured)} sources measured: "
              + ", ".join(f"{s} {v:.1f}" for s, v in sorted(measured.items(), key=lambda kv: -kv[1])),
-             "", "| method | NDCG@3 | orders as good (%) | regret@1 | best source's rank | Spearman ρ | seconds | ranking |",
-             "|---|---|---|---|---|---|---|---|"]
+             "", "| method | NDCG@3 | NDCG@3, relevance max(0, gain) | orders as good (%) | regret@1 | best source's rank "
+             "| Spearman ρ | seconds | ranking |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in table:
         order = " > ".join(rankings[row["method"]]) if row["method"] in rankings else "-"
-        lines.append(f"| {row['method']} | {row['ndcg@3']:.3f} | {_number(100 * row['chance'], '.1f')} "
+        lines.append(f"| {row['method']} | {row['ndcg@3']:.3f} | {row['ndcg@3 gain']:.3f} | {_number(100 * row['chance'], '.1f')} "
                      f"| {row['regret@1']:.2f} % | {row['best_rank']:.1f} | "
                      f"{_number(row['spearman'], '+.2f')} | {_number(row['seconds'], '.0f')} | {order} |")
     for method, by_source in span.items():
@@ -176,6 +184,35 @@ def race_table(estimates: dict, measured: dict[str, float], embeddings_dir: str)
               f"{min(fisher.values()):.0f}-{max(fisher.values()):.0f} s per task (timed on 64 and scaled; the target's "
               f"{fisher.get('squad', float('nan')):.0f} s)"]
     return table, "\n".join(lines)
+
+
+def ndcg_of_gains(ranking: list[str], measured: dict[str, float], baseline: float, k: int = 3) -> float:
+    """NDCG@k with a source's relevance its gain over the baseline, 0 for a source that hurts (issue 33: "score
+    minus the worst source" gives a top three of harmful sources credit). A zero-score stand-in for "no
+    transfer" makes the course's NDCG subtract nothing."""
+    gains = {s: max(0.0, v - baseline) for s, v in measured.items()}
+    return ref.ndcg_at_k(ranking, {**gains, "(no intermediate task)": 0.0}, k)
+
+
+def mean_over_orders(metric, orders: list[list[str]], measured: dict[str, float], baseline: float) -> float:
+    return sum(metric(order, measured, baseline) for order in orders) / len(orders)
+
+
+def type_rule_orders(types: dict[str, str], target: str) -> list[list[str]]:
+    """Every order of the sources (``types``: task type by task, the target's included) that the rule "same task
+    type as the target first" allows: the target's type in any order, then the others in any order."""
+    same = [s for s in sorted(types) if s != target and types[s] == types[target]]
+    other = [s for s in sorted(types) if s != target and s not in same]
+    return [[*a, *b] for a in itertools.permutations(same) for b in itertools.permutations(other)]
+
+
+def type_rule_row(measured: dict[str, float], types: dict[str, str], target: str) -> dict:
+    """The type rule's exact expectations over the orders it allows (issue 33: as good as H-score?)."""
+    orders = type_rule_orders({s: types[s] for s in [*measured, target]}, target)
+    best = max(measured, key=measured.get)
+    return {"method": "same type first (expected)", "ndcg@3": sum(ref.ndcg_at_k(o, measured, 3) for o in orders) / len(orders),
+            "regret@1": sum(ref.regret_at_k(o, measured, 1) for o in orders) / len(orders),
+            "best_rank": sum(o.index(best) + 1 for o in orders) / len(orders), "top": "-", "orders": orders}
 
 
 def share_of_orders_as_good(ndcg: float, measured: dict[str, float], k: int = 3) -> float:
