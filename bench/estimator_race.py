@@ -170,8 +170,8 @@ def race_table(estimates: dict, measured: dict[str, float], baseline: float, emb
              "|---|---|---|---|---|---|---|---|---|"]
     for row in table:
         order = " > ".join(rankings[row["method"]]) if row["method"] in rankings else "-"
-        lines.append(f"| {row['method']} | {row['ndcg@3']:.3f} | {row['ndcg@3 gain']:.3f} | {_number(100 * row['chance'], '.1f')} "
-                     f"| {row['regret@1']:.2f} % | {row['best_rank']:.1f} | "
+        lines.append(f"| {row['method']} | {row['ndcg@3']:.3f} | {_number(row['ndcg@3 gain'], '.3f')} "
+                     f"| {_number(100 * row['chance'], '.1f')} | {row['regret@1']:.2f} % | {row['best_rank']:.1f} | "
                      f"{_number(row['spearman'], '+.2f')} | {_number(row['seconds'], '.0f')} | {order} |")
     for method, by_source in span.items():
         samples = [ref.ndcg_at_k(ranking_from_scores({src: v[i] for src, v in by_source.items()}), measured, 3)
@@ -189,8 +189,10 @@ def race_table(estimates: dict, measured: dict[str, float], baseline: float, emb
 def ndcg_of_gains(ranking: list[str], measured: dict[str, float], baseline: float, k: int = 3) -> float:
     """NDCG@k with a source's relevance its gain over the baseline, 0 for a source that hurts (issue 33: "score
     minus the worst source" gives a top three of harmful sources credit). A zero-score stand-in for "no
-    transfer" makes the course's NDCG subtract nothing."""
+    transfer" makes the course's NDCG subtract nothing; nan when no source has a gain."""
     gains = {s: max(0.0, v - baseline) for s, v in measured.items()}
+    if not any(gains.values()):  # no source helps: every order is as good, and the column says nothing
+        return float("nan")
     return ref.ndcg_at_k(ranking, {**gains, "(no intermediate task)": 0.0}, k)
 
 

@@ -2,16 +2,20 @@
 
 Homework 1's offline run (section 9) trains 60 steps with one auxiliary batch each: every arm stays inside the
 baseline's seed band. Sequentially, the same PolicyQA lifts a 250-question SQuAD target by +17 F1 (section 3),
-after about a thousand source steps. So here the notebook's offline pair and settings (SQuAD v1.1 dev, 200
+after about a thousand source steps. So here the notebook's offline target and settings (SQuAD v1.1 dev, 200
 training questions of the first 38 articles, 100 dev and 200 test questions of the last 10; MiniLM's preset,
 4 epochs) run ``--steps-factor`` times as many weighting steps (``MTLConfig.steps_factor``), each with a target
-batch and an auxiliary batch, for three arms under the same seeds:
+batch and an auxiliary batch, with ``--n-aux`` auxiliary examples (4,000, not the notebook's 800, so that the
+longer run does not cycle through them five times), for three arms under the same seeds:
 
 * ``target alone``: λ = 1 (the target's batches only: single-task training, for as many steps);
 * ``λ = 0.5 + policyqa``: the auxiliary of the notebook, a QA task on other text (helps sequentially);
-* ``λ = 0.5 + conll2000``: chunking, which hurts this target by 27 F1 when trained first (section 3).
+* ``λ = 0.5 + conll2000``: chunking, which hurts this target by 27 F1 when trained first (section 3);
+* ``step at 50 % + policyqa``: the notebook's step schedule (Part 4), PolicyQA alone for as many steps as the
+  target then gets: intermediate-task fine-tuning inside one run, with the target's batches unchanged.
 
-Each arm and seed is one run of :func:`itft_utils.mtl_sweep.lambda_sweep`, saved as it finishes under
+One ``--out`` holds one configuration (a changed ``--steps-factor`` or ``--n-aux`` needs another). Each arm and
+seed is one run of :func:`itft_utils.mtl_sweep.lambda_sweep`, saved as it finishes under
 ``--out``/runs (an interrupted run resumes), with the library's own weighted sum (the notebook's runs use the
 student's ``combine_losses``; the sum is the same). The report pairs every arm with the target alone seed by seed,
 with Homework 2's statistics (the course's references): mean ± std, 95 % t interval, exact sign-flip p.
@@ -33,13 +37,18 @@ from itft_grader.checks import references as ref
 from itft_utils.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-ARMS = ("target alone", "λ = 0.5 + policyqa", "λ = 0.5 + conll2000")
+ARMS = ("target alone", "λ = 0.5 + policyqa", "λ = 0.5 + conll2000", "step at 50 % + policyqa")
+
+
+def switch_at_half(step: int, total_steps: int) -> float:
+    """λ = 0 (the auxiliary task alone) for the first half of the updates, 1 (the target alone) from there on."""
+    return 0.0 if step / total_steps < 0.5 else 1.0
 COMMAND = "nice -n 19 python bench/hw1_effect.py"
 
 
 def run(out: Path, seeds: list[int], factor: int, n_aux: int) -> None:
-    """Train what is missing, one (arm, seed) run at a time: the target alone and the helpful auxiliary seed by
-    seed first (the pair the issue's interval is about), then the conflicting auxiliary's seeds."""
+    """Train what is missing, one (arm, seed) run at a time: every seed of the target alone first (each arm is
+    paired with it), then every seed of an arm before the next arm."""
     from itft_utils.data import load_task, subsample
     from itft_utils.homework import load_task_pair, target_epochs
     from itft_utils.mtl_sweep import lambda_sweep
@@ -56,14 +65,17 @@ def run(out: Path, seeds: list[int], factor: int, n_aux: int) -> None:
                    "conll2000": (conll, subsample(conll.split("train"), n_aux, 0))}
     config = TrainConfig(learning_rate=preset.learning_rate, epochs=target_epochs("offline", pair.kind),
                          batch_size=preset.batch_size, seed=0)
-    order = [(arm, seed) for seed in seeds for arm in ARMS[:2]] + [(ARMS[2], seed) for seed in seeds]
-    for arm, seed in order:
-        name = "policyqa" if arm == ARMS[0] else arm.rsplit(" ", 1)[1]  # the target alone never draws a batch of it
+    mixes = {ARMS[0]: MTLConfig(target, "weighting", 1.0, steps_factor=factor),  # never draws an auxiliary batch
+             ARMS[1]: MTLConfig(target, "weighting", 0.5, steps_factor=factor),
+             ARMS[2]: MTLConfig(target, "weighting", 0.5, steps_factor=factor),
+             ARMS[3]: MTLConfig(target, "weighting", switch_at_half, steps_factor=2 * factor)}  # twice the updates, half each
+    for arm in (ARMS[0], ARMS[3], ARMS[2], ARMS[1]):  # the arms still short of seeds in the order they are most telling
+        name = arm.rsplit(" ", 1)[1] if arm != ARMS[0] else "policyqa"
         task, examples = auxiliaries[name]
-        lam = 1.0 if arm == ARMS[0] else 0.5
-        lambda_sweep(preset.model, pair.target, task, {target: pair.train[target], name: examples}, pair.eval,
-                     {arm: MTLConfig(target, "weighting", lam, steps_factor=factor)}, config=config,
-                     settings=preset.settings, dev_examples=pair.dev, seeds={arm: [seed]}, out_dir=out / "runs")
+        for seed in seeds:
+            lambda_sweep(preset.model, pair.target, task, {target: pair.train[target], name: examples}, pair.eval,
+                         {arm: mixes[arm]}, config=config, settings=preset.settings, dev_examples=pair.dev,
+                         seeds={arm: [seed]}, out_dir=out / "runs")
 
 
 def collect(out: Path) -> list[dict]:
@@ -95,7 +107,7 @@ def report(rows: list[dict]) -> str:
             lines.append(f"| {arm} | {label} | {row['n']} | {diffs} | {row['mean']:+.2f} ± {row['std']:.2f} | "
                          f"[{low:+.1f}, {high:+.1f}] | {row['p_value']:.3f} |")
     means = {arm: statistics.mean(r["f1"] for r in rows if r["run"] == arm) for arm in ARMS if any(r["run"] == arm for r in rows)}
-    lines += ["", "Mean test F1: " + "; ".join(f"{arm} {m:.1f}" for arm, m in means.items())]
+    lines += ["", "Mean test F1 over each arm's seeds: " + "; ".join(f"{arm} {m:.1f}" for arm, m in means.items())]
     return "\n".join(lines)
 
 
@@ -115,7 +127,8 @@ def main() -> None:
     text = report(rows)
     print(text)
     if not args.report_only:
-        write_atomic(args.out / "report.md", f"`{COMMAND}` ({common.machine()})\n\n{text}\n")
+        command = " ".join([COMMAND, *sys.argv[1:]])
+        write_atomic(args.out / "report.md", f"`{command}` ({common.machine()})\n\n{text}\n")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .validation import require_between
+from .validation import require_between, require_count
 
 __all__ = [
     "LambdaSchedule",
@@ -230,8 +230,7 @@ def _ordered_losses(
         if sorted(got_names) != sorted(names):
             raise ValueError(f"losses are for tasks {got_names}, expected {names}")
         return [losses[n] for n in names]
-    if len(values) != k:
-        raise ValueError(f"got {len(values)} losses for {k} tasks")
+    require_count(values, k, f"losses for {k} tasks")
     return values
 
 

@@ -54,7 +54,7 @@ from .training import (
     make_optimizer,
     optimizer_step,
 )
-from .validation import require_distribution
+from .validation import require_between, require_distribution
 
 __all__ = [
     "MTLConfig",
@@ -229,9 +229,7 @@ class _BatchStream:
 
 def _task_weights(schedule: Callable[[int, int], float], step: int, total: int, target: str, names: list[str]) -> dict[str, float]:
     """λ on the target, ``1 − λ`` shared equally by the auxiliary tasks."""
-    lam = float(schedule(step, total))
-    if not 0.0 <= lam <= 1.0:  # also catches nan
-        raise ValueError(f"the weighting gave λ = {lam} at step {step} of {total}; λ must be in [0, 1]")
+    lam = require_between(schedule(step, total), 0.0, 1.0, f"the weighting's λ at step {step} of {total}")
     if len(names) == 1:
         return {target: 1.0}
     return {n: lam if n == target else (1.0 - lam) / (len(names) - 1) for n in names}

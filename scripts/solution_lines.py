@@ -29,7 +29,7 @@ def count(notebook: Path) -> tuple[int, int, int]:
             code = [line.strip() for line in block.splitlines() if line.strip() and not line.strip().startswith("#")]
             lines += len(code)
             for i, line in enumerate(code):
-                if (line.startswith(("raise ", "require_")) or re.match(r"[\w, .]+ = require_", line)
+                if (line.startswith("raise ") or re.search(r"\brequire_\w+\(", line)
                         or (line.startswith("if ") and i + 1 < len(code) and code[i + 1].startswith("raise "))):
                     validation += 1
     return cells, lines, validation
