@@ -37,7 +37,8 @@ COMMANDS = {
 #: (per-seed tables, learning curves, paired statistics, the target-size axis, the planted family, the designs).
 #: Homework 1's design is judged on a hidden draw whose numbers stay with the grader, so no report shows them.
 REPORTS = {
-    "hw1_mtl": ["python bench/hw1_recorded.py --report-only", "python bench/hw1_recorded.py --planted --report-only"],
+    "hw1_mtl": ["python bench/hw1_recorded.py --report-only", "python bench/hw1_recorded.py --planted --report-only",
+                "python bench/hw1_effect.py --report-only"],
     "hw2_intermediate": [
         "python bench/bench_transfer.py --model .carry/minilm --out bench/results/transfer --seeds 0,1,2 --report-only",
         "python bench/bench_transfer.py --model .carry/minilm --out bench/results/transfer --seeds 0,1,2,3,4,5 --report-only",

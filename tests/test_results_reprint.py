@@ -23,6 +23,7 @@ REPORTS = [
     pytest.param(["bench/estimator_race.py", "--report-only", "--transfer-seeds", "0,1,2,3,4,5"], 1, 1,
                  id="section 4: the estimator race (and its cost line)"),
     pytest.param(["bench/hw1_recorded.py", "--report-only"], 2, 0, id="section 9: Homework 1's recorded run"),
+    pytest.param(["bench/hw1_effect.py", "--report-only"], 2, 0, id="section 9: Homework 1 at four times the steps"),
     pytest.param(["bench/hw1_recorded.py", "--planted", "--report-only"], 2, 0,
                  id="section 12: Homework 1 offline on the planted family"),
     pytest.param(["bench/planted_selection.py", "--report-only"], 1, 0, id="section 12: Homework 3 offline on the planted family"),
