@@ -39,8 +39,8 @@ c)  # issue 33: is the damage of CoNLL-2000 and STS-B (-27 and -20 F1 at lr 1e-4
     long=("${transfer[@]}" --out bench/results/transfer_8epochs --target-epochs 8)
     run "${low[@]}" --seeds 0 --sources conll2000
     run "${long[@]}" --seeds 0 --sources conll2000
-    run "${long[@]}" --seeds 1 --sources conll2000
     run "${long[@]}" --seeds 3 --sources stsb
+    run "${long[@]}" --seeds 1 --sources conll2000
     run "${low[@]}" --seeds 1 --sources conll2000
     run "${low[@]}" --seeds 3 --sources stsb
     run "${long[@]}" --seeds 2 --sources conll2000

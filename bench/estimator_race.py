@@ -35,8 +35,18 @@ from pathlib import Path
 import common
 
 from itft_grader.checks import references as ref  # LogME, NDCG and regret are Homework 3's exercises: the references
-from itft_utils.estimators import h_score, h_score_estimator, ranking_from_scores, run_estimators, span_estimate, span_rows, target_features
-from itft_utils.homework import prepare_task, real_data_experiment, real_data_sources
+from itft_utils.encoding import encode
+from itft_utils.estimators import (
+    h_score,
+    h_score_estimator,
+    hidden_states,
+    ranking_from_scores,
+    run_estimators,
+    span_estimate,
+    span_rows,
+    target_features,
+)
+from itft_utils.homework import pair_target, prepare_task, real_data_experiment, real_data_sources
 from itft_utils.metrics import spearman
 from itft_utils.models import build_model, load_tokenizer, quiet_transformers
 from itft_utils.selection import top_k_orders
@@ -52,6 +62,8 @@ ROW_SAMPLES = 3
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=".carry/minilm")
+    parser.add_argument("--target", default="squad", help="whose transfers are raced: squad, or a pair target of "
+                        "bench_transfer.py --target (mrpc, rte; its --transfer-results folder)")
     parser.add_argument("--transfer-results", default="bench/results/transfer")
     parser.add_argument("--transfer-seeds", default=None, help="only these seeds' cells (default: all the folder has)")
     parser.add_argument("--cache", default="bench/results/transfer/intermediate", help="the transfer runs' source encoders")
@@ -66,7 +78,7 @@ def main() -> None:
 
     seeds = [int(s) for s in args.transfer_seeds.split(",")] if args.transfer_seeds else None
     # Each source's target F1 as Homework 3 reads it: the baseline's mean plus its mean same-seed difference.
-    transfers = load_transfer_results(args.transfer_results, target="squad", seeds=seeds)
+    transfers = load_transfer_results(args.transfer_results, target=args.target, seeds=seeds)
     measured = transfers.scores
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,7 +89,7 @@ def main() -> None:
     else:
         estimates = measure(args, sorted(measured))
         (out / "estimates.json").write_text(json.dumps(estimates, indent=1))
-    table, report = race_table(estimates, measured, transfers.baseline, args.embeddings)
+    table, report = race_table(estimates, measured, transfers.baseline, args.embeddings, digits=1 if transfers.metric == "f1" else 3)
     print(report)
     if args.report_only:  # a report runs nothing: race.json stays as the measuring call wrote it (issue 33)
         return
@@ -91,14 +103,16 @@ def measure(args, sources: list[str]) -> dict:
     """The expensive part, done once: LogME's and H-score's scores of every source (the target's rows
     through the source's encoder) and what each method costs."""
     data_dir = common.data_dir_or_exit()
-    experiment = real_data_experiment(data_dir, sources=real_data_sources(names=sources))
+    experiment = real_data_experiment(data_dir, sources=real_data_sources(names=sources),
+                                      target=None if args.target == "squad" else pair_target(args.target))
     experiment = dataclasses.replace(experiment, model=args.model)
     tokenizer = load_tokenizer(args.model)
     target = prepare_task(experiment.target, data_dir)
     rows, prepared = {}, {}
     span_scores: dict[str, dict[str, list[float]]] = {}
-    span_seconds: dict[str, float] = {}
+    span_seconds: dict[str, dict[str, float]] = {}  # by method, then source
     span_pass: dict[str, float] = {}
+    encoder_seconds: dict[str, float] = {}
     for spec in experiment.sources:
         source = prepare_task(spec, data_dir)
         folder, record = intermediate_checkpoint(source, args.model, args.seed, experiment.config, args.cache, tokenizer,
@@ -106,44 +120,54 @@ def measure(args, sources: list[str]) -> dict:
         prepared[spec.name] = (source, folder)
         with quiet_transformers():
             encoder = build_model(str(folder), "regression").base_model  # the encoder; the head is not read
+        started = time.perf_counter()  # one pass of the target through the encoder, shared by both castings
+        states = list(hidden_states(encoder, encode(target.task.task_type, target.train, tokenizer, experiment.settings), tokenizer))
+        shared = time.perf_counter() - started
         rows[spec.name] = target_features(encoder, target.task, target.train, tokenizer, experiment.settings,
-                                          max_rows=args.max_rows)
-        spans = span_rows(encoder, target.task, target.train, tokenizer, experiment.settings)
-        for method, score in SPAN_METHODS.items():
-            started = time.perf_counter()
-            span_scores.setdefault(method, {})[spec.name] = [span_estimate(spans, score, seed) for seed in range(ROW_SAMPLES)]
-            span_seconds[method] = span_seconds.get(method, 0.0) + time.perf_counter() - started
-        span_pass[spec.name] = spans.seconds
+                                          max_rows=args.max_rows, states=states)
+        encoder_seconds[spec.name] = shared + rows[spec.name].seconds  # each casting is charged the pass, as alone
+        if target.task.task_type == "qa":  # a classification target's rows are already the head's: one per example
+            spans = span_rows(encoder, target.task, target.train, tokenizer, experiment.settings, states=states)
+            for method, score in SPAN_METHODS.items():
+                started = time.perf_counter()
+                span_scores.setdefault(method, {})[spec.name] = [span_estimate(spans, score, seed) for seed in range(ROW_SAMPLES)]
+                span_seconds.setdefault(method, {})[spec.name] = time.perf_counter() - started
+            span_pass[spec.name] = shared + spans.seconds
+        del states
         print(f"{spec.name}: {len(rows[spec.name].labels)} {rows[spec.name].unit} rows, "
-              f"{rows[spec.name].seconds:.0f} s (source model: {record['seconds']:.0f} s to train)", flush=True)
+              f"{encoder_seconds[spec.name]:.0f} s (source model: {record['seconds']:.0f} s to train)", flush=True)
     fisher_seconds = {name: taskemb_seconds(source, str(folder), tokenizer, experiment, args.taskemb_timing)
                       for name, (source, folder) in prepared.items()}
-    fisher_seconds["squad"] = taskemb_seconds(target, args.model, tokenizer, experiment, args.taskemb_timing)
+    fisher_seconds[args.target] = taskemb_seconds(target, args.model, tokenizer, experiment, args.taskemb_timing)
     estimates = run_estimators({"LogME": lambda r: ref.logme(r.features, r.labels, r.regression), "H-score": h_score_estimator}, rows)
-    return {"machine": common.machine(), "versions": library_versions(), "model": args.model, "encoder_seed": args.seed,
+    return {"machine": common.machine(), "versions": library_versions(), "model": args.model, "target": args.target,
+            "encoder_seed": args.seed,
             "scores": {name: e["scores"] for name, e in estimates.items()},
             "estimator_seconds": {name: e["seconds"] for name, e in estimates.items()},
-            "encoder_seconds": {name: r.seconds for name, r in rows.items()}, "taskemb_fisher_seconds_500": fisher_seconds,
+            "encoder_seconds": encoder_seconds, "taskemb_fisher_seconds_500": fisher_seconds,
             "rows": {name: {"n": len(r.labels), "unit": r.unit} for name, r in rows.items()},
             "span_scores": span_scores, "span_estimator_seconds": span_seconds, "span_encoder_seconds": span_pass,
             "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
-def race_table(estimates: dict, measured: dict[str, float], baseline: float, embeddings_dir: str) -> tuple[list[dict], str]:
+def race_table(estimates: dict, measured: dict[str, float], baseline: float, embeddings_dir: str,
+               digits: int = 1) -> tuple[list[dict], str]:
     """Every method's ranking of the measured sources, scored with the course's NDCG@3 (and with a source's
     relevance its gain over ``baseline``, 0 when it hurts), regret@1 and Spearman's ρ against the measured F1,
-    beside its cost in seconds; the type rule and random as exact expectations (Markdown and rows)."""
+    beside its cost in seconds; the type rule and random as exact expectations (Markdown and rows). ``digits``:
+    of the scores (1 for F1, 3 for an accuracy)."""
+    target = estimates.get("target", "squad")  # estimates measured before issue 33's second target are SQuAD's
     rankings = {name: ranking_from_scores({s: v for s, v in scores.items() if s in measured})
                 for name, scores in estimates["scores"].items()}
-    fisher = {src: v for src, v in estimates["taskemb_fisher_seconds_500"].items() if src in measured or src == "squad"}
+    fisher = {src: v for src, v in estimates["taskemb_fisher_seconds_500"].items() if src in measured or src == target}
     encoder_seconds = sum(v for s, v in estimates["encoder_seconds"].items() if s in measured)
     seconds = {name: encoder_seconds + v for name, v in estimates["estimator_seconds"].items()}
     embeddings = {p.stem: TaskEmbedding.load(p) for p in sorted(Path(embeddings_dir).glob("*.npz"))
-                  if p.stem in measured or p.stem == "squad"}
-    if "squad" in embeddings and all(s in embeddings for s in measured):
+                  if p.stem in measured or p.stem == target}
+    if target in embeddings and all(s in embeddings for s in measured):
         for method, vectors in (("TaskEmb", {n: e.taskemb() for n, e in embeddings.items()}),
                                 ("TextEmb", {n: e.textemb() for n, e in embeddings.items()})):
-            rankings[method] = [s for s, _ in rank_sources("squad", vectors, sources=measured)]
+            rankings[method] = [s for s, _ in rank_sources(target, vectors, sources=measured)]
         seconds["TaskEmb"] = sum(fisher.values())
         seconds["TextEmb"] = float("nan")  # a forward pass inside TaskEmb's; not timed apart
     span = {method: {src: v for src, v in by_source.items() if src in measured}
@@ -151,11 +175,11 @@ def race_table(estimates: dict, measured: dict[str, float], baseline: float, emb
     for method, by_source in span.items():  # ranked by the mean over row samples; each sample's NDCG printed below
         rankings[method] = ranking_from_scores({src: sum(v) / len(v) for src, v in by_source.items()})
         seconds[method] = (sum(v for src, v in estimates["span_encoder_seconds"].items() if src in measured)
-                           + estimates["span_estimator_seconds"][method])
+                           + sum(v for src, v in estimates["span_estimator_seconds"][method].items() if src in measured))
     rankings["DataSize"] = sorted(measured)  # every source had the same 2,000 examples: a tie, alphabetical
     table = selection_table(rankings, measured, ref.ndcg_at_k, ref.regret_at_k, k=3, random_expected=True)
-    if "squad" in embeddings and all(s in embeddings for s in measured):  # the types come with the embeddings
-        table.insert(-1, type_rule_row(measured, {n: e.task_type for n, e in embeddings.items()}, "squad"))
+    if target in embeddings and all(s in embeddings for s in measured):  # the types come with the embeddings
+        table.insert(-1, type_rule_row(measured, {n: e.task_type for n, e in embeddings.items()}, target))
     for row in table:
         ranking = rankings.get(row["method"])
         row["spearman"] = spearman([-ranking.index(s) for s in measured], list(measured.values())) if ranking else float("nan")
@@ -163,8 +187,8 @@ def race_table(estimates: dict, measured: dict[str, float], baseline: float, emb
         row["chance"] = share_of_orders_as_good(row["ndcg@3"], measured) if ranking else float("nan")
         row["ndcg@3 gain"] = (ndcg_of_gains(ranking, measured, baseline) if ranking else
                               mean_over_orders(ndcg_of_gains, row.pop("orders", None) or top_k_orders(measured, 3), measured, baseline))
-    lines = [f"target squad ({estimates['model']}), baseline {baseline:.1f}, {len(measured)} sources measured: "
-             + ", ".join(f"{s} {v:.1f}" for s, v in sorted(measured.items(), key=lambda kv: -kv[1])),
+    lines = [f"target {target} ({estimates['model']}), baseline {baseline:.{digits}f}, {len(measured)} sources measured: "
+             + ", ".join(f"{s} {v:.{digits}f}" for s, v in sorted(measured.items(), key=lambda kv: -kv[1])),
              "", "| method | NDCG@3 | NDCG@3, relevance max(0, gain) | orders as good (%) | regret@1 | best source's rank "
              "| Spearman ρ | seconds | ranking |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -182,7 +206,7 @@ def race_table(estimates: dict, measured: dict[str, float], baseline: float, emb
               f"({sum(passes) / 60:.1f} min for the {len(passes)}); beyond it, LogME {estimates['estimator_seconds']['LogME']:.1f} s "
               f"and H-score {estimates['estimator_seconds']['H-score']:.1f} s; TaskEmb's Fisher pass over 500 examples "
               f"{min(fisher.values()):.0f}-{max(fisher.values()):.0f} s per task (timed on 64 and scaled; the target's "
-              f"{fisher.get('squad', float('nan')):.0f} s)"]
+              f"{fisher.get(target, float('nan')):.0f} s)"]
     return table, "\n".join(lines)
 
 

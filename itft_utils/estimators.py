@@ -25,7 +25,7 @@ features.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,8 +49,9 @@ class TargetFeatures:
 
 
 @torch.no_grad()
-def _hidden_states(encoder: torch.nn.Module, feats: dict[str, list], tokenizer, batch_size: int, device: str | None):
-    """The encoder's last hidden states over ``feats``, batch by batch: (window indices, (B, T, H) array)."""
+def hidden_states(encoder: torch.nn.Module, feats: dict[str, list], tokenizer, batch_size: int = 32, device: str | None = None):
+    """The encoder's last hidden states over ``feats`` (:func:`~itft_utils.encoding.encode`'s output), batch by
+    batch, shortest windows first: (window indices, (B, T, H) float32 array, padded to the batch's longest)."""
     dev = get_device(device)
     encoder = getattr(encoder, "base_model", encoder).to(dev).eval()
     inputs: dict[str, list] = {k: feats[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in feats}
@@ -59,15 +60,27 @@ def _hidden_states(encoder: torch.nn.Module, feats: dict[str, list], tokenizer, 
         yield indices, encoder(**batch).last_hidden_state.float().cpu().numpy()
 
 
+def _states(states, encoder, feats: dict[str, list], tokenizer, batch_size: int, device: str | None):
+    """Precomputed hidden states if given (checked against the windows they claim to cover), else a pass."""
+    if states is None:
+        return hidden_states(encoder, feats, tokenizer, batch_size, device)
+    if (covered := sum(len(indices) for indices, _ in states)) != len(feats["input_ids"]):
+        raise ValueError(f"the given hidden states cover {covered} windows; these examples make {len(feats['input_ids'])}")
+    return states
+
+
 def target_features(encoder: torch.nn.Module, task: Task, examples: list[dict], tokenizer, settings: QASettings,
-                    max_rows: int = 20000, seed: int = 0, batch_size: int = 32, device: str | None = None) -> TargetFeatures:
+                    max_rows: int = 20000, seed: int = 0, batch_size: int = 32, device: str | None = None,
+                    states: Sequence[tuple[list[int], np.ndarray]] | None = None) -> TargetFeatures:
     """The last-layer features of ``encoder`` (a head model's ``base_model`` works) on the target's
-    labelled ``examples``, one row per example, word or QA token (see the module's docstring)."""
+    labelled ``examples``, one row per example, word or QA token (see the module's docstring). ``states``:
+    :func:`hidden_states` of these examples' windows, computed once for several castings (then ``seconds``
+    counts the rows only)."""
     started = time.perf_counter()
     feats = encode(task.task_type, examples, tokenizer, settings)
     rows: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    for indices, hidden in _hidden_states(encoder, feats, tokenizer, batch_size, device):
+    for indices, hidden in _states(states, encoder, feats, tokenizer, batch_size, device):
         for row, i in enumerate(indices):
             length = len(feats["input_ids"][i])
             if task.task_type in ("classification", "regression"):
@@ -107,10 +120,11 @@ class SpanRows:
 
 
 def span_rows(encoder: torch.nn.Module, task: Task, examples: list[dict], tokenizer, settings: QASettings,
-              batch_size: int = 32, device: str | None = None) -> SpanRows:
+              batch_size: int = 32, device: str | None = None,
+              states: Sequence[tuple[list[int], np.ndarray]] | None = None) -> SpanRows:
     """:class:`SpanRows` of ``encoder`` on the QA ``examples``: a window without the answer adds negatives only
     (its gold position is [CLS], which is not a row). The context is the tokens of the second segment
-    (``token_type_ids``), so the tokenizer must give segment ids."""
+    (``token_type_ids``), so the tokenizer must give segment ids. ``states``: as :func:`target_features`'."""
     if task.task_type != "qa":
         raise ValueError(f"task {task.name!r} is {task.task_type}: span rows are for extractive QA targets")
     started = time.perf_counter()
@@ -118,7 +132,7 @@ def span_rows(encoder: torch.nn.Module, task: Task, examples: list[dict], tokeni
     if "token_type_ids" not in feats:
         raise ValueError(f"{type(tokenizer).__name__} gives no token_type_ids: span rows find the context by its segment id")
     rows, starts, ends = [], [], []
-    for indices, hidden in _hidden_states(encoder, feats, tokenizer, batch_size, device):
+    for indices, hidden in _states(states, encoder, feats, tokenizer, batch_size, device):
         for row, i in enumerate(indices):
             ids = np.asarray(feats["input_ids"][i])
             context = np.flatnonzero((np.asarray(feats["token_type_ids"][i]) == 1) & (ids != tokenizer.sep_token_id))

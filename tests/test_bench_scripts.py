@@ -102,10 +102,33 @@ def test_estimator_race_smoke_ranks_with_every_estimator_and_times_them(tmp_path
     assert all(rows[m]["seconds"] > 0 for m in ("LogME", "H-score", "TaskEmb"))
     estimates = json.loads((tmp_path / "race" / "estimates.json").read_text())
     assert set(estimates["taskemb_fisher_seconds_500"]) == {"sst2", "conll2000", "squad"}
+    assert {"LogME (span head)", "H-score (span head)"} <= set(rows)  # the span head's casting beside the token casting
+    assert all(len(v) == 3 for v in estimates["span_scores"]["LogME (span head)"].values())  # one score per row sample
     # --report-only scores the stored estimates again, measuring nothing: the same table from the same cells.
     again = _run("estimator_race.py", "--report-only", "--transfer-results", str(tmp_path / "transfer"),
                  "--transfer-seeds", "0", "--out", str(tmp_path / "race"))
     assert race["report"] in again and json.loads((tmp_path / "race" / "race.json").read_text())["table"] == race["table"]
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+def test_the_race_runs_on_a_pair_classification_target(tmp_path):
+    """Issue 33's second target: the race reads MRPC's cells, scores LogME and H-score on one [CLS] row per
+    MRPC pair (a classification target has no span casting) and ranks TaskEmb from MRPC's embedding."""
+    cells = tmp_path / "transfer" / "cells" / "mrpc"
+    cells.mkdir(parents=True)
+    template = json.loads((ROOT / "bench/results/transfer/cells/squad/sst2-seed0.json").read_text())
+    for run, accuracy, kind in (("baseline", 0.70, None), ("sst2", 0.68, "classification"), ("rte", 0.72, "classification")):
+        cell = {**template, "target": "mrpc", "source": None if run == "baseline" else run, "seed": 0, "metric": "accuracy",
+                "score": accuracy, "metrics": {"accuracy": accuracy}, "target_type": "classification", "source_type": kind}
+        (cells / f"{run}-seed0.json").write_text(json.dumps(cell))
+    out = _run("estimator_race.py", "--model", "tiny", "--target", "mrpc", "--transfer-results", str(tmp_path / "transfer"),
+               "--cache", str(tmp_path / "cache"), "--seed", "0", "--taskemb-timing", "4", "--out", str(tmp_path / "race"))
+    estimates = json.loads((tmp_path / "race" / "estimates.json").read_text())
+    assert estimates["target"] == "mrpc" and estimates["rows"]["rte"] == {"n": 1000, "unit": "example"}
+    assert set(estimates["taskemb_fisher_seconds_500"]) == {"sst2", "rte", "mrpc"} and not estimates["span_scores"]
+    rows = {row["method"]: row for row in json.loads((tmp_path / "race" / "race.json").read_text())["table"]}
+    assert {"LogME", "H-score", "TaskEmb", "same type first (expected)"} <= set(rows) and "LogME (span head)" not in rows
+    assert "target mrpc (tiny), baseline 0.700, 2 sources measured: rte 0.720, sst2 0.680\n" in out  # accuracy: 3 digits
 
 
 def test_the_paired_table_gives_a_one_seed_source_no_spread_and_no_interval(bench_module):

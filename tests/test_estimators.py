@@ -12,6 +12,7 @@ import torch
 from itft_grader.checks.references import logme
 from itft_utils import estimators
 from itft_utils.data import generate_task
+from itft_utils.encoding import encode
 from itft_utils.models import build_model
 from itft_utils.qa import QASettings
 
@@ -110,6 +111,24 @@ def test_span_rows_are_the_context_tokens_with_their_gold_start_and_end(tiny_tok
     assert rows.starts.sum() == (tokens.labels == 1).sum()  # every window here holds its answer
     with pytest.raises(ValueError, match="span rows are for extractive QA"):
         estimators.span_rows(encoder, generate_task("gen_sentiment", sizes={"train": 4}), [], tiny_tokenizer, QASettings(64, 16))
+
+
+def test_one_pass_of_hidden_states_serves_both_castings(tiny_tokenizer):
+    """The race passes the target through a source encoder once and builds both castings from it: the rows are
+    those of two separate passes, and states of other windows are refused."""
+    task = generate_task("gen_qa", sizes={"train": 10})
+    examples, settings = task.split("train"), QASettings(64, 16)
+    encoder = build_model("tiny", "regression").base_model
+    states = list(estimators.hidden_states(encoder, encode("qa", examples, tiny_tokenizer, settings), tiny_tokenizer))
+    shared = estimators.span_rows(encoder, task, examples, tiny_tokenizer, settings, states=states)
+    alone = estimators.span_rows(encoder, task, examples, tiny_tokenizer, settings)
+    np.testing.assert_allclose(shared.features, alone.features, rtol=1e-5, atol=1e-6)
+    assert (shared.starts == alone.starts).all() and (shared.ends == alone.ends).all()
+    tokens = estimators.target_features(encoder, task, examples, tiny_tokenizer, settings, states=states)
+    np.testing.assert_allclose(tokens.features, estimators.target_features(encoder, task, examples, tiny_tokenizer, settings).features,
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="cover .* windows; these examples make"):
+        estimators.span_rows(encoder, task, examples[:5], tiny_tokenizer, settings, states=states)
 
 
 def test_the_span_casting_prefers_features_that_locate_the_answer_over_a_constant_offset():
