@@ -117,18 +117,37 @@ def test_the_race_runs_on_a_pair_classification_target(tmp_path):
     cells = tmp_path / "transfer" / "cells" / "mrpc"
     cells.mkdir(parents=True)
     template = json.loads((ROOT / "bench/results/transfer/cells/squad/sst2-seed0.json").read_text())
-    for run, accuracy, kind in (("baseline", 0.70, None), ("sst2", 0.68, "classification"), ("rte", 0.72, "classification")):
+    for run, accuracy, kind in (("baseline", 0.70, None), ("sst2", 0.68, "classification"), ("stsb", 0.72, "regression")):
         cell = {**template, "target": "mrpc", "source": None if run == "baseline" else run, "seed": 0, "metric": "accuracy",
                 "score": accuracy, "metrics": {"accuracy": accuracy}, "target_type": "classification", "source_type": kind}
         (cells / f"{run}-seed0.json").write_text(json.dumps(cell))
     out = _run("estimator_race.py", "--model", "tiny", "--target", "mrpc", "--transfer-results", str(tmp_path / "transfer"),
                "--cache", str(tmp_path / "cache"), "--seed", "0", "--taskemb-timing", "4", "--out", str(tmp_path / "race"))
     estimates = json.loads((tmp_path / "race" / "estimates.json").read_text())
-    assert estimates["target"] == "mrpc" and estimates["rows"]["rte"] == {"n": 1000, "unit": "example"}
-    assert set(estimates["taskemb_fisher_seconds_500"]) == {"sst2", "rte", "mrpc"} and not estimates["span_scores"]
+    assert estimates["target"] == "mrpc" and estimates["rows"]["stsb"] == {"n": 1000, "unit": "example"}
+    assert set(estimates["taskemb_fisher_seconds_500"]) == {"sst2", "stsb", "mrpc"} and not estimates["span_scores"]
     rows = {row["method"]: row for row in json.loads((tmp_path / "race" / "race.json").read_text())["table"]}
     assert {"LogME", "H-score", "TaskEmb", "same type first (expected)"} <= set(rows) and "LogME (span head)" not in rows
-    assert "target mrpc (tiny), baseline 0.700, 2 sources measured: rte 0.720, sst2 0.680\n" in out  # accuracy: 3 digits
+    assert "target mrpc (tiny), baseline 0.700, 2 sources measured: stsb 0.720, sst2 0.680\n" in out  # accuracy: 3 digits
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+def test_the_harm_probe_scores_frozen_encoders_and_their_hand_over(tmp_path):
+    """bench/harm_probe.py on the tiny model: the frozen-encoder span probe of the start model and of one source
+    encoder beside that transfer's committed cells, and the hand-over's attention and gradients; resumable."""
+    args = ("--model", "tiny", "--encoders", "sst2:0", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path))
+    out = _run("harm_probe.py", *args)
+    results = json.loads((tmp_path / "probe.json").read_text())
+    assert set(results["probes"]) == set(results["handover"]) == {"start model", "sst2:0"}
+    assert all(0 <= p["f1"] <= 100 and p["head_loss"] > 0 for p in results["probes"].values())
+    handed = results["handover"]["sst2:0"]
+    assert len(handed["attention_entropy"]) == 2 and all(e > 0 for e in handed["attention_entropy"])  # the tiny model's 2 layers
+    assert handed["gradient_norm"]["head"] > 0 and handed["feature_norm"] > 0 and handed["windows"] == 128
+    cell = json.loads((ROOT / "bench/results/transfer/cells/squad/sst2-seed0.json").read_text())["score"]
+    assert f"| sst2, seed 0 | {results['probes']['sst2:0']['f1']:.1f} |" in out and f"| {cell:.1f} |" in out
+    assert "| start model | " in out and "attention entropy, layers 0–1" in out
+    again = _run("harm_probe.py", *args)  # every probe is kept: a second call measures nothing and prints the same table
+    assert out.endswith(again) and "start model: {" in out and "start model: {" not in again
 
 
 def test_the_paired_table_gives_a_one_seed_source_no_spread_and_no_interval(bench_module):
