@@ -42,6 +42,7 @@ REPORTS = {
     "hw2_intermediate": [
         "python bench/bench_transfer.py --model .carry/minilm --out bench/results/transfer --seeds 0,1,2 --report-only",
         "python bench/bench_transfer.py --model .carry/minilm --out bench/results/transfer --seeds 0,1,2,3,4,5 --report-only",
+        "python bench/harm_probe.py --report-only",
         "python bench/bench_transfer.py --model .carry/minilm --out bench/results/transfer_n250 --target-n 250 --seeds 3,4,5 "
         "--sources policyqa --report-only",
         "python bench/target_size.py --sizes 250=bench/results/transfer_n250,500=bench/results/transfer_n500,"
