@@ -129,6 +129,16 @@ def test_the_race_runs_on_a_pair_classification_target(tmp_path):
     rows = {row["method"]: row for row in json.loads((tmp_path / "race" / "race.json").read_text())["table"]}
     assert {"LogME", "H-score", "TaskEmb", "same type first (expected)"} <= set(rows) and "LogME (span head)" not in rows
     assert "target mrpc (tiny), baseline 0.700, 2 sources measured: stsb 0.720, sst2 0.680\n" in out  # accuracy: 3 digits
+    # the race over both targets: LogME in its fair casting on each (the span head's on SQuAD, absent from the
+    # committed SQuAD race, so no mean), the token casting apart, TaskEmb averaged over the two
+    both = _run("race_targets.py", "--race", "mrpc", str(tmp_path / "race"), str(tmp_path / "transfer"), "0",
+                "--race", "squad", "bench/results/estimator_race", "bench/results/transfer", "0,1,2,3,4,5")
+    mine = {line.split(" | ")[0].lstrip("| "): line for line in both.splitlines() if line.startswith("| ")}
+    squad = {row["method"]: row for row in json.loads((ROOT / "bench/results/estimator_race/race.json").read_text())["table"]}
+    assert mine["LogME (token casting)"].startswith(f"| LogME (token casting) | — | {squad['LogME']['ndcg@3']:.3f} | — |")
+    assert mine["LogME"].startswith(f"| LogME | {rows['LogME']['ndcg@3']:.3f} | — | — |")
+    taskemb = (rows["TaskEmb"]["ndcg@3"] + squad["TaskEmb"]["ndcg@3"]) / 2
+    assert mine["TaskEmb"].startswith(f"| TaskEmb | {rows['TaskEmb']['ndcg@3']:.3f} | {squad['TaskEmb']['ndcg@3']:.3f} | {taskemb:.3f} |")
 
 
 @pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
@@ -148,6 +158,16 @@ def test_the_harm_probe_scores_frozen_encoders_and_their_hand_over(tmp_path):
     assert "| start model | " in out and "attention entropy, layers 0–1" in out
     again = _run("harm_probe.py", *args)  # every probe is kept: a second call measures nothing and prints the same table
     assert out.endswith(again) and "start model: {" in out and "start model: {" not in again
+
+
+def test_the_race_over_targets_ranks_methods_by_their_mean_and_gives_a_partial_one_none(bench_module):
+    rows = {"squad": {"A": {"ndcg@3": 0.9, "regret@1": 5.0}, "B": {"ndcg@3": 0.5, "regret@1": 20.0},
+                      "C": {"ndcg@3": 1.0, "regret@1": 0.0}},
+            "mrpc": {"A": {"ndcg@3": 0.7, "regret@1": 10.0}, "B": {"ndcg@3": 0.8, "regret@1": 2.0}}}
+    assert bench_module("race_targets").combined_table(rows).splitlines()[2:] == [
+        "| A | 0.900 | 0.700 | 0.800 | 5.00 % | 10.00 % | 7.50 % |",
+        "| B | 0.500 | 0.800 | 0.650 | 20.00 % | 2.00 % | 11.00 % |",
+        "| C | 1.000 | — | — | 0.00 % | — | — |"]
 
 
 def test_the_paired_table_gives_a_one_seed_source_no_spread_and_no_interval(bench_module):
