@@ -28,6 +28,7 @@ from pathlib import Path
 import common
 import numpy as np
 import torch
+from transformers import AutoModel
 
 from itft_utils.encoding import collate, encode
 from itft_utils.estimators import hidden_states
@@ -38,61 +39,111 @@ from itft_utils.models import build_model, load_tokenizer, quiet_transformers
 from itft_utils.transfer import intermediate_checkpoint, library_versions
 
 START = "start model"
+RANDOM = "random encoder"  # the probes' floor: the start model's architecture, randomly initialised
 
 
 @dataclasses.dataclass(frozen=True)
 class ProbeConfig:
-    """The span head's training: Adam on the frozen features, padding masked out of the softmax."""
+    """The span heads' training: Adam on the frozen features, padding masked out of the softmax."""
 
-    epochs: int = 40  # on the start model's features the loss stops falling by 20 epochs at 1e-2 (3.81 at 20 and at 80)
+    epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 1e-2
     seed: int = 0
 
 
-def train_span_head(model: torch.nn.Module, feats: dict[str, list], tokenizer, config: ProbeConfig) -> float:
-    """Fit ``model.qa_outputs`` on the frozen encoder's features of the training windows, in place; the last
-    epoch's mean loss (start and end cross-entropy, as the QA model's own loss)."""
-    windows = []  # (hidden (T, H), start, end) per window, without padding
-    for indices, hidden in hidden_states(model.base_model, feats, tokenizer):
+class SpanHead(torch.nn.Module):
+    """Start and end logits per token of a frozen encoder's last layer: linear in the token's vector (the QA model's
+    own head) or, with ``question``, also in its elementwise product with the mean vector of the window's first
+    segment (the question, with [CLS] and [SEP]): a head that can match passage tokens against the question,
+    which a linear one cannot do unless the encoder already has."""
+
+    def __init__(self, hidden: int, question: bool):
+        super().__init__()
+        self.question = question
+        self.linear = torch.nn.Linear(2 * hidden if question else hidden, 2)
+
+    def forward(self, hidden: torch.Tensor, first_segment: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) vectors, (B, T) first-segment and real-token masks -> (B, T, 2) logits, padding at -1e4."""
+        if self.question:
+            query = (hidden * first_segment.unsqueeze(-1)).sum(1) / first_segment.sum(1, keepdim=True).clamp_min(1)
+            hidden = torch.cat([hidden, hidden * query.unsqueeze(1)], dim=-1)
+        return self.linear(hidden).masked_fill(~real.unsqueeze(-1), -1e4)
+
+
+Window = tuple[torch.Tensor, torch.Tensor]  # a window's (T, H) last-layer vectors and its (T,) first-segment mask
+
+
+def encoder_windows(encoder: torch.nn.Module, feats: dict[str, list], tokenizer) -> list[Window]:
+    """The frozen encoder's vectors of every window of ``feats``, in feature order, without padding."""
+    windows: list[Window | None] = [None] * len(feats["input_ids"])
+    for indices, hidden in hidden_states(encoder, feats, tokenizer):
         for row, i in enumerate(indices):
             length = len(feats["input_ids"][i])
-            windows.append((torch.from_numpy(hidden[row, :length].copy()), feats["start_positions"][i], feats["end_positions"][i]))
-    head = model.qa_outputs
+            windows[i] = (torch.from_numpy(hidden[row, :length].copy()), torch.tensor(feats["token_type_ids"][i]) == 0)
+    return [w for w in windows if w is not None]
+
+
+def _padded(windows: list[Window], indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    pad = torch.nn.utils.rnn.pad_sequence
+    return (pad([windows[i][0] for i in indices], batch_first=True), pad([windows[i][1] for i in indices], batch_first=True),
+            pad([torch.ones(len(windows[i][0]), dtype=torch.bool) for i in indices], batch_first=True))
+
+
+def train_head(head: SpanHead, windows: list[Window], starts: list[int], ends: list[int], config: ProbeConfig) -> float:
+    """Fit ``head`` on the training windows (start and end cross-entropy, the QA model's own loss); the last epoch's
+    mean loss."""
     optimiser = torch.optim.Adam(head.parameters(), lr=config.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
-    loss_value = float("nan")
+    losses: list[float] = []
     for _ in range(config.epochs):
         order = torch.randperm(len(windows), generator=generator).tolist()
         losses = []
         for first in range(0, len(order), config.batch_size):
-            batch = [windows[i] for i in order[first:first + config.batch_size]]
-            hidden = torch.nn.utils.rnn.pad_sequence([w[0] for w in batch], batch_first=True)
-            pad = torch.nn.utils.rnn.pad_sequence([torch.ones(len(w[0]), dtype=torch.bool) for w in batch], batch_first=True)
-            logits = head(hidden).masked_fill(~pad.unsqueeze(-1), -1e4)
-            starts = torch.tensor([w[1] for w in batch])
-            ends = torch.tensor([w[2] for w in batch])
-            loss = (torch.nn.functional.cross_entropy(logits[..., 0], starts) + torch.nn.functional.cross_entropy(logits[..., 1], ends)) / 2
+            indices = order[first:first + config.batch_size]
+            logits = head(*_padded(windows, indices))
+            loss = (torch.nn.functional.cross_entropy(logits[..., 0], torch.tensor([starts[i] for i in indices]))
+                    + torch.nn.functional.cross_entropy(logits[..., 1], torch.tensor([ends[i] for i in indices]))) / 2
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
-        loss_value = float(np.mean(losses))
-    return loss_value
+    return float(np.mean(losses))
 
 
-def probe(folder: str, target, tokenizer, settings, config: ProbeConfig) -> dict:
-    """The frozen encoder in ``folder`` with a trained span head: held-out F1 / EM and the head's loss."""
+@torch.no_grad()
+def head_outputs(head: SpanHead, windows: list[Window], batch_size: int = 64) -> dict[str, list[np.ndarray]]:
+    """``predict``'s outputs for the windows: start and end logits per window, cut to its length."""
+    out: dict[str, list[np.ndarray]] = {"start_logits": [], "end_logits": []}
+    for first in range(0, len(windows), batch_size):
+        indices = list(range(first, min(first + batch_size, len(windows))))
+        logits = head(*_padded(windows, indices)).numpy()
+        for row, i in enumerate(indices):
+            out["start_logits"].append(logits[row, :len(windows[i][0]), 0])
+            out["end_logits"].append(logits[row, :len(windows[i][0]), 1])
+    return out
+
+
+def probe(encoder: torch.nn.Module, train: dict[str, list], held_out: EvalSet, tokenizer, config: ProbeConfig) -> dict:
+    """Both span heads on the frozen ``encoder``: trained on the ``train`` windows, scored on ``held_out`` as the
+    transfer cells are (the library's decoding and F1)."""
     started = time.perf_counter()
-    torch.manual_seed(config.seed)  # the head's initialisation
-    with quiet_transformers():
-        model = build_model(folder, "qa")
-    model.requires_grad_(False)
-    model.qa_outputs.requires_grad_(True)
-    loss = train_span_head(model, encode("qa", target.train, tokenizer, settings), tokenizer, config)
-    scores = EvalSet.build(target.task, target.eval, tokenizer, settings).score(model.eval())
-    return {"f1": scores["f1"], "exact_match": scores["exact_match"], "head_loss": loss,
-            "seconds": time.perf_counter() - started}
+    train_windows, eval_windows = encoder_windows(encoder, train, tokenizer), encoder_windows(encoder, held_out.features, tokenizer)
+    result: dict = {}
+    for kind in ("linear", "question"):
+        torch.manual_seed(config.seed)  # the same initialisation of a head for every encoder
+        head = SpanHead(train_windows[0][0].shape[-1], question=kind == "question")
+        loss = train_head(head, train_windows, train["start_positions"], train["end_positions"], config)
+        scores = held_out.score_outputs(head_outputs(head, eval_windows))
+        result[kind] = {"f1": scores["f1"], "exact_match": scores["exact_match"], "head_loss": loss}
+    return {**result, "seconds": time.perf_counter() - started}
+
+
+def attention_entropy(attention: torch.Tensor, real: torch.Tensor) -> float:
+    """The entropy (nats) of each real query token's attention, averaged over heads, summed over the tokens:
+    ``attention`` (B, heads, T, T) rows over keys (padded keys carry 0 and add nothing), ``real`` (B, T)."""
+    per_token = -(attention * attention.clamp_min(1e-12).log()).sum(-1).mean(1)
+    return float(per_token[real].sum())
 
 
 def handover(folder: str, feats: dict[str, list], tokenizer, config: ProbeConfig, windows: int = 128) -> dict:
@@ -114,7 +165,7 @@ def handover(folder: str, feats: dict[str, list], tokenizer, config: ProbeConfig
             batch = collate(feats, indices, tokenizer.pad_token_id)
             out = model(**batch, output_attentions=True, output_hidden_states=True)
             real = batch["attention_mask"].bool()
-            layers = [float((-(a * a.clamp_min(1e-12).log()).sum(-1)).mean(1)[real].sum()) for a in (x.detach() for x in out.attentions)]
+            layers = [attention_entropy(a.detach(), real) for a in out.attentions]
             entropy = [e + x for e, x in zip(entropy, layers)] if entropy else layers
             tokens += int(real.sum())
             norm_total += float(out.hidden_states[-1].detach().norm(dim=-1)[real].sum())
@@ -129,39 +180,57 @@ def handover(folder: str, feats: dict[str, list], tokenizer, config: ProbeConfig
             "gradient_norm": grads, "windows": len(order)}
 
 
-def measure(args, results: dict, path: Path) -> None:
+def _measured(results: dict, key: str) -> bool:
+    handed = key == RANDOM or "feature_norm" in results["handover"].get(key, {})  # the floor has no hand-over
+    return "question" in results["probes"].get(key, {}) and handed
+
+
+def _encoder(key: str, folder: str) -> torch.nn.Module:
+    """The encoder to probe: the one saved in ``folder``, or for the floor its architecture freshly initialised."""
+    with quiet_transformers():
+        encoder = build_model(folder, "qa").base_model
+        if key != RANDOM:
+            return encoder
+        torch.manual_seed(0)
+        return AutoModel.from_config(encoder.config)
+
+
+def measure(args: argparse.Namespace, results: dict, path: Path) -> None:
+    """Every encoder's probes and hand-over not yet in ``results``, each saved as it finishes."""
     wanted = [(name, int(seed)) for name, seed in (e.split(":") for e in args.encoders)]
-    keys = [START, *(f"{name}:{seed}" for name, seed in wanted)]
-    if all(k in results["probes"] and "feature_norm" in results.get("handover", {}).get(k, {}) for k in keys):
+    keys = [RANDOM, START, *(f"{name}:{seed}" for name, seed in wanted)]
+    config = ProbeConfig()
+    if results.setdefault("probe_config", dataclasses.asdict(config)) != dataclasses.asdict(config):
+        raise SystemExit(f"{path} was measured under {results['probe_config']}, not {dataclasses.asdict(config)}: use another --out")
+    results.setdefault("handover", {})
+    if all(_measured(results, k) for k in keys):
         return  # every encoder is measured: nothing to load
     data_dir = common.data_dir_or_exit()
     experiment = real_data_experiment(data_dir, sources=real_data_sources(names=sorted({n for n, _ in wanted})))
     experiment = dataclasses.replace(experiment, model=args.model)
     tokenizer = load_tokenizer(args.model)
     target = prepare_task(experiment.target, data_dir)
-    config = ProbeConfig()
     sources = {spec.name: spec for spec in experiment.sources}
-    train_features = encode("qa", target.train, tokenizer, experiment.settings)
-    results.setdefault("handover", {})  # a file from before the hand-over's diagnostics gains them
-    for name, seed in [(START, None), *wanted]:
-        key = START if seed is None else f"{name}:{seed}"
-        if key in results["probes"] and "feature_norm" in results["handover"].get(key, {}):
+    train = encode("qa", target.train, tokenizer, experiment.settings)
+    held_out = EvalSet.build(target.task, target.eval, tokenizer, experiment.settings)
+    results.update(train_questions=len(target.train), eval_questions=len(target.eval))
+    for key in keys:
+        if _measured(results, key):
             continue
-        if seed is None:
-            folder = args.model
-        else:
-            folder, _ = intermediate_checkpoint(prepare_task(sources[name], data_dir), args.model, seed, experiment.config,
-                                                args.cache, tokenizer, experiment.settings)
-        if key not in results["probes"]:
-            results["probes"][key] = probe(str(folder), target, tokenizer, experiment.settings, config)
-        results["handover"][key] = handover(str(folder), train_features, tokenizer, config)
-        print(f"{key}: {results['probes'][key]}; {results['handover'][key]}", flush=True)
+        name, _, seed = key.partition(":")
+        folder = args.model if key in (START, RANDOM) else str(intermediate_checkpoint(
+            prepare_task(sources[name], data_dir), args.model, int(seed), experiment.config, args.cache, tokenizer,
+            experiment.settings)[0])
+        if "question" not in results["probes"].get(key, {}):
+            results["probes"][key] = probe(_encoder(key, folder), train, held_out, tokenizer, config)
+        if key != RANDOM:
+            results["handover"][key] = handover(folder, train, tokenizer, config)
+        print(f"{key}: {results['probes'][key]}; {results['handover'].get(key)}", flush=True)
         path.write_text(json.dumps(results, indent=1))
-    results.update(probe_config=dataclasses.asdict(config), train_questions=len(target.train), eval_questions=len(target.eval))
-    path.write_text(json.dumps(results, indent=1))
 
 
 def _cell(folder: str | Path, run: str, seed: str) -> dict | None:
+    """A transfer cell of the SQuAD target (``run``: a source or "baseline"), None where it was not run."""
     path = Path(folder) / "cells" / "squad" / f"{run}-seed{seed}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -185,24 +254,29 @@ def reruns_table(keys: list[str], schedules: dict[str, str]) -> list[str]:
     return lines
 
 
+def _label(key: str, model: str) -> str:
+    if key in (START, RANDOM):
+        return f"{key} ({model})"
+    name, seed = key.split(":")
+    return f"{name}, seed {seed}"
+
+
 def report(results: dict, transfer_results: str, schedules: dict[str, str] | None = None) -> str:
-    """The probe beside the fine-tuned transfer of the same encoder and the same seed's baseline, the hand-over's
+    """The probes beside the fine-tuned transfer of the same encoder and the same seed's baseline, the hand-over's
     diagnostics, and the transfers again under the other target ``schedules`` (label: a bench_transfer output)."""
-    cells = Path(transfer_results) / "cells" / "squad"
-    start = results["probes"][START]
-    lines = [f"frozen-encoder span probe: {results['train_questions']} target questions, {results['eval_questions']} held out; "
-             f"head trained {results['probe_config']['epochs']} epochs (Adam, lr {results['probe_config']['learning_rate']:g})",
-             "", "| encoder | probe F1 (frozen) | probe − start model's | fine-tuned F1 | same seed's baseline | fine-tuned − baseline |",
-             "|---|---|---|---|---|---|",
-             f"| {START} (MiniLM) | {start['f1']:.1f} | — | — | — | — |"]
+    config, model = results["probe_config"], results["model"]
+    lines = [f"frozen-encoder span probes: {results['train_questions']} target questions, {results['eval_questions']} held out; "
+             f"each head trained {config['epochs']} epochs (Adam, lr {config['learning_rate']:g}); the random encoder is "
+             "the probes' floor", "",
+             "| encoder | linear head F1 (EM) | question-aware head F1 (EM) | fine-tuned F1 | same seed's baseline "
+             "| fine-tuned − baseline |", "|---|---|---|---|---|---|"]
     for key, entry in results["probes"].items():
-        if key == START:
-            continue
-        name, seed = key.split(":")
-        tuned = json.loads((cells / f"{name}-seed{seed}.json").read_text())["score"]
-        base = json.loads((cells / f"baseline-seed{seed}.json").read_text())["score"]
-        lines.append(f"| {name}, seed {seed} | {entry['f1']:.1f} | {entry['f1'] - start['f1']:+.1f} | {tuned:.1f} | {base:.1f} | "
-                     f"{tuned - base:+.1f} |")
+        heads = " | ".join(f"{entry[k]['f1']:.1f} ({entry[k]['exact_match']:.1f})" for k in ("linear", "question"))
+        name, _, seed = key.partition(":")
+        tuned, base = _cell(transfer_results, name, seed), _cell(transfer_results, "baseline", seed)
+        tuned_cols = (f"{tuned['score']:.1f} | {base['score']:.1f} | {tuned['score'] - base['score']:+.1f}" if tuned and base
+                      else "— | — | —")
+        lines.append(f"| {_label(key, model)} | {heads} | {tuned_cols} |")
     handed = results.get("handover", {})
     if handed:
         layers = len(next(iter(handed.values()))["attention_entropy"])
@@ -214,13 +288,12 @@ def report(results: dict, transfer_results: str, schedules: dict[str, str] | Non
                   "|---|---|---|---|---|---|---|"]
         for key, entry in handed.items():
             grads = entry["gradient_norm"]
+            entropy = " / ".join(f"{e:.2f}" for e in entry["attention_entropy"])
             per_layer = " / ".join(f"{grads['layer ' + str(i)]:.3f}" for i in range(layers))
-            lines.append(f"| {key} | {' / '.join(f'{e:.2f}' for e in entry['attention_entropy'])} | {entry['feature_norm']:.2f} | "
-                         f"{entry['loss']:.3f} | "
-                         f"{grads['embeddings']:.3f} | {per_layer} | "
-                         f"{grads['head']:.3f} |")
+            lines.append(f"| {_label(key, model)} | {entropy} | {entry['feature_norm']:.2f} | {entry['loss']:.3f} | "
+                         f"{grads['embeddings']:.3f} | {per_layer} | {grads['head']:.3f} |")
     if schedules:
-        keys = [k for k in results["probes"] if k != START]
+        keys = [k for k in results["probes"] if k not in (START, RANDOM)]
         lines += ["", "the transfers under other target schedules (each beside its own baseline at the same seed; the "
                   "4-epoch rows at lr 1e-4 are the matrix's)", "",
                   *reruns_table(keys, {"lr 1e-4, 4 epochs": transfer_results, **schedules})]
@@ -231,7 +304,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=".carry/minilm")
     parser.add_argument("--cache", default="bench/results/transfer/intermediate", help="the transfer runs' source encoders")
-    parser.add_argument("--encoders", nargs="+", default=["conll2000:0", "conll2000:1", "conll2000:2", "stsb:3", "sst2:0"],
+    parser.add_argument("--encoders", nargs="+",
+                        default=["conll2000:0", "conll2000:1", "conll2000:2", "stsb:3", "sst2:0", "sst2:1"],
                         help="source:seed of each transfer whose encoder to probe")
     parser.add_argument("--transfer-results", default="bench/results/transfer")
     parser.add_argument("--reruns", nargs="*", default=["lr 3e-5, 4 epochs=bench/results/transfer_lr3e-5",
@@ -244,8 +318,8 @@ def main() -> None:
     if not args.report_only:
         path.parent.mkdir(parents=True, exist_ok=True)
         results = json.loads(path.read_text()) if path.exists() else {
-            "command": "python bench/harm_probe.py --model " + args.model + " --encoders " + " ".join(args.encoders),
             "model": args.model, "machine": common.machine(), "versions": library_versions(), "probes": {}}
+        results["command"] = "python bench/harm_probe.py --model " + args.model + " --encoders " + " ".join(args.encoders)
         measure(args, results, path)
     schedules = dict(item.split("=", 1) for item in args.reruns)
     print(report(json.loads(path.read_text()), args.transfer_results, schedules))

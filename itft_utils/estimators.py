@@ -25,7 +25,7 @@ features.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,13 +45,15 @@ class TargetFeatures:
     labels: np.ndarray  # (N,) int class ids, or float targets for regression
     regression: bool
     unit: str  # what a row is: "example", "word" or "token"
-    seconds: float = 0.0  # the encoder pass that made them
+    seconds: float = 0.0  # the encoder pass that made them (the rows alone, when given precomputed states)
 
 
 @torch.no_grad()
-def hidden_states(encoder: torch.nn.Module, feats: dict[str, list], tokenizer, batch_size: int = 32, device: str | None = None):
+def hidden_states(encoder: torch.nn.Module, feats: dict[str, list], tokenizer, batch_size: int = 32,
+                  device: str | None = None) -> Iterator[tuple[list[int], np.ndarray]]:
     """The encoder's last hidden states over ``feats`` (:func:`~itft_utils.encoding.encode`'s output), batch by
-    batch, shortest windows first: (window indices, (B, T, H) float32 array, padded to the batch's longest)."""
+    batch, shortest windows first: (window indices, (B, T, H) float32 array, padded past the batch's longest
+    window to a multiple of 8 as :func:`~itft_utils.encoding.collate` pads)."""
     dev = get_device(device)
     encoder = getattr(encoder, "base_model", encoder).to(dev).eval()
     inputs: dict[str, list] = {k: feats[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in feats}
@@ -60,12 +62,18 @@ def hidden_states(encoder: torch.nn.Module, feats: dict[str, list], tokenizer, b
         yield indices, encoder(**batch).last_hidden_state.float().cpu().numpy()
 
 
-def _states(states, encoder, feats: dict[str, list], tokenizer, batch_size: int, device: str | None):
-    """Precomputed hidden states if given (checked against the windows they claim to cover), else a pass."""
+def _states(states: Sequence[tuple[list[int], np.ndarray]] | None, encoder: torch.nn.Module, feats: dict[str, list], tokenizer,
+            batch_size: int, device: str | None) -> Iterable[tuple[list[int], np.ndarray]]:
+    """Precomputed hidden states if given (they must cover each of these windows once, in length), else a pass."""
     if states is None:
         return hidden_states(encoder, feats, tokenizer, batch_size, device)
-    if (covered := sum(len(indices) for indices, _ in states)) != len(feats["input_ids"]):
-        raise ValueError(f"the given hidden states cover {covered} windows; these examples make {len(feats['input_ids'])}")
+    states = list(states)  # a generator would be spent by the check below
+    covered = sorted(i for indices, _ in states for i in indices)
+    if covered != list(range(len(feats["input_ids"]))):
+        raise ValueError(f"the given hidden states cover {len(covered)} windows, not each of the {len(feats['input_ids'])} "
+                         "windows of these examples once")
+    if short := [i for indices, hidden in states for row, i in enumerate(indices) if hidden.shape[1] < len(feats["input_ids"][i])]:
+        raise ValueError(f"the given hidden states are shorter than window {short[0]}: states of other examples?")
     return states
 
 

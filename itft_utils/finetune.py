@@ -63,8 +63,12 @@ class EvalSet:
         answer-length cap: their exact match is out of reach, so a set with long answers shows why
         its score is capped.
         """
+        return self.score_outputs(predict(model, self.features, batch_size, self.pad_token_id, device))
+
+    def score_outputs(self, out: dict[str, list]) -> dict[str, float]:
+        """:meth:`score` of outputs already computed (``predict``'s: one array per feature), e.g. by a head
+        that is not a Hugging Face model (``bench/harm_probe.py``'s probes on a frozen encoder)."""
         task, examples, features = self.task, self.examples, self.features
-        out = predict(model, features, batch_size, self.pad_token_id, device)
         if task.task_type == "qa":
             settings = self.settings
             predictions = qa.postprocess_qa_predictions(examples, features, out["start_logits"], out["end_logits"],

@@ -56,6 +56,7 @@ def bench_module():
     def load(name: str):
         spec = importlib.util.spec_from_file_location(name, bench / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # where a dataclass of the script looks itself up
         spec.loader.exec_module(module)
         return module
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -143,21 +144,43 @@ def test_the_race_runs_on_a_pair_classification_target(tmp_path):
 
 @pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
 def test_the_harm_probe_scores_frozen_encoders_and_their_hand_over(tmp_path):
-    """bench/harm_probe.py on the tiny model: the frozen-encoder span probe of the start model and of one source
-    encoder beside that transfer's committed cells, and the hand-over's attention and gradients; resumable."""
-    args = ("--model", "tiny", "--encoders", "sst2:0", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path))
+    """bench/harm_probe.py on the tiny model: both span probes of the random floor, the start model and one source
+    encoder, and the hand-over of the two encoders; resumable (a second call measures nothing)."""
+    args = ("--model", "tiny", "--encoders", "sst2:0", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path),
+            "--reruns")
     out = _run("harm_probe.py", *args)
     results = json.loads((tmp_path / "probe.json").read_text())
-    assert set(results["probes"]) == set(results["handover"]) == {"start model", "sst2:0"}
-    assert all(0 <= p["f1"] <= 100 and p["head_loss"] > 0 for p in results["probes"].values())
+    assert set(results["probes"]) == {"random encoder", "start model", "sst2:0"}
+    assert set(results["handover"]) == {"start model", "sst2:0"}  # the floor is a probe, not a hand-over
+    for entry in results["probes"].values():
+        assert {"linear", "question"} <= set(entry) and all(0 <= entry[k]["f1"] <= 100 for k in ("linear", "question"))
     handed = results["handover"]["sst2:0"]
-    assert len(handed["attention_entropy"]) == 2 and all(e > 0 for e in handed["attention_entropy"])  # the tiny model's 2 layers
-    assert handed["gradient_norm"]["head"] > 0 and handed["feature_norm"] > 0 and handed["windows"] == 128
-    cell = json.loads((ROOT / "bench/results/transfer/cells/squad/sst2-seed0.json").read_text())["score"]
-    assert f"| sst2, seed 0 | {results['probes']['sst2:0']['f1']:.1f} |" in out and f"| {cell:.1f} |" in out
-    assert "| start model | " in out and "attention entropy, layers 0–1" in out
-    again = _run("harm_probe.py", *args)  # every probe is kept: a second call measures nothing and prints the same table
+    assert len(handed["attention_entropy"]) == 2 and handed["windows"] == 128  # the tiny model's 2 layers
+    probe = results["probes"]["sst2:0"]
+    assert f"| sst2, seed 0 | {probe['linear']['f1']:.1f} ({probe['linear']['exact_match']:.1f}) | " in out
+    assert "| random encoder (tiny) | " in out and "| — | — | — |" in out  # the floor has no transfer
+    again = _run("harm_probe.py", *args)
     assert out.endswith(again) and "start model: {" in out and "start model: {" not in again
+
+
+def test_the_probes_heads_ignore_padding_and_read_the_question(bench_module):
+    """The span heads give a window the same logits alone and padded into a batch; the question-aware head
+    changes a passage token's logits when the question changes, the linear one does not."""
+    probe = bench_module("harm_probe")
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    short = (torch.randn(5, 4), torch.tensor([True, True, False, False, False]))
+    long = (torch.randn(9, 4), torch.tensor([True] * 3 + [False] * 6))
+    for question in (False, True):
+        head = probe.SpanHead(4, question)
+        alone = head(*probe._padded([short], [0]))[0]
+        batched = head(*probe._padded([short, long], [0, 1]))
+        assert torch.allclose(alone, batched[0, :5], atol=1e-6) and (batched[0, 5:] == -1e4).all()
+        other = (torch.cat([short[0][:2] * 3, short[0][2:]]), short[1])  # another question, the same passage
+        moved = head(*probe._padded([other], [0]))[0, 2:]
+        assert torch.allclose(moved, alone[2:]) != question
+    uniform = torch.full((1, 2, 4, 4), 0.25)  # two heads attending evenly over four real tokens
+    assert probe.attention_entropy(uniform, torch.ones(1, 4, dtype=torch.bool)) == pytest.approx(4 * math.log(4))
 
 
 def test_the_race_over_targets_ranks_methods_by_their_mean_and_gives_a_partial_one_none(bench_module):

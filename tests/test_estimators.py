@@ -127,8 +127,14 @@ def test_one_pass_of_hidden_states_serves_both_castings(tiny_tokenizer):
     tokens = estimators.target_features(encoder, task, examples, tiny_tokenizer, settings, states=states)
     np.testing.assert_allclose(tokens.features, estimators.target_features(encoder, task, examples, tiny_tokenizer, settings).features,
                                rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="cover .* windows; these examples make"):
+    with pytest.raises(ValueError, match="not each of the .* windows of these examples once"):
         estimators.span_rows(encoder, task, examples[:5], tiny_tokenizer, settings, states=states)
+    spent = estimators.hidden_states(encoder, encode("qa", examples, tiny_tokenizer, settings), tiny_tokenizer)
+    again = estimators.span_rows(encoder, task, examples, tiny_tokenizer, settings, states=spent)  # a generator serves too
+    np.testing.assert_allclose(again.features, alone.features, rtol=1e-5, atol=1e-6)
+    longer = [ex | {"context": ex["context"] + " and more words here"} for ex in examples]  # the same count of windows
+    with pytest.raises(ValueError, match="shorter than window"):
+        estimators.span_rows(encoder, task, longer, tiny_tokenizer, settings, states=states)
 
 
 def test_the_span_casting_prefers_features_that_locate_the_answer_over_a_constant_offset():
