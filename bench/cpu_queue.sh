@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Long CPU runs that extend RESULTS, as lanes (a and b: one core each, optional; c and d: issue 33, e: issue 31, both cores). Every
+# Long CPU runs that extend RESULTS, as lanes (a and b: one core each, optional; c, d and f: issue 33, e: issue 31, both cores). Every
 # command is resumable (finished cells and runs are files under bench/results/ and are skipped), so the
 # queue can be stopped at any point and started again; a lane's log is bench/out/queue-<lane>.log.
 #
@@ -10,7 +10,7 @@
 # kill -CONT (e.g. around a benchmark).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-lane="${1:?lane a, b, c, d or e}"
+lane="${1:?lane a, b, c, d, e or f}"
 mkdir -p bench/out
 exec >> "bench/out/queue-$lane.log" 2>&1
 run() {  # one resumable step, one thread, lowest priority; a failed step is logged and the lane goes on
@@ -53,12 +53,22 @@ d)  # issue 33's second target: MRPC (1,000 pairs, scored on its 1,725 labelled 
     mrpc=("${transfer[@]}" --out bench/results/transfer_mrpc --target mrpc)
     run "${mrpc[@]}" --seeds 0,1,2 --sources rte,sst2,stsb,conll2000,wnut17
     run "${mrpc[@]}" --seeds 0,1,2 --sources policyqa,subjqa
+    # the race on it, from the seed-0 encoders (those of lane f), then both targets' races side by side
+    run bench/estimator_race.py --model .carry/minilm --target mrpc --transfer-results bench/results/transfer_mrpc --seed 0 \
+        --out bench/results/estimator_race_mrpc
+    run bench/race_targets.py --race squad bench/results/estimator_race_span bench/results/transfer all \
+        --race mrpc bench/results/estimator_race_mrpc bench/results/transfer_mrpc all
+    ;;
+f)  # issue 33: the race in the span head's casting (and the token casting beside it) from the seed-0 source encoders,
+    # shared with lane d's seed 0 through the cache (about 1-2 CPU-hours, most of it training the sources)
+    threads=2
+    run bench/estimator_race.py --model .carry/minilm --seed 0 --out bench/results/estimator_race_span
     ;;
 e)  # issue 31: Homework 1's experiment at four times the target steps (every seed of the target alone, then each
     # arm's seeds; about 13-20 min a run on both cores)
     threads=2
     run bench/hw1_effect.py
     ;;
-*)  echo "lane a, b, c, d or e"; exit 2 ;;
+*)  echo "lane a, b, c, d, e or f"; exit 2 ;;
 esac
 echo "== $(date -u '+%F %T') lane $lane done"
