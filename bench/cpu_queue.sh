@@ -31,9 +31,10 @@ b)  # seeds 0-2 of the race's four non-QA sources
     ;;
 c)  # issue 33: is the damage of CoNLL-2000 and STS-B (-27 and -20 F1 at lr 1e-4) knowledge or optimisation?
     # The target at a lower learning rate, and for twice as long, each beside its own baseline (paired); the most
-    # telling seeds first (0 and 1 stayed near F1 14 after CoNLL-2000, 2 recovered to 37). About 20 min a run alone.
+    # telling seeds first (0 and 1 stayed near F1 14 after CoNLL-2000, 2 recovered to 37). About 20 min a 4-epoch run alone.
     # At lr 3e-5 the baseline of seed 0 reached only F1 22.3 after 4 epochs (51.1 at 1e-4): undertrained, so the
-    # longer schedule comes before the other low-rate seeds.
+    # longer schedule comes before the other low-rate seeds, one seed of each source first. The first two steps are
+    # done (RESULTS section 3); an 8-epoch target run takes about 70 min on both cores.
     threads=2
     low=("${transfer[@]}" --out bench/results/transfer_lr3e-5 --target-lr 3e-5)
     long=("${transfer[@]}" --out bench/results/transfer_8epochs --target-epochs 8)
