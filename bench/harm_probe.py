@@ -270,7 +270,8 @@ def report(results: dict, transfer_results: str, schedules: dict[str, str] | Non
              "the probes' floor", "",
              "| encoder | linear head F1 (EM) | question-aware head F1 (EM) | fine-tuned F1 | same seed's baseline "
              "| fine-tuned − baseline |", "|---|---|---|---|---|---|"]
-    for key, entry in results["probes"].items():
+    for key in sorted(results["probes"], key=lambda k: (k != RANDOM, k != START)):  # the floor, MiniLM, the sources
+        entry = results["probes"][key]
         heads = " | ".join(f"{entry[k]['f1']:.1f} ({entry[k]['exact_match']:.1f})" for k in ("linear", "question"))
         name, _, seed = key.partition(":")
         tuned, base = _cell(transfer_results, name, seed), _cell(transfer_results, "baseline", seed)
@@ -286,8 +287,8 @@ def report(results: dict, transfer_results: str, schedules: dict[str, str] | Non
                   f"| encoder | attention entropy, layers 0–{layers - 1} | token norm | loss | gradient norm: embeddings "
                   f"| layers 0–{layers - 1} | head |",
                   "|---|---|---|---|---|---|---|"]
-        for key, entry in handed.items():
-            grads = entry["gradient_norm"]
+        for key in sorted(handed, key=lambda k: k != START):
+            entry, grads = handed[key], handed[key]["gradient_norm"]
             entropy = " / ".join(f"{e:.2f}" for e in entry["attention_entropy"])
             per_layer = " / ".join(f"{grads['layer ' + str(i)]:.3f}" for i in range(layers))
             lines.append(f"| {_label(key, model)} | {entropy} | {entry['feature_norm']:.2f} | {entry['loss']:.3f} | "
