@@ -113,6 +113,7 @@ def measure(args, sources: list[str]) -> dict:
     span_seconds: dict[str, dict[str, float]] = {}  # by method, then source
     span_pass: dict[str, float] = {}
     encoder_seconds: dict[str, float] = {}
+    target_windows = encode(target.task.task_type, target.train, tokenizer, experiment.settings)  # the same for every source
     for spec in experiment.sources:
         source = prepare_task(spec, data_dir)
         folder, record = intermediate_checkpoint(source, args.model, args.seed, experiment.config, args.cache, tokenizer,
@@ -121,7 +122,7 @@ def measure(args, sources: list[str]) -> dict:
         with quiet_transformers():
             encoder = build_model(str(folder), "regression").base_model  # the encoder; the head is not read
         started = time.perf_counter()  # one pass of the target through the encoder, shared by both castings
-        states = list(hidden_states(encoder, encode(target.task.task_type, target.train, tokenizer, experiment.settings), tokenizer))
+        states = list(hidden_states(encoder, target_windows, tokenizer))
         shared = time.perf_counter() - started
         rows[spec.name] = target_features(encoder, target.task, target.train, tokenizer, experiment.settings,
                                           max_rows=args.max_rows, states=states)

@@ -1,21 +1,20 @@
-"""Issue 33, item 3: is a harmful source's damage knowledge or optimisation? A frozen-encoder span probe.
+"""Issue 33, item 3: is a harmful source's damage knowledge or optimisation? Probes, the hand-over, other schedules.
 
 Fine-tuning asks two things of an intermediate encoder: that its features hold what the target needs
 (knowledge), and that gradient descent from its weights finds it within the target's budget (optimisation).
-This probe measures the first without the second: the encoder is frozen and only a span head (the QA model's
-own ``qa_outputs``, a linear map from each token's last-layer vector to a start and an end logit) is trained
+The probes try to measure the first without the second: the encoder is frozen and only a span head is trained
 on the target's 1,000 training questions, then scored by the library's evaluation (the same decoding and F1 as
-the transfer cells) on the 1,988 held-out questions. Each encoder is the very one whose transfer was measured
-(``bench_transfer.py``'s cache key; a missing one is trained again under that key and then reused there), and
-the start model is probed the same way. If a harmful encoder's probe is as good as the start model's, its
-features still carry the answer's location and the harm is in the fine-tuning; if it is far worse, the
-features lost it.
+the transfer cells) on the 1,988 held-out questions; two heads (linear, and question-aware: :class:`SpanHead`),
+over a floor (a randomly initialised encoder of the start model's shape). Each encoder is the very one whose
+transfer was measured (``bench_transfer.py``'s cache key; a missing one is trained again under that key and then
+reused there). The hand-over (:func:`handover`) describes where the target's fine-tuning starts, and the report
+adds the same transfers under the other target schedules of ``--reruns``. RESULTS §3 reads all three (the
+probes' band between floor and MiniLM turned out too narrow to decide knowledge).
 
-    python bench/harm_probe.py --model .carry/minilm --encoders conll2000:0 conll2000:1 conll2000:2 stsb:3 sst2:0
+    python bench/harm_probe.py --model .carry/minilm      # the default encoders: CoNLL-2000 0-2, STS-B 3, SST-2 0-1
     python bench/harm_probe.py --report-only
 
-Resumable (each encoder's probe is kept in ``OUT/probe.json`` as it finishes). ``--report-only`` prints the
-table beside each run's fine-tuned F1 and same-seed baseline from ``--transfer-results`` (RESULTS §3).
+Resumable (each encoder's probes and hand-over are kept in ``OUT/probe.json`` as they finish).
 """
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import cast
 
 import common
 import numpy as np
@@ -81,7 +81,9 @@ def encoder_windows(encoder: torch.nn.Module, feats: dict[str, list], tokenizer)
         for row, i in enumerate(indices):
             length = len(feats["input_ids"][i])
             windows[i] = (torch.from_numpy(hidden[row, :length].copy()), torch.tensor(feats["token_type_ids"][i]) == 0)
-    return [w for w in windows if w is not None]
+    if None in windows:  # every window must be there: the gold positions are matched to them by index
+        raise ValueError(f"the encoder pass missed window {windows.index(None)}")
+    return cast(list[Window], windows)
 
 
 def _padded(windows: list[Window], indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
