@@ -15,7 +15,9 @@ labelled held-out split; issue 33's second target), from the same source encoder
 ``--target-lr`` and ``--target-epochs`` change the target runs only (another ``--out``, the same ``--cache``):
 issue 33's check of whether a harmful source's damage is knowledge or optimisation.
 
-``--report-only`` summarises the finished cells of ``--seeds`` and ``--sources`` without running the missing ones;
+``--sources-only`` trains the source encoders of ``--seeds`` into ``--cache`` and runs no target (a race's encoders,
+on another core while the transfers run). ``--report-only`` summarises the finished cells of ``--seeds`` and
+``--sources`` without running the missing ones;
 ``--package itft_utils/resources/transfer_results_squad.json`` also writes the measured cells as the
 results file Homework 3 falls back on when a student has no Homework 2 output of their own (Colab).
 """
@@ -32,10 +34,12 @@ from pathlib import Path
 import common
 
 from itft_grader.checks import references as ref  # Homework 2's paired statistics are an exercise: the references
-from itft_utils.homework import REAL_DATA_SOURCES, pair_target, real_data_experiment, real_data_sources
+from itft_utils.homework import REAL_DATA_SOURCES, pair_target, prepare_task, real_data_experiment, real_data_sources
+from itft_utils.models import load_tokenizer
 from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
 from itft_utils.transfer import (
     format_table,
+    intermediate_checkpoint,
     load_cells,
     source_table,
     transfer_table,
@@ -60,6 +64,9 @@ def main() -> None:
     parser.add_argument("--package", default=None, help="also write the results as a packaged TransferResults file here")
     parser.add_argument("--figures", default=None, help="with --report-only: draw the figures into this folder (a run "
                         "draws them into --out)")
+    parser.add_argument("--sources-only", action="store_true",
+                        help="train (or find) the source encoders of --seeds and --sources into --cache and run no target: "
+                             "a race's encoders ahead of it, on another core")
     parser.add_argument("--report-only", action="store_true",
                         help="summarise the cells of --seeds and --sources under --out without running missing ones")
     args = parser.parse_args()
@@ -73,6 +80,9 @@ def main() -> None:
                                          epochs=args.target_epochs or experiment.target.epochs))
     experiment.config.device = args.device
     print(experiment)
+    if args.sources_only:
+        train_sources(experiment, args.cache or str(Path(args.out) / "intermediate"))
+        return
     started = time.perf_counter()
     # --report-only summarises the cells of --seeds and --sources only, so that a table stays reproducible while
     # more seeds and sources are added to the folder.
@@ -108,6 +118,17 @@ def main() -> None:
         write_package(cells, experiment, Path(args.package))
     print(f"figures: {figures / 'transfer.png'}, {figures / 'transfer_curves.png'}; " if figures else "", end="")
     print(f"cells: {out / 'cells'}")
+
+
+def train_sources(experiment, cache: str) -> None:
+    """Each source encoder of the experiment's seeds, trained into ``cache`` under the key its transfer runs (and
+    ``estimator_race.py``) look it up by, or found there."""
+    tokenizer = load_tokenizer(experiment.model)
+    for seed in experiment.seeds:
+        for spec in experiment.sources:
+            folder, record = intermediate_checkpoint(prepare_task(spec, experiment.data_dir), experiment.model, seed,
+                                                     experiment.config, cache, tokenizer, experiment.settings)
+            print(f"{spec.display}, seed {seed}: {folder} ({record['seconds']:.0f} s to train)", flush=True)
 
 
 def per_seed_table(cells: list[dict]) -> str:

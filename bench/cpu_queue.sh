@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Long CPU runs that extend RESULTS, as lanes (a and b: one core each, optional; c, d and f: issue 33, e: issue 31, both cores). Every
+# Long CPU runs that extend RESULTS, as lanes (a and b: one core each, optional; c: issue 33, both cores; d and f: issue 33,
+# one core each, together; e: issue 31, both cores). Every
 # command is resumable (finished cells and runs are files under bench/results/ and are skipped), so the
 # queue can be stopped at any point and started again; a lane's log is bench/out/queue-<lane>.log.
 #
@@ -47,23 +48,26 @@ c)  # issue 33: is the damage of CoNLL-2000 and STS-B (-27 and -20 F1 at lr 1e-4
     run "${long[@]}" --seeds 2 --sources conll2000
     run "${low[@]}" --seeds 2 --sources conll2000
     ;;
-d)  # issue 33's second target: MRPC (1,000 pairs, scored on its 1,725 labelled test pairs) from seven sources of
-    # four types at seeds 0-2, the source encoders shared with the SQuAD matrix through the cache (a source
-    # encoder is trained once per seed for both targets). Baselines first, then the sources cheapest first.
-    threads=2
+d)  # issue 33's second target, seed 0, and both races: MRPC (1,000 pairs, scored on its 1,725 labelled test pairs)
+    # from seven sources of four types, the source encoders shared through the cache with the SQuAD race (a source
+    # encoder is trained once per seed for every target). One thread beside lane f (two one-thread lanes do more
+    # than one two-thread lane here; on one thread a 4-epoch MRPC run is about 7 min, a source 5-75 min).
     mrpc=("${transfer[@]}" --out bench/results/transfer_mrpc --target mrpc)
-    run "${mrpc[@]}" --seeds 0,1,2 --sources rte,sst2,stsb,conll2000,wnut17
-    run "${mrpc[@]}" --seeds 0,1,2 --sources policyqa,subjqa
-    # the race on it, from the seed-0 encoders (those of lane f), then both targets' races side by side
+    run "${mrpc[@]}" --seeds 0 --sources conll2000,sst2,stsb,wnut17,rte,policyqa
+    # the races read every seed-0 encoder: wait for lane f's share (SubjQA's and MRPC's), then the race in the span
+    # head's casting (the token casting beside it) and the race on MRPC, from the same encoders
+    while [ ! -e bench/out/lane-f-seed0.done ]; do sleep 30; done
+    run bench/estimator_race.py --model .carry/minilm --seed 0 --out bench/results/estimator_race_span
     run bench/estimator_race.py --model .carry/minilm --target mrpc --transfer-results bench/results/transfer_mrpc --seed 0 \
         --out bench/results/estimator_race_mrpc
-    run bench/race_targets.py --race squad bench/results/estimator_race_span bench/results/transfer all \
-        --race mrpc bench/results/estimator_race_mrpc bench/results/transfer_mrpc all
     ;;
-f)  # issue 33: the race in the span head's casting (and the token casting beside it) from the seed-0 source encoders,
-    # shared with lane d's seed 0 through the cache (about 1-2 CPU-hours, most of it training the sources)
-    threads=2
-    run bench/estimator_race.py --model .carry/minilm --seed 0 --out bench/results/estimator_race_span
+f)  # beside lane d: seed 0's two costliest encoders (SubjQA's with its MRPC run, and MRPC's own, a SQuAD source
+    # only), then MRPC's seeds 1 and 2 (about 2 CPU-hours a seed on one thread; cells are committed, encoders are not)
+    mrpc=("${transfer[@]}" --out bench/results/transfer_mrpc --target mrpc)
+    run "${mrpc[@]}" --seeds 0 --sources subjqa
+    run "${transfer[@]}" --sources mrpc --seeds 0 --sources-only
+    touch bench/out/lane-f-seed0.done
+    run "${mrpc[@]}" --seeds 1,2 --sources conll2000,sst2,stsb,wnut17,rte,policyqa
     ;;
 e)  # issue 31: Homework 1's experiment at four times the target steps (every seed of the target alone, then each
     # arm's seeds; about 13-20 min a run on both cores)

@@ -201,7 +201,10 @@ def race_table(estimates: dict, measured: dict[str, float], baseline: float, emb
     for method, by_source in span.items():
         samples = [ref.ndcg_at_k(ranking_from_scores({src: v[i] for src, v in by_source.items()}), measured, 3)
                    for i in range(min(len(v) for v in by_source.values()))]
-        lines.append(f"{method}: NDCG@3 per row sample " + ", ".join(f"{v:.3f}" for v in samples))
+        lines.append(f"{method}: NDCG@3 per row sample " + ", ".join(f"{v:.3f}" for v in samples)
+                     + "; scores, mean (range over the samples): "
+                     + ", ".join(f"{src} {sum(v) / len(v):.3f} ({min(v):.3f} to {max(v):.3f})"
+                                 for src, v in sorted(by_source.items(), key=lambda kv: -sum(kv[1]) / len(kv[1]))))
     passes = [v for src, v in estimates["encoder_seconds"].items() if src in measured]
     lines += ["", f"cost: the target's forward pass through each source's encoder {min(passes):.0f}-{max(passes):.0f} s "
               f"({sum(passes) / 60:.1f} min for the {len(passes)}); beyond it, LogME {estimates['estimator_seconds']['LogME']:.1f} s "

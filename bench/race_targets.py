@@ -42,7 +42,9 @@ def race_rows(target: str, race_dir: str, transfers_dir: str, seeds: list[int] |
 
 
 def combined_table(rows_by_target: dict[str, dict[str, dict]]) -> str:
-    """Markdown: each method's NDCG@3 and regret@1 per target and their means over the targets, best mean NDCG@3 first."""
+    """Markdown: each method's NDCG@3 (with relevance the score, and the gain over the baseline) and regret@1 per
+    target, and their means over the targets, best mean NDCG@3 first. A target on which no source helps has no
+    gain NDCG (every order is as good there), so that column's mean is over the targets that have one."""
     targets = list(rows_by_target)
     methods = list(dict.fromkeys(m for rows in rows_by_target.values() for m in rows))
 
@@ -51,17 +53,22 @@ def combined_table(rows_by_target: dict[str, dict[str, dict]]) -> str:
 
     def mean(method: str, key: str) -> float:
         found = values(method, key)
-        return float("nan") if None in found else sum(v for v in found if v is not None) / len(found)
+        if None in found:
+            return float("nan")
+        defined = [v for v in found if v is not None and not math.isnan(v)]
+        return sum(defined) / len(defined) if defined else float("nan")
 
     def shown(value: float | None, spec: str, unit: str = "") -> str:
         return "—" if value is None or math.isnan(value) else format(value, spec) + unit
 
     order = sorted(methods, key=lambda m: math.inf if math.isnan(mean(m, "ndcg@3")) else -mean(m, "ndcg@3"))
     lines = ["| method | " + " | ".join(f"NDCG@3, {t}" for t in targets) + " | mean NDCG@3 | "
+             + " | ".join(f"NDCG@3 of gains, {t}" for t in targets) + " | mean NDCG@3 of gains | "
              + " | ".join(f"regret@1, {t}" for t in targets) + " | mean regret@1 |",
-             "|---|" + "---|" * (2 * len(targets) + 2)]
+             "|---|" + "---|" * (3 * len(targets) + 3)]
     for m in order:
         cells = ([shown(v, ".3f") for v in values(m, "ndcg@3")] + [shown(mean(m, "ndcg@3"), ".3f")]
+                 + [shown(v, ".3f") for v in values(m, "ndcg@3 gain")] + [shown(mean(m, "ndcg@3 gain"), ".3f")]
                  + [shown(v, ".2f", " %") for v in values(m, "regret@1")] + [shown(mean(m, "regret@1"), ".2f", " %")])
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,24 @@ def test_the_packaged_squad_transfers_are_what_their_recorded_command_makes(tmp_
 
 
 @pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+def test_sources_only_trains_the_encoders_the_transfer_runs_look_up(tmp_path):
+    """bench_transfer.py --sources-only puts each source encoder where a transfer run (and the race) finds it by
+    its key, and runs no target: a second call, and the library's lookup, train nothing."""
+    args = ("--model", "tiny", "--sources", "sst2", "--seeds", "0", "--cache", str(tmp_path / "cache"),
+            "--out", str(tmp_path / "out"), "--sources-only")
+    first = _run("bench_transfer.py", *args)
+    assert not (tmp_path / "out").exists()  # no target cell, no summary
+    [folder] = (tmp_path / "cache").iterdir()
+    assert f"sst2, seed 0: {folder} (" in first and _run("bench_transfer.py", *args).endswith(first.split("\n", 1)[1])
+    from itft_utils.homework import prepare_task, real_data_experiment, real_data_sources
+    from itft_utils.transfer import intermediate_checkpoint
+    experiment = real_data_experiment(sources=real_data_sources(names=["sst2"]))
+    found, record = intermediate_checkpoint(prepare_task(experiment.sources[0]), "tiny", 0, experiment.config,
+                                            tmp_path / "cache", settings=experiment.settings)
+    assert found == folder and record["source"] == "sst2"
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
 def test_estimator_race_smoke_ranks_with_every_estimator_and_times_them(tmp_path):
     """bench/estimator_race.py on the tiny model, over two committed sources (short texts: quick to train)."""
     cells = tmp_path / "transfer" / "cells" / "squad"
@@ -105,6 +124,8 @@ def test_estimator_race_smoke_ranks_with_every_estimator_and_times_them(tmp_path
     assert set(estimates["taskemb_fisher_seconds_500"]) == {"sst2", "conll2000", "squad"}
     assert {"LogME (span head)", "H-score (span head)"} <= set(rows)  # the span head's casting beside the token casting
     assert all(len(v) == 3 for v in estimates["span_scores"]["LogME (span head)"].values())  # one score per row sample
+    low, high = min(estimates["span_scores"]["H-score (span head)"]["sst2"]), max(estimates["span_scores"]["H-score (span head)"]["sst2"])
+    assert f"sst2 {statistics.mean(estimates['span_scores']['H-score (span head)']['sst2']):.3f} ({low:.3f} to {high:.3f})" in race["report"]
     # --report-only scores the stored estimates again, measuring nothing: the same table from the same cells.
     again = _run("estimator_race.py", "--report-only", "--transfer-results", str(tmp_path / "transfer"),
                  "--transfer-seeds", "0", "--out", str(tmp_path / "race"))
@@ -130,14 +151,16 @@ def test_the_race_runs_on_a_pair_classification_target(tmp_path):
     rows = {row["method"]: row for row in json.loads((tmp_path / "race" / "race.json").read_text())["table"]}
     assert {"LogME", "H-score", "TaskEmb", "same type first (expected)"} <= set(rows) and "LogME (span head)" not in rows
     assert "target mrpc (tiny), baseline 0.700, 2 sources measured: stsb 0.720, sst2 0.680\n" in out  # accuracy: 3 digits
-    # the race over both targets: LogME in its fair casting on each (the span head's on SQuAD, absent from the
-    # committed SQuAD race, so no mean), the token casting apart, TaskEmb averaged over the two
+    # the race over both targets: LogME in its fair casting on each (the span head's on SQuAD, from the committed
+    # span race), the token casting apart, TaskEmb averaged over the two
     both = _run("race_targets.py", "--race", "mrpc", str(tmp_path / "race"), str(tmp_path / "transfer"), "0",
-                "--race", "squad", "bench/results/estimator_race", "bench/results/transfer", "0,1,2,3,4,5")
+                "--race", "squad", "bench/results/estimator_race_span", "bench/results/transfer", "0,1,2,3,4,5")
     mine = {line.split(" | ")[0].lstrip("| "): line for line in both.splitlines() if line.startswith("| ")}
-    squad = {row["method"]: row for row in json.loads((ROOT / "bench/results/estimator_race/race.json").read_text())["table"]}
-    assert mine["LogME (token casting)"].startswith(f"| LogME (token casting) | — | {squad['LogME']['ndcg@3']:.3f} | — |")
-    assert mine["LogME"].startswith(f"| LogME | {rows['LogME']['ndcg@3']:.3f} | — | — |")
+    squad = {row["method"]: row for row in json.loads((ROOT / "bench/results/estimator_race_span/race.json").read_text())["table"]}
+    assert mine["LogME (token casting)"].startswith(f"| LogME (token casting) | — | {squad['LogME']['ndcg@3']:.3f} | — | — |"
+                                                    f" {squad['LogME']['ndcg@3 gain']:.3f} | — |")
+    logme = (rows["LogME"]["ndcg@3"] + squad["LogME (span head)"]["ndcg@3"]) / 2
+    assert mine["LogME"].startswith(f"| LogME | {rows['LogME']['ndcg@3']:.3f} | {squad['LogME (span head)']['ndcg@3']:.3f} | {logme:.3f} |")
     taskemb = (rows["TaskEmb"]["ndcg@3"] + squad["TaskEmb"]["ndcg@3"]) / 2
     assert mine["TaskEmb"].startswith(f"| TaskEmb | {rows['TaskEmb']['ndcg@3']:.3f} | {squad['TaskEmb']['ndcg@3']:.3f} | {taskemb:.3f} |")
 
@@ -184,13 +207,17 @@ def test_the_probes_heads_ignore_padding_and_read_the_question(bench_module):
 
 
 def test_the_race_over_targets_ranks_methods_by_their_mean_and_gives_a_partial_one_none(bench_module):
-    rows = {"squad": {"A": {"ndcg@3": 0.9, "regret@1": 5.0}, "B": {"ndcg@3": 0.5, "regret@1": 20.0},
-                      "C": {"ndcg@3": 1.0, "regret@1": 0.0}},
-            "mrpc": {"A": {"ndcg@3": 0.7, "regret@1": 10.0}, "B": {"ndcg@3": 0.8, "regret@1": 2.0}}}
+    """The gain column's mean skips a target where no source helps (nan there: every order is as good)."""
+    nan = float("nan")
+    rows = {"squad": {"A": {"ndcg@3": 0.9, "ndcg@3 gain": 0.6, "regret@1": 5.0},
+                      "B": {"ndcg@3": 0.5, "ndcg@3 gain": 0.2, "regret@1": 20.0},
+                      "C": {"ndcg@3": 1.0, "ndcg@3 gain": 1.0, "regret@1": 0.0}},
+            "mrpc": {"A": {"ndcg@3": 0.7, "ndcg@3 gain": nan, "regret@1": 10.0},
+                     "B": {"ndcg@3": 0.8, "ndcg@3 gain": nan, "regret@1": 2.0}}}
     assert bench_module("race_targets").combined_table(rows).splitlines()[2:] == [
-        "| A | 0.900 | 0.700 | 0.800 | 5.00 % | 10.00 % | 7.50 % |",
-        "| B | 0.500 | 0.800 | 0.650 | 20.00 % | 2.00 % | 11.00 % |",
-        "| C | 1.000 | — | — | 0.00 % | — | — |"]
+        "| A | 0.900 | 0.700 | 0.800 | 0.600 | — | 0.600 | 5.00 % | 10.00 % | 7.50 % |",
+        "| B | 0.500 | 0.800 | 0.650 | 0.200 | — | 0.200 | 20.00 % | 2.00 % | 11.00 % |",
+        "| C | 1.000 | — | — | 1.000 | — | — | 0.00 % | — | — |"]
 
 
 def test_the_paired_table_gives_a_one_seed_source_no_spread_and_no_interval(bench_module):
