@@ -57,7 +57,7 @@ d)  # issue 33's second target, MRPC (1,000 pairs, scored on its 1,725 labelled 
     mrpc=("${transfer[@]}" --out bench/results/transfer_mrpc --target mrpc)
     run "${mrpc[@]}" --seeds 1 --sources policyqa,subjqa
     ;;
-f)  # beside lane d: MRPC's seed 2 (its baseline, CoNLL-2000 and SST-2 are done), the cheapest sources first
+f)  # beside lane d: MRPC's seed 2 (its baseline, CoNLL-2000, SST-2 and STS-B are done), the cheapest sources first
     mrpc=("${transfer[@]}" --out bench/results/transfer_mrpc --target mrpc)
     run "${mrpc[@]}" --seeds 2 --sources conll2000,sst2,stsb,wnut17,rte,policyqa,subjqa
     ;;
