@@ -36,15 +36,17 @@ c)  # issue 33: is the damage of CoNLL-2000 and STS-B (-27 and -20 F1 at lr 1e-4
     # At lr 3e-5 the baseline of seed 0 reached only F1 22.3 after 4 epochs (51.1 at 1e-4): undertrained, so the
     # longer schedule comes before the other low-rate seeds, one seed of each source first. The first two steps are
     # done (RESULTS section 3); an 8-epoch target run takes about 70 min on both cores.
-    threads=2
+    # STS-B's lower-rate pair (two 4-epoch runs) comes before its 8-epoch pair (two runs of twice the cost). Both
+    # cores by default; ITFT_THREADS=1 leaves one to a one-thread lane.
+    threads="${ITFT_THREADS:-2}"
     low=("${transfer[@]}" --out bench/results/transfer_lr3e-5 --target-lr 3e-5)
     long=("${transfer[@]}" --out bench/results/transfer_8epochs --target-epochs 8)
     run "${low[@]}" --seeds 0 --sources conll2000
     run "${long[@]}" --seeds 0 --sources conll2000
+    run "${low[@]}" --seeds 3 --sources stsb
     run "${long[@]}" --seeds 3 --sources stsb
     run "${long[@]}" --seeds 1 --sources conll2000
     run "${low[@]}" --seeds 1 --sources conll2000
-    run "${low[@]}" --seeds 3 --sources stsb
     run "${long[@]}" --seeds 2 --sources conll2000
     run "${low[@]}" --seeds 2 --sources conll2000
     ;;
@@ -57,9 +59,12 @@ d)  # issue 33's second target, MRPC (1,000 pairs, scored on its 1,725 labelled 
     mrpc=("${transfer[@]}" --out bench/results/transfer_mrpc --target mrpc)
     run "${mrpc[@]}" --seeds 1 --sources policyqa,subjqa
     ;;
-f)  # beside lane d: MRPC's seed 2 (its baseline, CoNLL-2000, SST-2 and STS-B are done), the cheapest sources first
+f)  # beside lane d: MRPC's seed 2 (its baseline, CoNLL-2000, SST-2 and STS-B are done), the cheapest sources first;
+    # SubjQA (a 37-minute encoder) last, after PolicyQA's seed 1, so that six sources of three types reach three seeds
     mrpc=("${transfer[@]}" --out bench/results/transfer_mrpc --target mrpc)
-    run "${mrpc[@]}" --seeds 2 --sources conll2000,sst2,stsb,wnut17,rte,policyqa,subjqa
+    run "${mrpc[@]}" --seeds 2 --sources conll2000,sst2,stsb,wnut17,rte,policyqa
+    run "${mrpc[@]}" --seeds 1 --sources policyqa
+    run "${mrpc[@]}" --seeds 2 --sources subjqa
     ;;
 e)  # issue 31: Homework 1's experiment at four times the target steps (every seed of the target alone, then each
     # arm's seeds; about 13-20 min a run on both cores)

@@ -103,10 +103,17 @@ def test_the_recorded_cells_are_what_the_command_makes(tmp_path):
                            "--sizes", "64", "--sources", "plant_related,plant_conflict"], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    rerun = {c["source"]: c["score"] for c in load_cells(tmp_path / "n64")}
-    recorded = {source: seeds[0] for source, seeds in _scores(64).items()}
-    assert rerun == pytest.approx({None: recorded["baseline"], "plant_related": recorded["plant_related"],
-                                   "plant_conflict": recorded["plant_conflict"]}, abs=1e-6)
+    rerun = {c["source"] or "baseline": c for c in load_cells(tmp_path / "n64")}
+    recorded = {c["source"] or "baseline": c for c in load_cells(RECORDED / "n64") if c["seed"] == 0}
+    assert set(rerun) == {"baseline", "plant_related", "plant_conflict"}
+    for source, cell in rerun.items():  # the same configuration, data and batch order...
+        assert {k: cell[k] for k in ("key", "batch_order", "target_steps", "eval_examples")} == \
+            {k: recorded[source][k] for k in ("key", "batch_order", "target_steps", "eval_examples")}, source
+    # ...and the same score up to one question of 200: another CPU's kernels round differently, and the tiny random
+    # model's start/end logits have near-ties that an argmax can resolve the other way (CI once moved one question's
+    # F1 by 4.8 points, 0.024 on the mean). A changed command moves scores by many questions.
+    assert {s: c["score"] for s, c in rerun.items()} == pytest.approx(
+        {s: recorded[s]["score"] for s in rerun}, abs=100 / recorded["baseline"]["eval_examples"])
 
 
 MINILM = ["--out", str(RECORDED.parent / "planted_minilm"), "--sizes", "32", "--sources",
