@@ -107,6 +107,21 @@ def test_sources_only_trains_the_encoders_the_transfer_runs_look_up(tmp_path):
 
 
 @pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
+def test_no_baseline_runs_the_source_cells_and_a_later_call_adds_the_baseline(tmp_path):
+    """bench_transfer.py --no-baseline runs only the source cells, so that a long pair (a source and its baseline) can
+    run as two processes; the call that then runs the baseline reuses the source cell and reports the pair."""
+    args = ("--model", "tiny", "--target", "mrpc", "--target-n", "32", "--sources", "sst2", "--seeds", "0",
+            "--out", str(tmp_path))
+    _run("bench_transfer.py", *args, "--no-baseline")
+    cells = tmp_path / "cells" / "mrpc"
+    assert sorted(p.name for p in cells.iterdir()) == ["sst2-seed0.json"]
+    source_cell = (cells / "sst2-seed0.json").read_text()
+    out = _run("bench_transfer.py", *args)
+    assert sorted(p.name for p in cells.iterdir()) == ["baseline-seed0.json", "sst2-seed0.json"]
+    assert (cells / "sst2-seed0.json").read_text() == source_cell and "| mrpc | sst2 |" in out
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="real data not found: set ITFT_DATA_DIR or place ../shared/data")
 def test_estimator_race_smoke_ranks_with_every_estimator_and_times_them(tmp_path):
     """bench/estimator_race.py on the tiny model, over two committed sources (short texts: quick to train)."""
     cells = tmp_path / "transfer" / "cells" / "squad"
