@@ -38,6 +38,7 @@ from itft_utils.homework import REAL_DATA_SOURCES, pair_target, prepare_task, re
 from itft_utils.models import load_tokenizer
 from itft_utils.plots import plot_transfer, plot_transfer_curves, save_figure
 from itft_utils.transfer import (
+    encoder_cache,
     format_table,
     intermediate_checkpoint,
     load_cells,
@@ -84,7 +85,7 @@ def main() -> None:
     experiment.config.device = args.device
     print(experiment)
     if args.sources_only:
-        train_sources(experiment, args.cache or str(Path(args.out) / "intermediate"))
+        train_sources(experiment, encoder_cache(args.out, args.cache))
         return
     started = time.perf_counter()
     # --report-only summarises the cells of --seeds and --sources only, so that a table stays reproducible while
@@ -128,7 +129,7 @@ def main() -> None:
     print(f"cells: {out / 'cells'}")
 
 
-def train_sources(experiment, cache: str) -> None:
+def train_sources(experiment, cache: Path) -> None:
     """Each source encoder of the experiment's seeds, trained into ``cache`` under the key its transfer runs (and
     ``estimator_race.py``) look it up by, or found there."""
     tokenizer = load_tokenizer(experiment.model)

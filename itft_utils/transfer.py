@@ -185,6 +185,11 @@ def cell_path(out_dir: str | Path, target: str, source: str | None, seed: int) -
     return Path(out_dir) / "cells" / target / f"{source or 'baseline'}-seed{seed}.json"
 
 
+def encoder_cache(out_dir: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """Where a matrix under ``out_dir`` keeps its source encoders: ``cache_dir``, else ``out_dir/intermediate``."""
+    return Path(cache_dir) if cache_dir is not None else Path(out_dir) / "intermediate"
+
+
 def load_cells(out_dir: str | Path, seeds: Iterable[int] | None = None) -> list[dict]:
     """Every finished cell under ``out_dir`` (only those of ``seeds`` when given: a table over chosen seeds
     stays reproducible while the folder gains more), in a stable order."""
@@ -229,7 +234,7 @@ def run_transfer_matrix(
     if not targets or not seeds:
         raise ValueError(f"nothing to run: {len(targets)} targets and {len(seeds)} seeds")
     out_dir = Path(out_dir)
-    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "intermediate"
+    cache_dir = encoder_cache(out_dir, cache_dir)
     plan = [(seed, target, source) for seed in seeds for target in targets
             for source in ([None] if baseline else []) + list(sources)]
     show = (not is_grading()) if progress is None else progress
