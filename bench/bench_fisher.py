@@ -33,6 +33,7 @@ import statistics
 import sys
 import threading
 import time
+from typing import cast
 
 import common  # noqa: F401  (puts the repo on sys.path)
 import torch
@@ -51,7 +52,7 @@ def synthetic_features(tokenizer, n: int, length: int, num_labels: int, seed: in
     special = set(tokenizer.all_special_ids)
     vocab = [i for i in range(tokenizer.vocab_size) if i not in special]
     lengths = [length] + [int(x) for x in torch.randint(length // 2, length + 1, (n - 1,), generator=gen)]
-    features = {"input_ids": [], "token_type_ids": [], "attention_mask": [], "labels": []}
+    features: dict[str, list] = {"input_ids": [], "token_type_ids": [], "attention_mask": [], "labels": []}
     for size in lengths:
         body = torch.randint(0, len(vocab), (size - 2,), generator=gen).tolist()
         features["input_ids"].append([tokenizer.cls_token_id] + [vocab[i] for i in body] + [tokenizer.sep_token_id])
@@ -124,7 +125,7 @@ def side_by_side(fast, slow, device: torch.device, repeats: int):
     (kept out of the timed calls: on a CPU its sampling thread would compete with torch's threads).
     Returns, per side: (result, median s, peak MiB)."""
     fast(), slow()  # warm-up: vmap's first call traces; CUDA kernels load
-    runs = {"fast": [], "slow": []}
+    runs: dict[str, list] = {"fast": [], "slow": []}
     for r in range(repeats):
         order = (("fast", fast), ("slow", slow)) if r % 2 == 0 else (("slow", slow), ("fast", fast))
         for side, fn in order:
@@ -284,7 +285,8 @@ def main() -> int:
         sys.exit("--device cuda: no CUDA device")
     torch.manual_seed(args.seed)
     tokenizer = load_tokenizer(args.model)
-    model = build_model(args.model, "classification", num_labels=2).to(device).eval()
+    model = build_model(args.model, "classification", num_labels=2)
+    cast(torch.nn.Module, model).to(device).eval()  # in place (PreTrainedModel.to's decorated signature hides the device)
     parts = args.parts.split(",")
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -294,7 +296,8 @@ def main() -> int:
     print(f"{args.model} ({n_params / 1e6:.1f}M encoder parameters) on {device}; dense matmul {peak:.0f} GFLOP/s; {common.machine()}")
     if args.profile:
         n, length = (int(x) for x in args.profile.split(","))
-        result = {"machine": common.machine(), "setting": vars(args), "profile": profile_setting(model, tokenizer, n, length, args, device)}
+        result: dict[str, object] = {"machine": common.machine(), "setting": vars(args),
+                                     "profile": profile_setting(model, tokenizer, n, length, args, device)}
         if args.out:
             with open(args.out, "w") as f:
                 json.dump(result, f, indent=1)

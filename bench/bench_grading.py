@@ -191,6 +191,7 @@ def throughput(names: list[str], size: int, tmp: Path, against: str | None) -> d
                     row["seconds"] = class_run(name, size, 2, tmp)
                     row["statuses"] = _statuses(tmp / f"{name}-class-2-True--out")
                 else:
+                    assert worktree is not None
                     row[f"seconds_revision_{against}"] = revision_run(worktree, name, size, tmp, "class", inbox=inbox)
             row["seconds_per_submission"] = row["seconds"] / size
             row["minutes_for_300"] = row["seconds_per_submission"] * 300 / 60
@@ -318,12 +319,12 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2))
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        results["seconds_per_notebook"] = {n: per_notebook(n, tmp) for n in names}
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        results["seconds_per_notebook"] = {n: per_notebook(n, work) for n in names}
         print("seconds per submission (solution, graded alone):", json.dumps(results["seconds_per_notebook"]))
         for workers in (1, 2):
-            seconds = class_run(name, args.class_size, workers, tmp)
+            seconds = class_run(name, args.class_size, workers, work)
             results[f"class_seconds_{workers}_workers"] = seconds
             print(f"{args.class_size} submissions of {name} with {workers} worker(s): {seconds:.0f} s "
                   f"({args.class_size / seconds * 60:.1f} submissions/min)")

@@ -18,6 +18,7 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import common  # noqa: F401  (puts the repo on sys.path)
 import torch
@@ -88,6 +89,7 @@ def run_hf_trainer(task, tokenizer, features, eval_examples, args, max_steps=Non
     timing = {"train_seconds": seconds, "features_per_second": seen / seconds}
     if max_steps is not None:
         return timing
+    assert trainer.model is not None
     return {**evaluate(trainer.model, tokenizer, task, eval_examples, SETTINGS, device=args.device), **timing,
             **_peak_memory()}
 
@@ -105,7 +107,7 @@ def contenders(task, tokenizer, features, eval_examples, args, max_steps=None) -
 def interleaved_throughput(runners: dict, rounds: int) -> dict:
     """Median features/s of each runner over ``rounds`` rounds run A, B, C, A, B, C, ...: whatever
     else the machine does hits every runner alike, so the ratios stay fair on a busy machine."""
-    samples = {name: [] for name in runners}
+    samples: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
             samples[name].append(run()["features_per_second"])
@@ -131,7 +133,7 @@ def main() -> None:
     tokenizer = load_tokenizer(args.model)
     features = encode("qa", train_examples, tokenizer, SETTINGS)
     print(f"{len(train_examples)} training questions -> {len(features['input_ids'])} features; {len(eval_examples)} evaluation questions")
-    results = {"machine": common.machine(), "versions": library_versions(), "setting": vars(args),
+    results: dict[str, Any] = {"machine": common.machine(), "versions": library_versions(), "setting": vars(args),
                "n_features": len(features["input_ids"])}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -194,10 +194,9 @@ def ipython_stand_in() -> None:
         for obj in objects:
             print(obj if isinstance(obj, (str, Markdown)) else repr(obj))
 
-    display_module.Markdown, display_module.display = Markdown, display
+    vars(display_module).update(Markdown=Markdown, display=display)
     ipython = types.ModuleType("IPython")
-    ipython.display = display_module
-    ipython.get_ipython, ipython.version_info = (lambda: None), (9, 0)  # matplotlib reads both
+    vars(ipython).update(display=display_module, get_ipython=lambda: None, version_info=(9, 0))  # matplotlib reads the last two
     sys.modules.update({"IPython": ipython, "IPython.display": display_module})
 
 

@@ -79,6 +79,8 @@ def main() -> None:
     seeds = [int(s) for s in args.transfer_seeds.split(",")] if args.transfer_seeds else None
     # Each source's target F1 as Homework 3 reads it: the baseline's mean plus its mean same-seed difference.
     transfers = load_transfer_results(args.transfer_results, target=args.target, seeds=seeds)
+    if transfers.baseline is None:
+        raise SystemExit(f"{args.transfer_results}: no baseline cell of {args.target}: the race scores gains over it")
     measured = transfers.scores
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -239,7 +241,7 @@ def type_rule_orders(types: dict[str, str], target: str) -> list[list[str]]:
 def type_rule_row(measured: dict[str, float], types: dict[str, str], target: str) -> dict:
     """The type rule's exact expectations over the orders it allows (issue 33: as good as H-score?)."""
     orders = type_rule_orders({s: types[s] for s in [*measured, target]}, target)
-    best = max(measured, key=measured.get)
+    best = max(measured, key=measured.__getitem__)
     return {"method": "same type first (expected)", "ndcg@3": sum(ref.ndcg_at_k(o, measured, 3) for o in orders) / len(orders),
             "regret@1": sum(ref.regret_at_k(o, measured, 1) for o in orders) / len(orders),
             "best_rank": sum(o.index(best) + 1 for o in orders) / len(orders), "top": "-", "orders": orders}

@@ -175,9 +175,10 @@ def handover(folder: str, feats: dict[str, list], tokenizer, config: ProbeConfig
             loss_total += out.loss.item() * len(indices) / len(order)
     blocks = {"embeddings": "embeddings.", **{f"layer {i}": f"encoder.layer.{i}." for i in range(len(entropy))}}
     named = dict(model.base_model.named_parameters())
-    grads = {name: float(sum((p.grad ** 2).sum() for k, p in named.items() if k.startswith(prefix) and p.grad is not None) ** 0.5)
+    grads = {name: float(sum(float((p.grad ** 2).sum()) for k, p in named.items() if k.startswith(prefix) and p.grad is not None) ** 0.5)
              for name, prefix in blocks.items()}
-    grads["head"] = float(sum((p.grad ** 2).sum() for p in model.qa_outputs.parameters()) ** 0.5)
+    head = cast(torch.nn.Module, model.qa_outputs)
+    grads["head"] = float(sum(float((p.grad ** 2).sum()) for p in head.parameters() if p.grad is not None) ** 0.5)
     return {"attention_entropy": [e / tokens for e in entropy], "feature_norm": norm_total / tokens, "loss": loss_total,
             "gradient_norm": grads, "windows": len(order)}
 

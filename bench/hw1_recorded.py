@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -140,4 +139,4 @@ def markdown(recorded: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

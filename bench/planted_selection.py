@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import common  # noqa: F401  (puts the repo on sys.path)
 import nbformat
@@ -50,7 +51,7 @@ def embed(out: Path) -> None:
     no_data = out / "no-data"  # not there: offline, the homeworks run the planted family
     library, hw2 = taskemb_library("offline", data_dir=no_data), homework_experiment("offline", data_dir=no_data)
     config = TrainConfig(learning_rate=hw2.config.learning_rate, epochs=1, batch_size=hw2.config.batch_size, seed=0)
-    settings = dict(model=hw2.model, examples=library.examples, n_train=library.n_train, n_fisher=library.n_fisher,
+    settings: dict[str, Any] = dict(model=hw2.model, examples=library.examples, n_train=library.n_train, n_fisher=library.n_fisher,
                     config=config, settings=hw2.settings, batch_size=library.batch_size, threads=library.threads,
                     n_eval=library.n_eval, eval_examples=library.eval_examples)
     right = embed_tasks(library.tasks, out_dir=out / "right", layer_fisher=layer_fisher(VARIANTS["right"]), **settings)
@@ -78,7 +79,7 @@ def report(record: dict) -> str:
     results = packaged_transfer_results(PLANTED_TARGET)
     scores = {s: v for s, v in results.scores.items() if s != PLANTED_TARGET}
     lines = ["measured (Homework 2's recorded run, transfer_results_plant_qa.json): "
-             + " > ".join(f"{s} {scores[s]:.1f}" for s in sorted(scores, key=scores.get, reverse=True))
+             + " > ".join(f"{s} {scores[s]:.1f}" for s in sorted(scores, key=scores.__getitem__, reverse=True))
              + f"; no intermediate task {results.baseline:.1f}", "",
              "| Fisher | method | ranking (cosine to the target) | NDCG@3 | regret@1 | best source's rank |", "|---|---|---|---|---|---|"]
     for variant, methods in record.items():
@@ -87,7 +88,7 @@ def report(record: dict) -> str:
             lines.append(f"| {'g²' if variant == 'right' else 'abs(g)'} | {method} | "
                          + " > ".join(f"{s} ({cosine[s]:.3f})" for s in ranking)
                          + f" | {ref.ndcg_at_k(ranking, scores, 3):.3f} | {ref.regret_at_k(ranking, scores, 1):.1f} % "
-                         f"| {ranking.index(max(scores, key=scores.get)) + 1} |")
+                         f"| {ranking.index(max(scores, key=scores.__getitem__)) + 1} |")
     return "\n".join(lines)
 
 

@@ -34,6 +34,8 @@ def race_rows(target: str, race_dir: str, transfers_dir: str, seeds: list[int] |
     if estimates.get("target", "squad") != target:
         raise SystemExit(f"{race_dir}/estimates.json is the race of {estimates.get('target', 'squad')!r}, not {target!r}")
     transfers = load_transfer_results(transfers_dir, target=target, seeds=seeds)
+    if transfers.baseline is None:
+        raise SystemExit(f"{transfers_dir}: no baseline cell of {target}: the race scores gains over it")
     table, _ = estimator_race.race_table(estimates, transfers.scores, transfers.baseline, embeddings,
                                          digits=1 if transfers.metric == "f1" else 3)
     qa = any(r["unit"] == "token" for r in estimates["rows"].values())  # a QA target's race: token rows

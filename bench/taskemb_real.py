@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import common  # noqa: F401  (puts the repo on sys.path)
 
@@ -53,7 +54,7 @@ TARGET = "squad"
 
 def hw2_encoders(folder: Path, model: str, seed: int = 0) -> dict[str, Path]:
     """Homework 2's cached intermediate encoders (``<folder>/*/intermediate.json``) of ``model`` and ``seed``, by task."""
-    found = {}
+    found: dict[str, Path] = {}
     for record_path in sorted(Path(folder).glob("*/intermediate.json")):
         record = json.loads(record_path.read_text())
         if record.get("model") == model and record.get("seed") == seed and record.get("spec", {}).get("name"):
@@ -160,7 +161,7 @@ def report(args, embeddings: dict[str, TaskEmbedding]) -> dict:
     for method, vectors in methods.items():
         neighbours = {n: rank_sources(n, vectors)[0][0] for n in vectors}
         share = ref.nearest_neighbour_agreement(vectors, families)
-        entry = {"same_family_nearest_neighbour": share, "nearest_neighbour": neighbours}
+        entry: dict[str, Any] = {"same_family_nearest_neighbour": share, "nearest_neighbour": neighbours}
         if TARGET in vectors:
             entry["ranking_for_target"] = [(s, round(c, 4)) for s, c in rank_sources(TARGET, vectors)]
         summary["methods"][method] = entry

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 import common
@@ -27,7 +28,7 @@ from itft_utils.models import load_tokenizer
 from itft_utils.transfer import library_versions
 
 #: run name -> (runner, length-grouped batches)
-RUNS = {"ours": (run_ours, True), "ours_ungrouped": (run_ours, False),
+RUNS: dict[str, tuple[Callable[..., dict], bool]] = {"ours": (run_ours, True), "ours_ungrouped": (run_ours, False),
         "hf_trainer": (run_hf_trainer, False), "hf_trainer_grouped": (run_hf_trainer, True)}
 #: paired comparisons: (label, run a, run b): a − b on the same seed
 COMPARISONS = [("loop − Trainer, both shuffled", "ours_ungrouped", "hf_trainer"),
@@ -64,7 +65,7 @@ def report(out: Path) -> str:
     rows = [json.loads(p.read_text()) for p in sorted(out.glob("*-epochs*-seed*.json"))]
     if not rows:
         raise SystemExit(f"{out}: no finished runs; run without --report-only first")
-    scores = {(r["run"], r["epochs"]): {} for r in rows}
+    scores: dict[tuple[str, int], dict[int, float]] = {(r["run"], r["epochs"]): {} for r in rows}
     for r in rows:
         scores[(r["run"], r["epochs"])][r["seed"]] = r["f1"]
     lines = ["| run | grouped | epochs | seeds | F1 (mean ± std) | per seed |", "|---|---|---|---|---|---|"]
