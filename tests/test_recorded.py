@@ -93,7 +93,9 @@ def test_the_packaged_hw2_reports_are_what_their_commands_print_and_change_no_fi
 
 def test_the_grading_default_transfers_are_what_their_command_makes(tmp_path, bench_module):
     """Homework 3's grading-mode fallback is rebuilt by its command and compared number by number.
-    Floating-point kernels differ between torch builds, so the comparison holds under the recorded torch."""
+    Floating-point kernels differ between torch builds, so the comparison holds under the recorded torch; and
+    between CPUs, where the tiny random model's near-tied start/end logits can flip a question's answer, so each F1
+    (over 200 questions) may differ by three questions' worth."""
     import torch
 
     from itft_utils.selection import DEFAULT_TRANSFER_RESULTS
@@ -102,8 +104,15 @@ def test_the_grading_default_transfers_are_what_their_command_makes(tmp_path, be
     if shipped["versions"]["torch"] != torch.__version__:
         pytest.skip(f"the file was made under torch {shipped['versions']['torch']}, this is {torch.__version__}")
     made = bench_module("grading_default_transfers").build(tmp_path)
-    assert {k: v for k, v in made.items() if k != "versions"} == {k: v for k, v in shipped.items() if k != "versions"}, \
+    numbers = ("versions", "baseline", "scores", "per_seed")
+    assert {k: v for k, v in made.items() if k not in numbers} == {k: v for k, v in shipped.items() if k not in numbers}, \
         "run python bench/grading_default_transfers.py"
+    flips = 3 * 100 / 200
+    assert made["baseline"] == pytest.approx(shipped["baseline"], abs=flips)
+    assert made["scores"] == pytest.approx(shipped["scores"], abs=flips)
+    assert made["per_seed"].keys() == shipped["per_seed"].keys()
+    for run, per_seed in made["per_seed"].items():
+        assert per_seed == pytest.approx(shipped["per_seed"][run], abs=flips), run
 
 
 def test_expected_times_and_the_runs_folder(monkeypatch):
