@@ -58,9 +58,9 @@ REPORTS = {
         "python bench/estimator_race.py --report-only --transfer-seeds 0,1,2,3,4,5",
         "python bench/estimator_race.py --report-only --out bench/results/estimator_race_span --transfer-seeds 0,1,2,3,4,5",
         "python bench/estimator_race.py --report-only --target mrpc --transfer-results bench/results/transfer_mrpc "
-        "--transfer-seeds 0,1 --out bench/results/estimator_race_mrpc",
+        "--transfer-seeds 0,1,2 --out bench/results/estimator_race_mrpc",
         "python bench/race_targets.py --race squad bench/results/estimator_race_span bench/results/transfer 0,1,2,3,4,5 "
-        "--race mrpc bench/results/estimator_race_mrpc bench/results/transfer_mrpc 0,1",
+        "--race mrpc bench/results/estimator_race_mrpc bench/results/transfer_mrpc 0,1,2",
         "python bench/planted_selection.py --report-only",
     ],
 }
