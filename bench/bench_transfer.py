@@ -70,7 +70,7 @@ def main() -> None:
                              "a race's encoders ahead of it, on another core")
     parser.add_argument("--no-baseline", action="store_true",
                         help="run the source cells only (the baseline of --seeds runs in another process: a pair of long "
-                             "runs on two cores); the report reads every finished cell of --out")
+                             "runs on two cores); the report reads the finished cells of --seeds and --sources under --out")
     parser.add_argument("--report-only", action="store_true",
                         help="summarise the cells of --seeds and --sources under --out without running missing ones")
     args = parser.parse_args()
@@ -91,9 +91,9 @@ def main() -> None:
     # --report-only summarises the cells of --seeds and --sources only, so that a table stays reproducible while
     # more seeds and sources are added to the folder.
     wanted = {s.name for s in sources}
-    cells = [] if args.report_only else experiment.run(args.out, progress=True, cache_dir=args.cache,
-                                                       baseline=not args.no_baseline)
-    if args.report_only or args.no_baseline:
+    if not args.report_only:
+        cells = experiment.run(args.out, progress=True, cache_dir=args.cache, baseline=not args.no_baseline)
+    if args.report_only or args.no_baseline:  # the finished cells of --seeds and --sources, whichever process ran them
         cells = [c for c in load_cells(args.out, seeds) if c["source"] is None or c["source"] in wanted]
     if args.no_baseline and {c["seed"] for c in cells if c["source"] is None} != set(seeds):
         print(f"source cells written to {Path(args.out) / 'cells'}; the report waits for the baseline of every seed")
